@@ -1,0 +1,462 @@
+"""Core records: samples, systems, translations, fix sessions, fix steps, runs, jobs.
+
+The schema is complete for the whole product (DESIGN.md "Core records"); later features fill fields
+rather than reshape tables. FixStep is append-only: the model, its queryset and a database trigger
+(migration 0002) refuse updates and deletes; a mistaken step is retracted by a new row.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from annotate.fields import OrderedJSONField
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or delete an append-only record."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+
+class AppendOnlyModel(models.Model):
+    """A row that is written once: saving an existing row or deleting one raises."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+
+
+class Difficulty(models.TextChoices):
+    EASY = "easy"
+    MEDIUM = "medium"
+    HARD = "hard"
+
+
+class SampleQuerySet(models.QuerySet):
+    def filtered(self, *, origin: str = "", difficulty: str = "", search: str = "") -> SampleQuerySet:
+        qs = self
+        if origin:
+            qs = qs.filter(origin=origin)
+        if difficulty:
+            qs = qs.filter(difficulty=difficulty)
+        if search:
+            qs = qs.filter(Q(key__icontains=search) | Q(title__icontains=search))
+        return qs
+
+
+class Sample(models.Model):
+    """One PyTorch program to translate, optionally with its equivalence contract."""
+
+    key = models.SlugField(max_length=64, unique=True, help_text="Stable id, e.g. e1")
+    title = models.CharField(max_length=200, blank=True)
+    origin = models.CharField(max_length=100, blank=True, help_text="Where it comes from, e.g. TorchLeet")
+    difficulty = models.CharField(max_length=10, choices=Difficulty.choices, blank=True)
+    pytorch_code = models.TextField()
+    contract = models.TextField(blank=True, help_text="Equivalence contract module (Python)")
+    contract_version = models.PositiveIntegerField(default=0, help_text="Bumped on every contract change")
+    import_position = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Order in the dataset file it came from (exports keep it)"
+    )
+    extra = OrderedJSONField(default=dict, blank=True, help_text="Unknown keys from imports, in order")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SampleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["import_position", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotate:sample_detail", args=[self.key])
+
+
+class SystemMode(models.TextChoices):
+    STANDARD = "standard"
+    T2J = "t2j"
+    HUMAN = "human"
+    IMPORTED = "imported"
+
+
+class System(models.Model):
+    """Whatever produced translations: an LLM with a prompt mode, a human, or an import."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    mode = models.CharField(max_length=10, choices=SystemMode.choices, default=SystemMode.IMPORTED)
+    model = models.CharField(max_length=200, blank=True, help_text="LLM model name; empty uses OPENAI_MODEL")
+    temperature = models.FloatField(default=0.0)
+    token_budget = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Prompt token budget; empty uses T2J_PROMPT_TOKEN_BUDGET"
+    )
+    notes = models.TextField(blank=True)
+    stats = models.JSONField(default=dict, blank=True, help_text="Counts kept by the recount task")
+    stats_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotate:system_detail", args=[self.name])
+
+
+class DraftStatus(models.TextChoices):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class TranslationQuerySet(models.QuerySet):
+    def awaiting_fix(self) -> TranslationQuerySet:
+        """Drafts with no open or verified session: what the developer queue offers."""
+        return self.filter(draft_status=DraftStatus.OK).exclude(
+            fix_sessions__status__in=[SessionStatus.OPEN, SessionStatus.VERIFIED]
+        )
+
+
+class Translation(models.Model):
+    """One JAX program for a sample by a system, with the provenance of how it was drafted."""
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="translations")
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="translations")
+    code = models.TextField(blank=True)
+    draft_status = models.CharField(max_length=10, choices=DraftStatus.choices, default=DraftStatus.OK)
+    failure_reason = models.TextField(blank=True)
+    # Provenance of an LLM draft: exactly what was sent and received.
+    prompt_messages = models.JSONField(default=list, blank=True)
+    raw_answer = models.TextField(blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_s = models.FloatField(null=True, blank=True)
+    included_steps = models.ManyToManyField(
+        "FixStep", blank=True, related_name="used_in_prompts", help_text="Fix steps put into the prompt"
+    )
+    extra = OrderedJSONField(default=dict, blank=True)
+    drafted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TranslationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sample__import_position", "sample__key", "system__name"]
+        constraints = [models.UniqueConstraint(fields=["sample", "system"], name="one_translation_per_system")]
+
+    def __str__(self) -> str:
+        return f"{self.sample.key} by {self.system.name}"
+
+    def verified_session(self) -> FixSession | None:
+        return self.fix_sessions.filter(status=SessionStatus.VERIFIED).first()
+
+
+class SessionStatus(models.TextChoices):
+    OPEN = "open"
+    VERIFIED = "verified"
+    ABANDONED = "abandoned"
+
+
+class FixSessionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> FixSessionQuerySet:
+        """Verified sessions are shared knowledge; open and abandoned ones belong to their owner."""
+        from annotate.roles import is_admin
+
+        if is_admin(user):
+            return self
+        return self.filter(Q(status=SessionStatus.VERIFIED) | Q(owner=user))
+
+    def verified(self) -> FixSessionQuerySet:
+        return self.filter(status=SessionStatus.VERIFIED)
+
+
+class FixSession(models.Model):
+    """One developer fixing one translation until it is verified."""
+
+    translation = models.ForeignKey(Translation, on_delete=models.PROTECT, related_name="fix_sessions")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="fix_sessions"
+    )
+    status = models.CharField(max_length=10, choices=SessionStatus.choices, default=SessionStatus.OPEN)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    current_code = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped on every save; stale saves are refused")
+    # How it was verified: {"method": "contract", "stages": [...], "run": id, "contract_version": n}
+    # or {"method": "clean-run", "run": id, "confirmed": true}; imports keep what the file says.
+    verification = models.JSONField(default=dict, blank=True)
+    verified_run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    contract_version = models.PositiveIntegerField(null=True, blank=True)
+    is_stale = models.BooleanField(default=False, help_text="Verified under a contract that has since changed")
+    extra = OrderedJSONField(default=dict, blank=True, help_text="Unknown example keys from imports, in order")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FixSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-claimed_at", "-pk"]
+        constraints = [
+            # At most one live (open or verified) session per translation: two claims cannot both win.
+            models.UniqueConstraint(
+                fields=["translation"],
+                condition=~Q(status="abandoned"),
+                name="one_live_session_per_translation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} on {self.translation}"
+
+    def counted_steps(self):
+        return self.steps.counted()
+
+    @property
+    def fixcost(self) -> int:
+        return self.counted_steps().count()
+
+
+class FixStepQuerySet(AppendOnlyQuerySet):
+    def counted(self) -> FixStepQuerySet:
+        """Steps that count: neither a retraction nor retracted."""
+        return self.filter(retracts__isnull=True, retracted_by__isnull=True)
+
+    def shared(self) -> FixStepQuerySet:
+        """Steps everyone may learn from: counted steps of verified sessions."""
+        return self.counted().filter(session__status=SessionStatus.VERIFIED)
+
+
+class StepCategory(models.TextChoices):
+    PRNG = "prng", "PRNG key misuse"
+    NONEXISTENT_API = "nonexistent-api", "Nonexistent API"
+    INPLACE_MUTATION = "inplace-mutation", "In-place mutation"
+    TRACER = "tracer", "Tracer / concretization"
+    SHAPE_DTYPE = "shape-dtype", "Shape / dtype"
+    STATEFUL_API = "stateful-api", "Stateful module or optimizer API"
+    MISSING_IMPORT = "missing-import", "Missing import"
+    NUMERICAL = "numerical", "Numerical mismatch"
+    OTHER = "other", "Other"
+
+
+class FixStep(AppendOnlyModel):
+    """One logged bug fix: the erroneous code, the error, how it was fixed, the corrected code."""
+
+    session = models.ForeignKey(FixSession, on_delete=models.PROTECT, related_name="steps")
+    index = models.PositiveIntegerField()
+    error_code = models.TextField(blank=True, help_text="The erroneous code (Error_Code)")
+    error = models.TextField(blank=True, help_text="The error message (Error)")
+    fix_info = models.TextField(blank=True, help_text="How it was fixed (Fix_info)")
+    fixed_code = models.TextField(blank=True, help_text="The corrected code (Fixed_Code)")
+    category = models.CharField(max_length=20, choices=StepCategory.choices, blank=True)
+    code_before = models.TextField(blank=True)
+    code_after = models.TextField(blank=True)
+    run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.PROTECT, related_name="fix_steps")
+    time_spent_s = models.FloatField(null=True, blank=True)
+    edit_size = models.PositiveIntegerField(null=True, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="fix_steps"
+    )
+    extra = OrderedJSONField(default=dict, blank=True, help_text="Unknown keys from imports, in order")
+    retracts = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retracted_by"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = FixStepQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["session", "index"]
+        constraints = [models.UniqueConstraint(fields=["session", "index"], name="unique_step_index")]
+
+    def __str__(self) -> str:
+        kind = "retraction" if self.retracts_id else "step"
+        return f"{kind} {self.index} of session {self.session_id}"
+
+
+class RunKind(models.TextChoices):
+    JAX = "jax"
+    PYTORCH = "pytorch"
+    CONTRACT = "contract"
+
+
+class RunStatus(models.TextChoices):
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    KILLED = "killed"
+    OUTPUT_LIMIT = "output-limit"
+    REFUSED = "refused"
+
+
+class ContractVerdict(models.TextChoices):
+    PASSED = "passed"
+    FAILED = "failed"
+    CONTRACT_ERROR = "contract-error"
+
+
+class RunQuerySet(models.QuerySet):
+    def visible_to(self, user) -> RunQuerySet:
+        from annotate.roles import is_admin
+
+        if is_admin(user):
+            return self
+        return self.filter(Q(user=user) | Q(session__status=SessionStatus.VERIFIED))
+
+
+class Run(models.Model):
+    """One execution of a program in the sandbox, as the sandbox reported it."""
+
+    kind = models.CharField(max_length=10, choices=RunKind.choices)
+    code_hash = models.CharField(max_length=64, db_index=True, help_text="sha256 of the program")
+    code = models.TextField(blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    user_key = models.CharField(max_length=150, blank=True, help_text="Whose compile cache the run used")
+    session = models.ForeignKey(FixSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    status = models.CharField(max_length=15, choices=RunStatus.choices)
+    exit_code = models.IntegerField(null=True, blank=True)
+    stdout = models.TextField(blank=True)
+    stderr = models.TextField(blank=True)
+    stdout_truncated = models.BooleanField(default=False)
+    stderr_truncated = models.BooleanField(default=False)
+    exception_type = models.CharField(max_length=200, blank=True)
+    exception_message = models.TextField(blank=True)
+    traceback = models.JSONField(default=list, blank=True, help_text="Frames: [{file, line, function}]")
+    duration_s = models.FloatField(null=True, blank=True)
+    peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
+    isolation = models.CharField(max_length=20, blank=True, help_text="full, reduced, or why it was refused")
+    started_warm = models.BooleanField(default=False, help_text="Ran in a pre-warmed interpreter")
+    # Contract runs only.
+    verdict = models.CharField(max_length=15, choices=ContractVerdict.choices, blank=True)
+    stages = models.JSONField(
+        default=list, blank=True, help_text="[{name, status: passed|failed|not-reached, mismatch}]"
+    )
+    contract_version = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def truncated(self) -> bool:
+        return self.stdout_truncated or self.stderr_truncated
+
+
+class SessionEventKind(models.TextChoices):
+    CLAIMED = "claimed"
+    ABANDONED = "abandoned"
+    EXPIRED = "expired"
+    REASSIGNED = "reassigned"
+    REOPENED = "reopened"
+    VERIFIED = "verified"
+    STALE = "stale"
+    IMPORTED = "imported"
+
+
+class SessionEvent(AppendOnlyModel):
+    """The audit trail of a fix session: who claimed, reassigned, reopened or verified it, when."""
+
+    session = models.ForeignKey(FixSession, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=12, choices=SessionEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobQuerySet(models.QuerySet):
+    def active(self) -> JobQuerySet:
+        return self.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+
+
+class Job(models.Model):
+    """A long background job (drafting, judging, metrics, recounts) with progress people can watch."""
+
+    kind = models.CharField(max_length=50)
+    system = models.ForeignKey(System, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if self.status == JobStatus.DONE else 0
+        return min(100, round(100 * (self.done + self.failed) / self.total))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    def advance(self, *, done: int = 0, failed: int = 0, message: str | None = None) -> None:
+        """Count progress atomically in the database, so parallel workers never lose an increment."""
+        changes = {"done": models.F("done") + done, "failed": models.F("failed") + failed, "updated_at": timezone.now()}
+        if message is not None:
+            changes["message"] = message
+        Job.objects.filter(pk=self.pk).update(**changes)
+        self.refresh_from_db()
+
+    def finish(self, status: str = JobStatus.DONE, message: str | None = None) -> None:
+        self.status = status
+        if message is not None:
+            self.message = message
+        self.save(update_fields=["status", "message", "updated_at"])
+
