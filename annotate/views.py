@@ -53,7 +53,7 @@ def sample_list(request: HttpRequest) -> HttpResponse:
             filter=Q(translations__fix_sessions__status=SessionStatus.VERIFIED),
             distinct=True,
         ),
-    )
+    ).order_by("import_position", "key")
     page = Paginator(samples, settings.T2J_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,

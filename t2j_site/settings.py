@@ -105,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "annotate.roles.role_context",
             ],
+            "builtins": ["template_partials.templatetags.partials"],
         },
     },
 ]
@@ -207,7 +208,7 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:"],
         "font-src": [SELF, "data:"],
         "connect-src": [SELF],
-        "worker-src": [SELF, "blob:"],
+        "worker-src": [SELF],
         "form-action": [SELF],
         "frame-ancestors": [NONE],
         "base-uri": [NONE],

@@ -3,6 +3,10 @@
   "use strict";
   const vsPath = document.currentScript.dataset.vsPath;
   window.require.config({ paths: { vs: vsPath } });
+  // Same-origin worker script: without this Monaco wraps workers in blob: URLs, which our CSP refuses.
+  window.MonacoEnvironment = {
+    getWorkerUrl: () => new URL(vsPath + "/base/worker/workerMain.js", window.location.href).href,
+  };
 
   const baseOptions = {
     automaticLayout: true,

@@ -1,0 +1,70 @@
+# T2J Workbench. Two entry points: `make demo` (install, demo data, start everything) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test install system-packages venv static sandbox-runtime migrate demo-data run test-fast test-postgres lint bench
+
+demo: install migrate demo-data run
+
+test: install
+	$(PY) -m pytest
+
+install: system-packages venv static sandbox-runtime
+
+# Debian packages the app and its tests need (bubblewrap for the sandbox, chromium for browser tests).
+system-packages:
+	@missing=""; \
+	for pkg in bubblewrap chromium python3.11-venv; do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $$missing; \
+	fi
+
+# Reinstalls only when requirements.txt changed (pip from the pinned file; uv/poetry would pull a CUDA torch).
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+static: static/vendor/.installed
+static/vendor/.installed: package.json package-lock.json scripts/vendor_static.sh
+	npm ci --no-audit --no-fund --loglevel=error
+	./scripts/vendor_static.sh
+	touch $@
+
+sandbox-runtime:
+	@if [ -x scripts/setup_sandbox.sh ]; then $(if $(filter 0,$(shell id -u)),,sudo) ./scripts/setup_sandbox.sh; fi
+
+migrate:
+	$(PY) manage.py migrate --noinput
+
+demo-data:
+	$(PY) manage.py load_demo
+	$(PY) manage.py create_demo_users
+
+run:
+	@echo "T2J Workbench on http://$(HOST):$(PORT)/ (Ctrl+C stops web, worker and sandbox runner)"
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+
+test-fast: install
+	$(PY) -m pytest -m "not browser and not sandbox"
+
+test-postgres: install
+	./scripts/start_postgres.sh
+	DATABASE_URL=postgres://t2j:t2j@127.0.0.1:5432/t2j $(PY) -m pytest -m "not browser and not sandbox" -p no:cacheprovider
+
+lint:
+	$(VENV)/bin/ruff check .
+
+bench:
+	$(PY) bench/sandbox_latency.py

@@ -1,0 +1,103 @@
+"""The minimal pages: home per role, sample list with filters and pagination, sample page, system jobs."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from annotate.models import Job, JobStatus
+from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_shows_a_developer_their_open_sessions(developer_client, developer):
+    FixSessionFactory(owner=developer, translation__sample__title="Tiny regression")
+    response = developer_client.get(reverse("home"))
+    assert b"Your open fix sessions" in response.content
+    assert b"Tiny regression" in response.content
+    assert b"Systems" not in response.content
+
+
+def test_home_shows_an_admin_the_systems(admin_client_role):
+    SystemFactory(name="weak-llm")
+    response = admin_client_role.get(reverse("home"))
+    assert b"weak-llm" in response.content
+
+
+def test_sample_list_filters_by_origin_and_difficulty(developer_client):
+    SampleFactory(key="a1", origin="TorchLeet", difficulty="easy")
+    SampleFactory(key="b2", origin="TorchLeet", difficulty="hard")
+    SampleFactory(key="c3", origin="demo", difficulty="hard")
+    response = developer_client.get(reverse("annotate:sample_list"), {"origin": "TorchLeet", "difficulty": "hard"})
+    keys = [sample.key for sample in response.context["page"]]
+    assert keys == ["b2"]
+
+
+def test_sample_list_ignores_unknown_filters_and_bad_values(developer_client):
+    SampleFactory(key="a1")
+    response = developer_client.get(
+        reverse("annotate:sample_list"),
+        {"difficulty": "impossible", "filter": "created_by__password__startswith=a", "ordering": "-secret"},
+    )
+    assert response.status_code == 200
+    assert [sample.key for sample in response.context["page"]] == ["a1"]
+
+
+def test_sample_list_paginates(developer_client, settings):
+    settings.T2J_PAGE_SIZE = 2
+    for n in range(5):
+        SampleFactory(key=f"k{n}")
+    response = developer_client.get(reverse("annotate:sample_list"), {"page": 3})
+    assert [sample.key for sample in response.context["page"]] == ["k4"]
+    assert b"Page 3 of 3" in response.content
+
+
+def test_sample_list_htmx_request_gets_only_the_table(developer_client):
+    SampleFactory(key="a1")
+    full = developer_client.get(reverse("annotate:sample_list"))
+    fragment = developer_client.get(reverse("annotate:sample_list"), HTTP_HX_REQUEST="true")
+    assert b"<html" in full.content and b'id="sample-table"' in full.content
+    assert b"<html" not in fragment.content and fragment.content.lstrip().startswith(b'<div id="sample-table"')
+
+
+def test_sample_page_lists_translations_with_their_systems(developer_client):
+    translation = TranslationFactory(system__name="t2j-llm")
+    response = developer_client.get(translation.sample.get_absolute_url())
+    assert b"t2j-llm" in response.content
+    assert b'data-monaco="python"' in response.content
+
+
+def test_recount_runs_as_a_task_and_shows_progress(admin_client_role, django_capture_on_commit_callbacks):
+    system = SystemFactory()
+    TranslationFactory.create_batch(3, system=system)
+    FixSessionFactory(translation=system.translations.first(), status="verified")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_role.post(reverse("annotate:system_recount", args=[system.name]))
+    assert response.status_code == 302
+    job = Job.objects.get(system=system, kind="recount")
+    assert (job.status, job.done, job.total, job.percent) == (JobStatus.DONE, 3, 3, 100)
+    system.refresh_from_db()
+    assert system.stats["translations"] == 3 and system.stats["sessions_verified"] == 1
+    progress = admin_client_role.get(reverse("annotate:job_progress_hx", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert b"3 of 3 done" in progress.content and b"hx-trigger" not in progress.content
+
+
+def test_active_job_progress_keeps_polling_and_can_be_cancelled(admin_client_role):
+    job = Job.objects.create(kind="recount", system=SystemFactory(), total=10, status=JobStatus.RUNNING)
+    progress = admin_client_role.get(reverse("annotate:job_progress_hx", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert b'hx-trigger="every 1s"' in progress.content
+    admin_client_role.post(reverse("annotate:job_cancel", args=[job.pk]), HTTP_HX_REQUEST="true")
+    job.refresh_from_db()
+    assert job.cancel_requested
+
+
+def test_recount_htmx_post_redirects_the_client(admin_client_role):
+    system = SystemFactory()
+    response = admin_client_role.post(reverse("annotate:system_recount", args=[system.name]), HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"] == system.get_absolute_url()
+
+
+def test_recount_rejects_get(admin_client_role):
+    system = SystemFactory()
+    assert admin_client_role.get(reverse("annotate:system_recount", args=[system.name])).status_code == 405

@@ -1,0 +1,107 @@
+"""Every URL of the app, walked with every role and anonymously, against the allowed/forbidden matrix.
+
+A new view must be added to MATRIX (the test fails on an unknown URL name), so no page ships unchecked.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from annotate.roles import ADMIN, DEVELOPER, REVIEWER
+from tests.annotate.factories import JobFactory, SampleFactory, SystemFactory, TranslationFactory
+from tests.conftest import make_user
+
+ANY = {DEVELOPER, REVIEWER, ADMIN}
+
+# url name -> (HTTP method, roles allowed). Everyone else gets 403; anonymous users are sent to log in.
+MATRIX: dict[str, tuple[str, set[str]]] = {
+    "home": ("get", ANY),
+    "annotate:sample_list": ("get", ANY),
+    "annotate:sample_detail": ("get", {DEVELOPER, ADMIN}),
+    "annotate:system_list": ("get", {ADMIN}),
+    "annotate:system_detail": ("get", {ADMIN}),
+    "annotate:system_recount": ("post", {ADMIN}),
+    "annotate:job_progress_hx": ("get", {ADMIN}),
+    "annotate:job_cancel": ("post", {ADMIN}),
+    "evaluate:dashboard": ("get", {ADMIN}),
+}
+# Django's own views with their own access rules, tested elsewhere.
+NOT_ROLE_CHECKED = {"login", "logout"}
+
+
+def _named_patterns(patterns=None, prefix: str = "") -> list[tuple[str, list[str]]]:
+    found = []
+    for entry in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue
+            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
+            found += _named_patterns(entry.url_patterns, namespace)
+        elif isinstance(entry, URLPattern) and entry.name:
+            found.append((f"{prefix}{entry.name}", list(entry.pattern.converters)))
+    return found
+
+
+@pytest.fixture
+def url_args(db):
+    """One example value for every URL parameter name the app uses."""
+    system = SystemFactory(name="secret-system-name")
+    translation = TranslationFactory(system=system)
+    return {"key": translation.sample.key, "name": system.name, "pk": JobFactory(system=system).pk}
+
+
+def _reverse(name: str, params: list[str], url_args: dict) -> str:
+    missing = [p for p in params if p not in url_args]
+    assert not missing, f"{name}: add an example value for {missing} to url_args"
+    return reverse(name, kwargs={p: url_args[p] for p in params})
+
+
+def test_every_url_is_in_the_matrix():
+    names = {name for name, _ in _named_patterns()} - NOT_ROLE_CHECKED
+    assert names - set(MATRIX) == set(), "new URLs need a row in MATRIX"
+    assert set(MATRIX) - names == set(), "MATRIX names URLs that no longer exist"
+
+
+@pytest.mark.parametrize("role", [None, DEVELOPER, REVIEWER, ADMIN])
+def test_each_role_gets_exactly_its_pages(client, url_args, role):
+    if role:
+        client.force_login(make_user(role))
+    for name, params in _named_patterns():
+        if name in NOT_ROLE_CHECKED:
+            continue
+        method, allowed = MATRIX[name]
+        url = _reverse(name, params, url_args)
+        response = getattr(client, method)(url)
+        if role is None:
+            assert response.status_code == 302 and response["Location"].startswith(reverse("login")), name
+        elif role in allowed:
+            assert response.status_code in (200, 302), f"{role} should open {name}, got {response.status_code}"
+        else:
+            assert response.status_code == 403, f"{role} must not open {name}, got {response.status_code}"
+
+
+def test_user_without_a_role_is_forbidden_everywhere_but_login(client, url_args):
+    client.force_login(make_user(None))
+    for name, params in _named_patterns():
+        if name in NOT_ROLE_CHECKED:
+            continue
+        method, _ = MATRIX[name]
+        assert getattr(client, method)(_reverse(name, params, url_args)).status_code == 403, name
+
+
+def test_reviewer_pages_never_name_a_system(reviewer_client, url_args):
+    SampleFactory()
+    for name, params in _named_patterns():
+        method, allowed = MATRIX.get(name, ("", set()))
+        if method != "get" or REVIEWER not in allowed:
+            continue
+        response = reviewer_client.get(_reverse(name, params, url_args))
+        assert b"secret-system-name" not in response.content, name
+
+
+def test_django_admin_is_closed_to_developers_and_reviewers(client, db):
+    for role in (DEVELOPER, REVIEWER):
+        client.force_login(make_user(role))
+        response = client.get("/admin/")
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
