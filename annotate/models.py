@@ -396,6 +396,9 @@ class SessionEvent(AppendOnlyModel):
     class Meta:
         ordering = ["created_at", "pk"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} on session {self.session_id}"
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued"

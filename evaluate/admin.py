@@ -8,7 +8,9 @@ from evaluate.models import Comparison, Judgement
 
 @admin.register(Comparison)
 class ComparisonAdmin(ReadOnlyAdmin):
-    list_display = ["pk", "sample", "left", "right", "verdict", "judge_user", "judge_model", "inconsistent", "created_at"]
+    list_display = [
+        "pk", "sample", "left", "right", "verdict", "judge_user", "judge_model", "inconsistent", "created_at"
+    ]
     list_filter = ["verdict", "inconsistent", "judge_model"]
     search_fields = ["sample__key", "reason"]
 
