@@ -1,0 +1,104 @@
+"""Admin pages to move the bug-fix dataset in and out: upload, preview what will change, confirm; downloads."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.dataset import DatasetError, export_jsonl, export_t2j, import_dataset, preview_dataset, staging
+from annotate.dataset.exporting import JSONL_CONTENT_TYPE, T2J_CONTENT_TYPE
+from annotate.dataset.importing import CONFLICT, NEW, SAME
+from annotate.dataset_forms import DatasetExportForm, DatasetUploadForm
+from annotate.models import SessionStatus, System
+from annotate.roles import ADMIN, role_required
+
+SESSION_KEY = "dataset_import"
+
+
+def _home(request: HttpRequest, *, upload_form=None, errors=(), status: int = 200) -> HttpResponse:
+    context = {
+        "upload_form": upload_form or DatasetUploadForm(),
+        "systems": System.objects.filter(translations__fix_sessions__status=SessionStatus.VERIFIED).distinct(),
+        "errors": list(errors),
+    }
+    return render(request, "annotate/dataset_home.html", context, status=status)
+
+
+@require_GET
+@role_required(ADMIN)
+def dataset_home(request: HttpRequest) -> HttpResponse:
+    return _home(request)
+
+
+@require_POST
+@role_required(ADMIN)
+def import_preview(request: HttpRequest) -> HttpResponse:
+    form = DatasetUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _home(request, upload_form=form, status=400)
+    upload, options = form.cleaned_data["file"], _options(form.cleaned_data)
+    data = upload.read()
+    try:
+        plan = preview_dataset(data, name=upload.name, **options)
+    except DatasetError as exc:
+        return _home(request, upload_form=form, errors=exc.problems, status=400)
+    staging.discard(request.session.get(SESSION_KEY, {}).get("token", ""))
+    token = staging.stage(data)
+    request.session[SESSION_KEY] = {"token": token, "name": upload.name, **options}
+    context = {
+        "token": token,
+        "plan": plan,
+        "name": upload.name,
+        "counts": plan.counts(),
+        "columns": (NEW, SAME, CONFLICT),
+        "can_confirm": plan.changes_anything and (plan.replace or not plan.conflicts),
+    }
+    return render(request, "annotate/dataset_preview.html", context)
+
+
+def _options(cleaned: dict) -> dict:
+    return {"system": cleaned["system"] or None, "replace": cleaned["replace"], "fmt": cleaned["format"]}
+
+
+@require_POST
+@role_required(ADMIN)
+def import_confirm(request: HttpRequest) -> HttpResponse:
+    pending = request.session.get(SESSION_KEY) or {}
+    data = staging.load(pending.get("token", ""))
+    if data is None or request.POST.get("token") != pending.get("token"):
+        return _home(
+            request, errors=["That upload is no longer waiting for confirmation; upload it again."], status=400
+        )
+    options = {key: pending[key] for key in ("system", "replace", "fmt")}
+    try:
+        import_dataset(data, name=pending["name"], actor=request.user, **options)
+    except DatasetError as exc:
+        # The data changed since the preview (e.g. someone else imported): nothing was written.
+        return _home(request, errors=exc.problems, status=409)
+    staging.discard(pending["token"])
+    del request.session[SESSION_KEY]
+    messages.success(request, f"Imported {pending['name']}.")
+    return redirect("dataset:home")
+
+
+@require_GET
+@role_required(ADMIN)
+def export_download(request: HttpRequest) -> HttpResponse:
+    form = DatasetExportForm(request.GET)
+    if not form.is_valid():
+        return _home(request, errors=["Choose an export format: t2j or jsonl."], status=400)
+    fmt, system = form.cleaned_data["format"], form.cleaned_data["system"] or None
+    try:
+        if fmt == "t2j":
+            body, content_type, filename = export_t2j(system), T2J_CONTENT_TYPE, "fix_bugs_dataset.json"
+        else:
+            body, content_type, filename = "".join(export_jsonl(system)), JSONL_CONTENT_TYPE, "fix_sessions.jsonl"
+    except DatasetError as exc:
+        return _home(request, errors=exc.problems, status=400)
+    if system:
+        filename = f"{system}-{filename}"
+    response = HttpResponse(body.encode("utf-8"), content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

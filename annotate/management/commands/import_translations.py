@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotate.dataset import DatasetError
+from annotate.dataset.drafts import import_translations
+
+
+class Command(BaseCommand):
+    help = (
+        "Import JAX drafts of one system from a folder of KEY.py files or a JSONL file (sample, code); "
+        "the system is created with mode imported when missing. All or nothing."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--system", required=True)
+        parser.add_argument("--replace", action="store_true", help="Overwrite drafts whose code differs")
+        parser.add_argument("--dry-run", action="store_true")
+
+    def handle(self, *args, path: Path, system: str, replace: bool, dry_run: bool, **options) -> None:
+        try:
+            outcome = import_translations(path, system=system, replace=replace, dry_run=dry_run)
+        except DatasetError as exc:
+            raise CommandError(f"{path}: {exc.message}") from None
+        self.stdout.write(("Would import " if dry_run else "Imported ") + outcome.summary(f"translations of {system}"))

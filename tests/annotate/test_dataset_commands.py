@@ -1,0 +1,225 @@
+"""The dataset management commands: what an admin types, what they see, what lands in the database."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from annotate.models import FixSession, FixStep, Sample, SessionStatus, System, SystemMode, Translation
+from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
+
+PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+# --- import_dataset / export_dataset ----------------------------------------------------------------------
+
+
+def test_paper_file_round_trips_byte_identical_through_the_commands(tmp_path):
+    summary = run("import_dataset", str(PAPER_FILE))
+    output = tmp_path / "out.json"
+    run("export_dataset", "--format", "t2j", "--output", str(output))
+
+    assert "samples: 20 new" in summary and "steps: 276 new" in summary
+    assert output.read_bytes() == PAPER_FILE.read_bytes()
+    assert run("export_dataset", "--format", "t2j") == PAPER_FILE.read_text()  # stdout, no trailing newline
+
+
+def test_reimport_reports_everything_unchanged():
+    run("import_dataset", str(PAPER_FILE))
+
+    summary = run("import_dataset", str(PAPER_FILE))
+
+    assert "samples: 0 new, 20 unchanged, 0 conflicting" in summary
+    assert FixSession.objects.count() == 20
+
+
+def test_jsonl_export_imports_back(tmp_path):
+    run("import_dataset", str(PAPER_FILE), "--system", "weak")
+    jsonl = tmp_path / "sessions.jsonl"
+    run("export_dataset", "--format", "jsonl", "--output", str(jsonl))
+    assert len(jsonl.read_text().splitlines()) == 20
+
+    summary = run("import_dataset", str(jsonl))
+
+    assert "sessions: 0 new, 20 unchanged" in summary
+
+
+def test_collision_without_and_with_replace(tmp_path):
+    run("import_dataset", str(PAPER_FILE))
+    data = json.loads(PAPER_FILE.read_text())
+    data["Pytorch_to_JAX_Examples"][3]["LLM_fix_output"] += "\n# edited"
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(data, indent=4))
+
+    with pytest.raises(CommandError, match=r"sample 'e4', system 'weak-llm': LLM_fix_output differs"):
+        run("import_dataset", str(changed))
+    assert FixSession.objects.count() == 20
+
+    summary = run("import_dataset", str(changed), "--replace")
+
+    assert "sessions: 0 new, 19 unchanged, 1 replaced" in summary
+    assert FixSession.objects.filter(status=SessionStatus.ABANDONED).count() == 1
+    assert FixStep.objects.count() == 276 + len(data["Pytorch_to_JAX_Examples"][3]["Errors"])
+
+
+def test_dry_run_writes_nothing():
+    summary = run("import_dataset", str(PAPER_FILE), "--dry-run")
+
+    assert summary.startswith("Would import")
+    assert Sample.objects.count() == 0
+
+
+def test_export_requires_system_when_several_verified_one_sample():
+    sample = SampleFactory(key="s1")
+    for name in ("sys-a", "sys-b"):
+        FixSessionFactory(translation=TranslationFactory(sample=sample, system__name=name), status="verified")
+
+    with pytest.raises(CommandError, match=r"several systems .*choose one system \(--system\)"):
+        run("export_dataset", "--format", "t2j")
+    assert '"Example_id": "s1"' in run("export_dataset", "--format", "t2j", "--system", "sys-b")
+
+
+def test_bad_file_is_one_clear_message(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"Pytorch_to_JAX_Examples": [{"Example_id": "e1"}]}')
+
+    with pytest.raises(CommandError) as caught:
+        run("import_dataset", str(bad))
+
+    assert str(caught.value).startswith(f"{bad}: Pytorch_to_JAX_Examples[0].Input_Code is missing")
+    assert Sample.objects.count() == 0
+
+
+def test_missing_file_is_one_clear_message(tmp_path):
+    with pytest.raises(CommandError, match="does not exist"):
+        run("import_dataset", str(tmp_path / "nope.json"))
+
+
+def test_command_exits_non_zero_without_traceback(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"\xff\xfe not utf-8")
+    env = {**os.environ, "T2J_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "import_dataset", str(bad)],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert "is not valid UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- samples and translations -------------------------------------------------------------------------------
+
+
+def test_import_samples_from_a_folder_and_jsonl(tmp_path):
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    (folder / "a1.py").write_text("import torch\n")
+    (folder / "notes.txt").write_text("ignored")
+    jsonl = tmp_path / "samples.jsonl"
+    jsonl.write_text(json.dumps({"key": "b1", "pytorch_code": "x", "title": "B", "difficulty": "hard"}) + "\n")
+
+    run("import_samples", str(folder))
+    run("import_samples", str(jsonl))
+
+    assert list(Sample.objects.order_by("key").values_list("key", "pytorch_code", "difficulty")) == [
+        ("a1", "import torch\n", ""), ("b1", "x", "hard"),
+    ]  # fmt: skip
+    assert "0 new, 1 unchanged" in run("import_samples", str(jsonl))
+
+
+def test_import_samples_collision_and_replace(tmp_path):
+    SampleFactory(key="a1", title="Old", pytorch_code="old")
+    jsonl = tmp_path / "samples.jsonl"
+    jsonl.write_text(json.dumps({"key": "a1", "pytorch_code": "new", "title": "Old"}) + "\n")
+
+    with pytest.raises(CommandError, match="sample 'a1': pytorch_code differs"):
+        run("import_samples", str(jsonl))
+    assert Sample.objects.get().pytorch_code == "old"
+
+    run("import_samples", str(jsonl), "--replace")
+    assert Sample.objects.get().pytorch_code == "new"
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ({"key": "a1"}, "line 2.pytorch_code is missing"),
+        ({"key": "a 1", "pytorch_code": "x"}, "line 2.key 'a 1' may only hold"),
+        ({"key": "a1", "pytorch_code": "x", "difficulty": "brutal"}, "difficulty 'brutal' is not one of"),
+        ({"key": "a1", "pytorch_code": "x", "owner": "me"}, "unknown key 'owner'"),
+    ],
+)
+def test_import_samples_bad_records(tmp_path, line, message):
+    jsonl = tmp_path / "samples.jsonl"
+    jsonl.write_text(json.dumps({"key": "ok", "pytorch_code": "y"}) + "\n" + json.dumps(line) + "\n")
+
+    with pytest.raises(CommandError, match=message.replace("(", r"\(")):
+        run("import_samples", str(jsonl))
+    assert Sample.objects.count() == 0
+
+
+def test_import_translations_creates_imported_system(tmp_path):
+    SampleFactory(key="a1")
+    SampleFactory(key="a2")
+    folder = tmp_path / "drafts"
+    folder.mkdir()
+    (folder / "a1.py").write_text("import jax\n")
+    (folder / "a2.py").write_text("import jax.numpy as jnp\n")
+
+    run("import_translations", str(folder), "--system", "tool-x")
+
+    system = System.objects.get(name="tool-x")
+    assert system.mode == SystemMode.IMPORTED
+    assert dict(Translation.objects.values_list("sample__key", "code")) == {
+        "a1": "import jax\n", "a2": "import jax.numpy as jnp\n",
+    }  # fmt: skip
+
+
+def test_import_translations_unknown_sample_and_collisions(tmp_path):
+    translation = TranslationFactory(sample__key="a1", system__name="tool-x", code="old")
+    jsonl = tmp_path / "drafts.jsonl"
+    jsonl.write_text(json.dumps({"sample": "zz", "code": "c"}) + "\n")
+    with pytest.raises(CommandError, match="there is no sample 'zz'"):
+        run("import_translations", str(jsonl), "--system", "tool-x")
+
+    jsonl.write_text(json.dumps({"sample": "a1", "code": "new"}) + "\n")
+    with pytest.raises(CommandError, match="sample 'a1', system 'tool-x': code differs"):
+        run("import_translations", str(jsonl), "--system", "tool-x")
+    run("import_translations", str(jsonl), "--system", "tool-x", "--replace")
+
+    translation.refresh_from_db()
+    assert translation.code == "new"
+
+
+def test_export_translations_writes_verified_code_else_draft(tmp_path):
+    verified = TranslationFactory(sample__key="a1", system__name="tool-x", code="draft 1")
+    FixSessionFactory(translation=verified, status=SessionStatus.VERIFIED, current_code="fixed 1")
+    TranslationFactory(sample__key="a2", system__name="tool-x", code="draft 2")
+    out = tmp_path / "out"
+
+    run("export_translations", "--system", "tool-x", "--output", str(out))
+
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"a1.py": "fixed 1", "a2.py": "draft 2"}
+
+
+def test_export_translations_unknown_system(tmp_path):
+    with pytest.raises(CommandError, match="no system named 'nope'"):
+        run("export_translations", "--system", "nope", "--output", str(tmp_path))

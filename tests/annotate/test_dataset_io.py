@@ -1,0 +1,417 @@
+"""The dataset import/export domain: round trips, collisions, bad input, the --system rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.conf import settings
+
+from annotate.dataset import DatasetError, export_jsonl, export_t2j, import_dataset, preview_dataset
+from annotate.dataset.records import KEY_ORDER
+from annotate.models import (
+    FixSession,
+    FixStep,
+    Sample,
+    SessionEvent,
+    SessionEventKind,
+    SessionStatus,
+    StepCategory,
+    System,
+    SystemMode,
+    Translation,
+)
+from tests.annotate.factories import FixSessionFactory, FixStepFactory, SampleFactory, TranslationFactory
+
+PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
+
+pytestmark = pytest.mark.django_db
+
+
+def step(n: int = 1, **overrides) -> dict:
+    values = {
+        "Error_Code": f"bad_{n}()",
+        "Error": f"NameError: bad_{n}",
+        "Fix_info": f"fix {n}",
+        "Fixed_Code": f"good_{n}()",
+    }
+    return {**values, **overrides}
+
+
+def example(key: str, steps: list[dict] | None = None, **overrides) -> dict:
+    values = {
+        "Example_id": key,
+        "Input_Code": f"import torch  # {key}\n",
+        "LLM_weak_output": f"import jax  # draft {key}\n",
+        "LLM_fix_output": f"import jax  # fixed {key}\n",
+        "Errors": [step(1), step(2)] if steps is None else steps,
+    }
+    return {**values, **overrides}
+
+
+def t2j(*examples: dict) -> bytes:
+    return json.dumps({"Pytorch_to_JAX_Examples": list(examples)}, indent=4).encode()
+
+
+def do_import(data: bytes, **options):
+    return import_dataset(data, name="test.json", **options)
+
+
+def row_counts() -> dict[str, int]:
+    models = (Sample, System, Translation, FixSession, FixStep, SessionEvent)
+    return {model.__name__: model.objects.count() for model in models}
+
+
+# --- the paper's file -------------------------------------------------------------------------------------
+
+
+def test_paper_dataset_exports_back_byte_identical():
+    raw = PAPER_FILE.read_bytes()
+    assert len(raw) == 460_961
+
+    plan = import_dataset(raw, name=PAPER_FILE.name)
+
+    assert plan.counts()["samples"]["new"] == 20
+    assert FixStep.objects.count() == 276
+    assert export_t2j().encode() == raw
+
+
+def test_paper_dataset_keeps_error_context_in_its_original_place():
+    import_dataset(PAPER_FILE.read_bytes(), name=PAPER_FILE.name)
+
+    with_context = FixStep.objects.get(session__translation__sample__key="m6", extra__contains="Error_Context")
+
+    assert list(with_context.extra) == ["Error_Context", KEY_ORDER]
+    assert with_context.extra[KEY_ORDER] == ["Error_Code", "Error", "Error_Context", "Fix_info", "Fixed_Code"]
+    exported = json.loads(export_t2j())["Pytorch_to_JAX_Examples"]
+    m6_steps = next(e for e in exported if e["Example_id"] == "m6")["Errors"]
+    assert ["Error_Code", "Error", "Error_Context", "Fix_info", "Fixed_Code"] in [list(s) for s in m6_steps]
+
+
+def test_paper_dataset_reimport_changes_nothing():
+    raw = PAPER_FILE.read_bytes()
+    import_dataset(raw, name=PAPER_FILE.name)
+    before = row_counts()
+
+    plan = import_dataset(raw, name=PAPER_FILE.name)
+
+    assert row_counts() == before
+    assert plan.counts()["sessions"] == {"new": 0, "unchanged": 20, "conflicting": 0}
+    assert plan.counts()["steps"]["unchanged"] == 276
+    assert not plan.changes_anything
+
+
+def test_paper_dataset_jsonl_round_trip_is_lossless():
+    import_dataset(PAPER_FILE.read_bytes(), name=PAPER_FILE.name)
+    jsonl = "".join(export_jsonl())
+    # Import the same sessions as another system (the samples match and stay), then export that system.
+    renamed = jsonl.replace('"system": "weak-llm"', '"system": "weak-llm-copy"')
+
+    import_dataset(renamed.encode(), name="copy.jsonl")
+
+    assert "".join(export_jsonl("weak-llm-copy")) == renamed
+    assert export_t2j("weak-llm-copy").encode() == PAPER_FILE.read_bytes()
+
+
+# --- what an import creates --------------------------------------------------------------------------------
+
+
+def test_import_creates_sample_draft_and_verified_session_with_ordered_steps():
+    do_import(t2j(example("e1", [step(1), step(2), step(3)])))
+
+    sample = Sample.objects.get(key="e1")
+    translation = Translation.objects.get(sample=sample)
+    session = FixSession.objects.get(translation=translation)
+    assert sample.pytorch_code == "import torch  # e1\n"
+    assert sample.import_position == 0
+    assert translation.system.name == "weak-llm" and translation.system.mode == SystemMode.IMPORTED
+    assert translation.code == "import jax  # draft e1\n"
+    assert session.status == SessionStatus.VERIFIED and session.owner is None
+    assert session.verification["method"] == "imported"
+    assert session.current_code == "import jax  # fixed e1\n"
+    assert list(session.steps.values_list("index", "fix_info")) == [(1, "fix 1"), (2, "fix 2"), (3, "fix 3")]
+    assert all(s.category in StepCategory.values for s in session.steps.all())
+    assert session.events.get().kind == SessionEventKind.IMPORTED
+
+
+def test_import_into_named_system():
+    do_import(t2j(example("e1")), system="gpt-weak")
+
+    assert Translation.objects.get().system.name == "gpt-weak"
+
+
+def test_empty_strings_and_unknown_keys_are_kept_in_order():
+    odd_step = {"Note": "first!", **step(1, Error=""), "Tags": ["a", {"z": 1, "a": 2}]}
+    data = t2j(example("e1", [odd_step], Input_Code="", Source="paper"))
+
+    do_import(data)
+
+    assert FixSession.objects.get().extra == {"Source": "paper"}
+    assert export_t2j().encode() == data
+
+
+def test_examples_export_in_import_order_then_by_key():
+    do_import(t2j(example("h10"), example("e2"), example("h3")))
+    SampleFactory(key="a0")  # no import position: after the imported ones
+    FixSessionFactory(
+        translation=TranslationFactory(sample=Sample.objects.get(key="a0"), system=System.objects.get()),
+        status=SessionStatus.VERIFIED,
+    )
+
+    exported = json.loads(export_t2j())["Pytorch_to_JAX_Examples"]
+
+    assert [e["Example_id"] for e in exported] == ["h10", "e2", "h3", "a0"]
+
+
+def test_second_file_appends_after_the_first():
+    do_import(t2j(example("b1"), example("b2")))
+    do_import(t2j(example("a1"), example("b1")))
+
+    assert list(Sample.objects.values_list("key", "import_position")) == [("b1", 0), ("b2", 1), ("a1", 2)]
+
+
+# --- collisions ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("Input_Code", "import torch  # changed\n", "sample 'e1': Input_Code differs"),
+        ("LLM_weak_output", "changed draft", "system 'weak-llm': LLM_weak_output differs"),
+        ("LLM_fix_output", "changed fix", "LLM_fix_output differs"),
+        ("Errors", [step(1), step(2, Fix_info="other")], "Errors differ from the verified session's steps"),
+    ],
+)
+def test_same_key_with_different_content_is_an_error_naming_key_and_field(field, value, message):
+    do_import(t2j(example("e1")))
+    before = row_counts()
+
+    with pytest.raises(DatasetError) as caught:
+        do_import(t2j(example("e1", **{field: value}), example("e9")))
+
+    assert message in caught.value.message
+    assert "Pytorch_to_JAX_Examples[0]" in caught.value.message
+    assert row_counts() == before  # not even the new e9
+
+
+def test_replace_updates_draft_and_replaces_the_session_keeping_the_old_one_abandoned():
+    do_import(t2j(example("e1")))
+    old_session = FixSession.objects.get()
+
+    do_import(t2j(example("e1", [step(7)], LLM_weak_output="new draft", LLM_fix_output="new fix")), replace=True)
+
+    old_session.refresh_from_db()
+    assert old_session.status == SessionStatus.ABANDONED
+    assert old_session.steps.count() == 2  # append-only: the old steps stay
+    assert old_session.events.filter(kind=SessionEventKind.ABANDONED).exists()
+    new_session = FixSession.objects.get(status=SessionStatus.VERIFIED)
+    assert new_session.translation.code == "new draft"
+    assert new_session.current_code == "new fix"
+    assert list(new_session.steps.values_list("fix_info", flat=True)) == ["fix 7"]
+    assert json.loads(export_t2j())["Pytorch_to_JAX_Examples"][0]["Errors"] == [step(7)]
+
+
+def test_open_session_on_the_translation_is_a_conflict():
+    do_import(t2j(example("e1")))
+    session = FixSession.objects.get()
+    session.status = SessionStatus.OPEN  # as if reopened by a developer
+    session.save()
+
+    with pytest.raises(DatasetError, match="open fix session"):
+        do_import(t2j(example("e1")))
+
+
+def test_preview_lists_conflicts_without_writing():
+    do_import(t2j(example("e1")))
+    before = row_counts()
+
+    plan = preview_dataset(t2j(example("e1", Input_Code="x"), example("e2")), name="t.json")
+
+    assert plan.counts()["samples"] == {"new": 1, "unchanged": 0, "conflicting": 1}
+    assert plan.counts()["steps"] == {"new": 2, "unchanged": 2, "conflicting": 0}  # e1's session itself is the same
+    assert len(plan.conflicts) == 1
+    assert row_counts() == before
+
+
+# --- export rules ------------------------------------------------------------------------------------------
+
+
+def _verified_session(system: str, sample=None) -> FixSession:
+    translation = TranslationFactory(system__name=system, **({"sample": sample} if sample else {}))
+    return FixSessionFactory(translation=translation, status=SessionStatus.VERIFIED)
+
+
+def test_t2j_export_needs_a_system_when_several_verified_one_sample():
+    first = _verified_session("sys-a")
+    _verified_session("sys-b", sample=first.translation.sample)
+
+    with pytest.raises(DatasetError, match=r"choose one system \(--system\)"):
+        export_t2j()
+
+    assert len(json.loads(export_t2j("sys-a"))["Pytorch_to_JAX_Examples"]) == 1
+
+
+def test_t2j_export_unknown_system_is_an_error():
+    with pytest.raises(DatasetError, match="no system named 'nope'"):
+        export_t2j("nope")
+
+
+def test_export_leaves_out_retracted_steps_and_unverified_sessions():
+    session = _verified_session("sys-a")
+    kept = FixStepFactory(session=session, index=1, fix_info="kept")
+    wrong = FixStepFactory(session=session, index=2, fix_info="wrong")
+    FixStepFactory(session=session, index=3, retracts=wrong, fix_info="retraction")
+    FixStepFactory(session=FixSessionFactory(status=SessionStatus.OPEN), index=1)
+
+    examples = json.loads(export_t2j())["Pytorch_to_JAX_Examples"]
+
+    assert len(examples) == 1
+    assert [e["Fix_info"] for e in examples[0]["Errors"]] == [kept.fix_info]
+
+
+def test_jsonl_keeps_history_timing_and_authors(developer):
+    session = _verified_session("sys-a")
+    first = FixStepFactory(session=session, index=1, author=developer, time_spent_s=12.5, edit_size=3,
+                           code_before="a", code_after="b", category=StepCategory.PRNG)  # fmt: skip
+    FixStepFactory(session=session, index=2, retracts=first, author=developer)
+
+    record = json.loads("".join(export_jsonl()))
+
+    assert record["status"] == "verified" and record["system"] == "sys-a"
+    assert [s["retracts"] for s in record["steps"]] == [None, 1]
+    assert record["steps"][0] | {"created_at": None} == {
+        "index": 1, "error_code": first.error_code, "error": first.error, "fix_info": first.fix_info,
+        "fixed_code": first.fixed_code, "category": "prng", "code_before": "a", "code_after": "b", "author": "dev",
+        "created_at": None, "time_spent_s": 12.5, "edit_size": 3, "run_id": None, "retracts": None, "extra": {},
+    }  # fmt: skip
+    copy = "".join(export_jsonl()).replace('"system": "sys-a"', '"system": "sys-copy"')
+    import_dataset(copy.encode(), name="copy.jsonl")
+    assert "".join(export_jsonl("sys-copy")) == copy
+
+
+# --- bad input --------------------------------------------------------------------------------------------
+
+
+def _missing_fix_info() -> bytes:
+    examples = [example(f"e{i}") for i in range(7)]
+    del examples[5]["Errors"][1]["Fix_info"]
+    return t2j(*examples)
+
+
+BAD_INPUTS = [
+    (b'{"Pytorch_to_JAX_Examples": [', "is not valid JSON"),
+    (b"[1, 2]", 'top level must be an object with a "Pytorch_to_JAX_Examples" list'),
+    (b'{"examples": []}', 'top level must be an object with a "Pytorch_to_JAX_Examples" list'),
+    (b'{"Pytorch_to_JAX_Examples": {}}', "Pytorch_to_JAX_Examples must be a list"),
+    (_missing_fix_info(), "Pytorch_to_JAX_Examples[5].Errors[1].Fix_info is missing"),
+    (t2j(example("e1", Errors="none")), "Pytorch_to_JAX_Examples[0].Errors must be a list, not a string"),
+    (
+        t2j(example("e1", [step(1, Error=3)])),
+        "Pytorch_to_JAX_Examples[0].Errors[0].Error must be a string, not a number",
+    ),
+    (t2j(example("e1"), example("e2"), example("e1")), "Pytorch_to_JAX_Examples[2].Example_id 'e1' repeats"),
+    (t2j(example("e 1")), "Example_id 'e 1' may only hold letters"),
+    (t2j(example("e1", Input_Code="a\u0000b")), "Pytorch_to_JAX_Examples[0].Input_Code contains a NUL character"),
+    (t2j(example("e1", Input_Code="\ud800")), "contains an unpaired surrogate"),
+    (b'{"Pytorch_to_JAX_Examples": []}\x00', "contains a NUL byte at byte offset 31"),
+    (b'{"Pytorch_to_JAX_Examples": ["\xff"]}', "is not valid UTF-8 (byte offset 30)"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b'{"Pytorch_to_JAX_Examples": [' + b"9" * 5000 + b"]}", "is not valid JSON"),
+    (t2j(example("e1", _key_order=["x"])), "_key_order is a reserved key"),
+]
+
+
+@pytest.mark.parametrize("data, message", BAD_INPUTS)
+def test_bad_input_names_the_problem_and_writes_nothing(data, message):
+    with pytest.raises(DatasetError) as caught:
+        do_import(data)
+
+    assert message in caught.value.message
+    assert row_counts() == dict.fromkeys(row_counts(), 0)
+
+
+def test_files_over_the_size_cap_are_refused(settings):
+    settings.T2J_IMPORT_MAX_BYTES = 100
+
+    with pytest.raises(DatasetError, match="over the import limit of 100 bytes"):
+        do_import(t2j(example("e1")))
+
+    assert Sample.objects.count() == 0
+
+
+def test_one_bad_item_among_a_thousand_writes_nothing():
+    examples = [example(f"k{i}", [step(1)]) for i in range(1000)]
+    examples[998]["Errors"][0]["Fixed_Code"] = None
+
+    with pytest.raises(DatasetError, match=r"Pytorch_to_JAX_Examples\[998\]\.Errors\[0\]\.Fixed_Code must be a string"):
+        do_import(t2j(*examples))
+
+    assert Sample.objects.count() == 0
+
+
+def test_all_problems_are_listed_not_only_the_first():
+    examples = [example("e1", [{"Error": "x"}]), example("e2", LLM_fix_output=None)]
+
+    with pytest.raises(DatasetError) as caught:
+        do_import(t2j(*examples))
+
+    assert len(caught.value.problems) == 4  # three missing keys in e1's step, one mistyped field in e2
+
+
+JSONL_LINE = {"sample": "s1", "system": "sys", "pytorch_code": "p", "draft_code": "d", "final_code": "f", "steps": []}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"status": "open"}, "line 1.status is 'open': only verified sessions can be imported"),
+        ({"colour": "red"}, "line 1 has an unknown key 'colour'"),
+        ({"verified_at": "yesterday"}, "line 1.verified_at 'yesterday' is not an ISO 8601 date and time"),
+        ({"steps": [{"error_code": "", "error": "", "fix_info": "", "fixed_code": "", "retracts": 4}]},
+         "line 1.steps[0].retracts 4 names no earlier step"),
+        ({"steps": [{"error_code": "", "error": "", "fix_info": "", "fixed_code": "", "category": "typo"}]},
+         "line 1.steps[0].category 'typo' is not one of"),
+        ({"pytorch_code": None}, "line 1.pytorch_code must be a string, not null"),
+    ],
+)  # fmt: skip
+def test_bad_jsonl_records_name_the_line(change, message):
+    data = json.dumps({**JSONL_LINE, **change}) + "\n" + json.dumps({**JSONL_LINE, "system": "other"}) + "\n"
+
+    with pytest.raises(DatasetError) as caught:
+        import_dataset(data.encode(), name="x.jsonl")
+
+    assert message in caught.value.message
+    assert Sample.objects.count() == 0
+
+
+def test_jsonl_repeated_session_is_an_error():
+    data = (json.dumps(JSONL_LINE) + "\n") * 2
+
+    with pytest.raises(DatasetError, match="line 2: sample 's1' by system 'sys' repeats line 1"):
+        import_dataset(data.encode(), name="x.jsonl")
+
+
+def test_system_option_is_refused_for_jsonl():
+    with pytest.raises(DatasetError, match="--system applies to T2J files only"):
+        import_dataset(json.dumps(JSONL_LINE).encode(), name="x.jsonl", system="other")
+
+
+def test_jsonl_is_detected_whatever_the_file_is_called():
+    line = {"system": "sys", **JSONL_LINE}  # "sample" is not the first key
+    data = json.dumps(line) + "\n" + json.dumps({**line, "sample": "s2"}) + "\n"
+
+    plan = import_dataset(data.encode(), name="sessions.json")
+
+    assert plan.format == "jsonl"
+    assert Sample.objects.count() == 2
+
+
+def test_jsonl_owners_without_an_account_are_imported_as_null_and_reported(developer):
+    steps = [{"error_code": "", "error": "", "fix_info": "", "fixed_code": "", "author": "dev"}]
+    data = json.dumps({**JSONL_LINE, "owner": "ghost", "steps": steps})
+
+    plan = import_dataset(data.encode(), name="x.jsonl")
+
+    assert plan.unknown_users == ["ghost"]
+    session = FixSession.objects.get()
+    assert session.owner is None and session.steps.get().author == developer
