@@ -10,5 +10,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("annotate.urls")),
+    path("dataset/", include("annotate.dataset_urls")),
+    path("drafting/", include("annotate.drafting_urls")),
     path("evaluate/", include("evaluate.urls")),
 ]
