@@ -1,0 +1,47 @@
+"""The sandbox runner: `manage.py sandbox_server [--port N] [--pool-size N]` (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from annotate.sandbox.box import preflight
+from annotate.sandbox.pool import WarmPool
+from annotate.sandbox.server import RunnerServer
+
+
+def default_port() -> int:
+    urls = settings.T2J_RUNNER_URLS
+    return (urlsplit(urls[0]).port if urls else None) or 8765
+
+
+class Command(BaseCommand):
+    help = "Serve sandbox runs from a pool of pre-warmed interpreters on 127.0.0.1."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--port", type=int, default=None, help="default: the port of T2J_RUNNER_URLS[0]")
+        parser.add_argument("--pool-size", type=int, default=None, help="default: T2J_RUNNER_POOL_SIZE")
+
+    def handle(self, *args, port: int | None, pool_size: int | None, **options) -> None:
+        problem = preflight()
+        if problem:
+            # Still serve: every run is answered `refused` with the reason, never run unsandboxed.
+            self.stderr.write(problem)
+        size = settings.T2J_RUNNER_POOL_SIZE if pool_size is None else pool_size
+        if size < 0:
+            raise CommandError("--pool-size must be >= 0")
+        pool = WarmPool(size, list(settings.T2J_RUNNER_PRELOAD)).start()
+        server = RunnerServer(("127.0.0.1", port or default_port()), pool)
+        host, bound = server.server_address[:2]
+        self.stdout.write(
+            f"sandbox runner on http://{host}:{bound} (pool {size}, preload {settings.T2J_RUNNER_PRELOAD})"
+        )
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+            pool.stop()

@@ -1,0 +1,461 @@
+"""One box: a single-use interpreter inside bubblewrap, run as a leased unprivileged uid, supervised from here.
+
+The host decides every status from what it observed (exit status, its own timers, its memory watchdog, the
+output caps); the box only contributes the program's diagnostics (exception, traceback, cache entries).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from annotate.sandbox import uids
+from annotate.sandbox.limits import Limits
+from annotate.sandbox.result import RunResult
+
+BOOT_SOURCE = (Path(__file__).with_name("boot.py")).read_text(encoding="utf-8")
+WATCH_INTERVAL_S = 0.05  # memory watchdog period (the issue asks for <= 100 ms)
+READY_TIMEOUT_S = 60.0
+CONTROL_MAX_BYTES = 256 * 1024**2
+# Preloading jax costs CPU before the job; the box lowers the CPU limit to "used + job limit" itself.
+PRELOAD_CPU_ALLOWANCE_S = 60
+CACHE_CAPS = {"max_entries": 512, "max_entry_bytes": 32 * 1024**2, "max_total_bytes": 128 * 1024**2}
+
+
+TEARDOWN_THREAD = "sandbox-teardown"
+
+
+def wait_for_teardowns(timeout: float = 10.0) -> None:
+    """Wait for background teardowns (a short-lived process calls this before it exits)."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name == TEARDOWN_THREAD:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class Refused(Exception):
+    """Isolation could not be applied: the program must not run."""
+
+
+def bwrap_path() -> str | None:
+    return shutil.which(settings.T2J_SANDBOX_BWRAP)
+
+
+def reduced_allowed() -> bool:
+    return settings.T2J_SANDBOX_ISOLATION == "reduced"
+
+
+def preflight(isolation: str = "full") -> str | None:
+    """Why a box cannot be started here, or None. The box's own self-check covers the rest."""
+    if os.geteuid() != 0:
+        return "sandbox refused: the runner is not root, so it cannot switch programs to an unprivileged uid"
+    if isolation == "full" and not bwrap_path():
+        return "sandbox refused: bubblewrap (bwrap) is not installed; run scripts/setup_sandbox.sh"
+    if not shutil.which("prlimit"):
+        return "sandbox refused: prlimit (util-linux) is missing, so resource limits cannot be applied"
+    python = Path(settings.T2J_SANDBOX_VENV) / "bin" / "python"
+    if not python.exists():
+        return f"sandbox refused: runtime venv {settings.T2J_SANDBOX_VENV} is missing; run scripts/setup_sandbox.sh"
+    return None
+
+
+def _thread_cap() -> str:
+    return str(max(1, min(4, os.cpu_count() or 1)))
+
+
+def box_environment(home: str = "/box", tmp: str = "/tmp") -> dict[str, str]:
+    """The only environment a program sees (nothing of the web process's)."""
+    threads = _thread_cap()
+    venv = settings.T2J_SANDBOX_VENV
+    return {
+        "PATH": f"{venv}/bin:/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": tmp,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8:backslashreplace",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "JAX_PLATFORMS": "cpu",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "NUMEXPR_NUM_THREADS": threads,
+        "TF_NUM_INTRAOP_THREADS": threads,
+        "TF_NUM_INTEROP_THREADS": "1",
+        # One host device; XLA's own pool follows the CPU count, the nproc limit caps threads in the end.
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+    }
+
+
+def _prlimit_args(limits: Limits) -> list[str]:
+    cpu = limits.cpu_s + PRELOAD_CPU_ALLOWANCE_S
+    return [
+        shutil.which("prlimit") or "prlimit",
+        f"--as={limits.address_space_bytes}",
+        f"--cpu={cpu}:{cpu + 1}",
+        f"--nproc={limits.nproc}",
+        f"--fsize={limits.file_size_bytes}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+    ]
+
+
+def _bwrap_args(limits: Limits) -> list[str]:
+    venv = settings.T2J_SANDBOX_VENV
+    args = [
+        bwrap_path() or "bwrap",
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop", "ALL",
+        "--hostname", "sandbox",
+        "--clearenv",
+        "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64",
+        "--symlink", "usr/bin", "/bin",
+        "--ro-bind", venv, venv,
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
+        "--size", str(limits.disk_bytes), "--tmpfs", "/box",
+        "--chdir", "/box",
+        "--remount-ro", "/",
+    ]  # fmt: skip
+    for name, value in box_environment().items():
+        args += ["--setenv", name, value]
+    return args
+
+
+class _Capture:
+    """Reads one output stream, keeping at most `cap` bytes; `overflow` is set once more arrived."""
+
+    def __init__(self, stream, cap: int, overflow: threading.Event) -> None:
+        self.data = bytearray()
+        self.truncated = False
+        self._cap = cap
+        self._overflow = overflow
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream) -> None:
+        while chunk := stream.read1(65536):
+            with self._lock:
+                room = self._cap - len(self.data)
+                self.data += chunk[: max(room, 0)]
+                if len(chunk) > room:
+                    self.truncated = True
+                    self._overflow.set()
+        stream.close()
+
+    def reset(self, cap: int) -> bytes:
+        with self._lock:
+            earlier = bytes(self.data)
+            self.data.clear()
+            self.truncated = False
+            self._cap = cap
+            return earlier
+
+    def text(self, timeout: float = 2.0) -> str:
+        self._thread.join(timeout)
+        with self._lock:
+            # NUL cannot be stored in PostgreSQL text; keep the length the same.
+            return bytes(self.data).decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
+class _Control:
+    """Reads the box's JSON messages from the control pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.ready: dict[str, Any] | None = None
+        self.done: dict[str, Any] | None = None
+        self.ready_event = threading.Event()
+        self.done_event = threading.Event()
+        self._thread = threading.Thread(target=self._pump, args=(fd,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, fd: int) -> None:
+        with os.fdopen(fd, "rb") as stream:
+            read = 0
+            while line := stream.readline(CONTROL_MAX_BYTES - read):
+                read += len(line)
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    break
+                if not isinstance(message, dict):
+                    break
+                if message.get("event") == "ready" and self.ready is None:
+                    self.ready = message
+                    self.ready_event.set()
+                elif message.get("event") == "done" and self.ready is not None:
+                    self.done = message
+                    self.done_event.set()
+                if read >= CONTROL_MAX_BYTES:
+                    break
+        self.ready_event.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+class Box:
+    """A started sandbox waiting for one program. Use: start(), wait_ready(), execute(); always destroy()."""
+
+    def __init__(self, limits: Limits, preload: list[str] | tuple[str, ...] = (), isolation: str = "full") -> None:
+        self.limits = limits
+        self.preload = list(preload)
+        # "reduced" (operator's choice only): no namespaces, a private host folder; still a sandbox uid.
+        self.isolation = isolation
+        self.workdir: str | None = None
+        self.lease: uids.UidLease | None = None
+        self.proc: subprocess.Popen | None = None
+        self._overflow = threading.Event()
+        self._destroy_lock = threading.Lock()
+
+    @property
+    def warm(self) -> bool:
+        return bool(self.preload)
+
+    def start(self) -> None:
+        if self.isolation == "full" and not bwrap_path() and reduced_allowed():
+            self.isolation = "reduced"
+        reason = preflight(self.isolation)
+        if reason:
+            raise Refused(reason)
+        try:
+            self.lease = uids.lease()
+        except uids.NoFreeUid as exc:
+            raise Refused(f"sandbox refused: {exc}") from exc
+        uid = self.lease.uid
+        uids.become_subreaper()
+        read_fd, write_fd = os.pipe()
+        must_not_see = [str(settings.BASE_DIR), str(settings.DATA_DIR), "/root", "/etc/passwd"]
+        python = f"{settings.T2J_SANDBOX_VENV}/bin/python"
+        argv = [*_prlimit_args(self.limits)]
+        env, cwd = box_environment(), "/"
+        if self.isolation == "full":
+            argv += [*_bwrap_args(self.limits), python, "-s", "-c", BOOT_SOURCE]
+            argv += [str(write_fd), json.dumps(self.preload), json.dumps(must_not_see)]
+        else:
+            self.workdir = tempfile.mkdtemp(prefix="t2j-box-")
+            os.chown(self.workdir, uid, uid)
+            os.mkdir(os.path.join(self.workdir, ".tmp"), 0o700)
+            os.chown(os.path.join(self.workdir, ".tmp"), uid, uid)
+            env, cwd = box_environment(self.workdir, os.path.join(self.workdir, ".tmp")), self.workdir
+            argv += [python, "-s", "-c", BOOT_SOURCE, str(write_fd), json.dumps(self.preload), "[]", self.workdir]
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                user=uid,
+                group=uid,
+                extra_groups=[],
+                process_group=0,
+                env=env,
+                cwd=cwd,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            os.close(read_fd)
+            self.destroy()
+            raise Refused(f"sandbox refused: could not start bubblewrap as uid {uid}: {exc}") from exc
+        finally:
+            os.close(write_fd)
+        self._stdout = _Capture(self.proc.stdout, self.limits.output_bytes, self._overflow)
+        self._stderr = _Capture(self.proc.stderr, self.limits.output_bytes, self._overflow)
+        self._control = _Control(read_fd)
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Block until the box reports it is up and passes its self-check; else destroy it and refuse."""
+        assert self.proc is not None and self.lease is not None
+        self._control.ready_event.wait(timeout)
+        ready = self._control.ready
+        problem = None
+        if ready is None:
+            self.proc.poll()
+            self.destroy()
+            detail = self._stderr.text(1.0).strip()[-2000:] or f"exit status {self.proc.returncode}"
+            problem = f"sandbox refused: the box did not start ({detail})"
+        elif ready.get("uid") != self.lease.uid or ready.get("uid") == 0:
+            problem = f"sandbox refused: the program would run as uid {ready.get('uid')}"
+        elif self.isolation == "full" and (not isinstance(ready.get("pid"), int) or ready["pid"] > 3):
+            problem = "sandbox refused: no private PID namespace"
+        elif ready.get("visible"):
+            problem = f"sandbox refused: host paths visible in the box: {ready['visible']}"
+        if problem:
+            self.destroy()
+            raise Refused(problem)
+
+    def execute(
+        self, code: str, files: dict[str, str], cache: dict[str, str], limits: Limits, cache_enabled: bool
+    ) -> tuple[RunResult, dict[str, str]]:
+        """Hand the program to the ready box, supervise it to the end, tear the box down."""
+        assert self.proc is not None and self.lease is not None
+        self._stdout.reset(limits.output_bytes)
+        self._stderr.reset(limits.output_bytes)
+        job = {
+            "code": code,
+            "files": files,
+            "cache": cache,
+            "cache_enabled": cache_enabled,
+            "cache_caps": CACHE_CAPS,
+            "limits": limits.as_dict(),
+        }
+        started = time.monotonic()
+        try:
+            self.proc.stdin.write(json.dumps(job).encode("utf-8") + b"\n")
+            self.proc.stdin.close()
+        except OSError:
+            pass  # the box died; the supervisor below reports how
+        reason, peak = self._supervise(started, limits)
+        duration = time.monotonic() - started
+        self.kill()
+        if self._control.done is None:
+            self._control.join(2.0)
+        result = self._result(reason, duration, peak)
+        # Everything is SIGKILLed already; waiting for big interpreters to finish dying and freeing the uid
+        # happen off the request's path.
+        threading.Thread(target=self.destroy, name=TEARDOWN_THREAD, daemon=True).start()
+        cache_out = (self._control.done or {}).get("cache") or {}
+        return result, cache_out if isinstance(cache_out, dict) else {}
+
+    def kill(self) -> None:
+        """SIGKILL the box's process group and every process of its uid (one pass; destroy() makes sure)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.lease is not None:
+            for pid in uids.pids_of_uid(self.lease.uid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def _supervise(self, started: float, limits: Limits) -> tuple[str, int]:
+        """Wait for the end; return (host kill reason or "", peak summed RSS of the box's processes)."""
+        assert self.proc is not None and self.lease is not None
+        peak = 0
+        while True:
+            # The program's end is its "done" message: no need to wait for the interpreter's own slow
+            # exit, the teardown kills it.
+            if self._control.done_event.wait(WATCH_INTERVAL_S) or self.proc.poll() is not None:
+                self.proc.poll()
+                return "", peak
+            total = sum(uids.processes_of_uid(self.lease.uid).values())
+            peak = max(peak, total)
+            if total > limits.memory_bytes:
+                return "memory", peak
+            if self._overflow.is_set():
+                return "output-limit", peak
+            if time.monotonic() - started > limits.wall_s:
+                return "timeout", peak
+
+    def _result(self, reason: str, duration: float, peak: int) -> RunResult:
+        assert self.proc is not None
+        done = self._control.done
+        result = RunResult(
+            status="ok",
+            stdout=self._stdout.text(),
+            stderr=self._stderr.text(),
+            stdout_truncated=self._stdout.truncated,
+            stderr_truncated=self._stderr.truncated,
+            duration_s=round(duration, 4),
+            peak_memory_bytes=peak or None,
+            isolation=self.isolation,
+            started_warm=self.warm,
+        )
+        returncode = self.proc.returncode
+        if done:
+            result.exit_code = int(done.get("exit_code") or 0)
+            result.exception_type = str(done.get("exception_type") or "")[:200]
+            result.exception_message = str(done.get("exception_message") or "")[:10000]
+            frames = done.get("traceback") or []
+            result.traceback = [_frame(f) for f in frames[:200] if isinstance(f, dict)]
+            if isinstance(done.get("inprocess_s"), int | float):
+                result.inprocess_s = float(done["inprocess_s"])
+            # Reported from inside (display only; the bound is enforced by the host's own samples).
+            reported = done.get("maxrss_bytes")
+            if isinstance(reported, int) and 0 < reported <= self.limits.memory_bytes * 2:
+                result.peak_memory_bytes = max(peak, reported)
+        else:
+            result.exit_code = returncode
+        result.status = _status(reason, done, returncode)
+        if result.status == "memory" and not result.exception_type:
+            result.exception_type = "MemoryError"
+            result.exception_message = f"killed: the run used more than {self.limits_text('memory')}"
+        if result.status == "timeout" and not done:
+            result.exception_message = "killed: time limit reached"
+        if result.status == "output-limit":
+            result.exception_message = "killed: output limit reached"
+        return result
+
+    def limits_text(self, which: str) -> str:
+        return f"{self.limits.memory_bytes} bytes of memory" if which == "memory" else which
+
+    def destroy(self) -> None:
+        """Kill everything of the box (its whole uid, setsid daemons included) and free the uid."""
+        with self._destroy_lock:
+            self._destroy()
+
+    def _destroy(self) -> None:
+        self.kill()
+        if self.proc is not None and self.proc.returncode is None:
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass  # the uid sweep below ends it
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.wait(5)
+        if self.workdir is not None:
+            # rmtree works through directory fds and never follows links planted in the folder.
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+
+def _frame(frame: dict[str, Any]) -> dict[str, Any]:
+    line = frame.get("line")
+    return {
+        "file": str(frame.get("file", ""))[:300],
+        "line": line if isinstance(line, int) else None,
+        "function": str(frame.get("function", ""))[:300],
+    }
+
+
+def _status(reason: str, done: dict[str, Any] | None, returncode: int | None) -> str:
+    if reason:
+        return reason
+    if done:
+        if done.get("exception_type") == "MemoryError":
+            return "memory"
+        if done.get("exception_type"):
+            return "error"
+        return "ok" if not done.get("exit_code") else "error"
+    if returncode is not None and returncode >= 128:
+        killed_by = returncode - 128
+        return "timeout" if killed_by == signal.SIGXCPU else "killed"
+    if returncode is not None and returncode < 0:
+        return "timeout" if -returncode == signal.SIGXCPU else "killed"
+    return "ok" if returncode == 0 else "error"

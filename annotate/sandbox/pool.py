@@ -1,0 +1,125 @@
+"""Pre-started single-use boxes that already imported jax and initialised its CPU backend.
+
+Boxes are spawned by ONE long-lived thread: bubblewrap's --die-with-parent fires when the thread that
+forked it ends, so a box forked by a short-lived request thread would die with that request.
+Nothing is forked after JAX initialised (that hangs): every box is a fresh bwrap + interpreter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+from annotate.sandbox.box import Box, Refused
+from annotate.sandbox.limits import Limits
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_FAILURE_S = 5.0
+
+
+class WarmPool:
+    def __init__(self, size: int, preload: list[str], limits: Limits | None = None) -> None:
+        self.size = size
+        self.preload = list(preload)
+        self.limits = limits or Limits.from_settings()
+        self._ready: deque[Box] = deque()
+        self._starting = 0
+        self._cond = threading.Condition()
+        self._stopped = False
+        self.last_error = ""
+        self._retry_at = 0.0
+        self._spawner = threading.Thread(target=self._spawn_loop, name="sandbox-pool-spawner", daemon=True)
+
+    def start(self) -> WarmPool:
+        self._spawner.start()
+        return self
+
+    @property
+    def ready_count(self) -> int:
+        with self._cond:
+            return len(self._ready)
+
+    def wait_until_full(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._ready) < self.size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def acquire(self, timeout: float = 10.0) -> Box | None:
+        """A ready box (removed from the pool), waiting up to `timeout` while one is starting; else None."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._ready:
+                left = deadline - time.monotonic()
+                broken = self._starting == 0 and bool(self.last_error)
+                if self._stopped or self.size == 0 or broken or left <= 0:
+                    return None
+                self._cond.wait(min(left, 0.5))
+            box = self._ready.popleft()
+            self._cond.notify_all()  # wake the spawner to refill
+            return box
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Destroy every box, including those still starting, before returning."""
+        with self._cond:
+            self._stopped = True
+            boxes = list(self._ready)
+            self._ready.clear()
+            self._cond.notify_all()
+        for box in boxes:
+            box.destroy()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._starting > 0 and time.monotonic() < deadline:
+                self._cond.wait(0.1)
+        if self._spawner.is_alive():
+            self._spawner.join(max(0.0, deadline - time.monotonic()))
+
+    def _spawn_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (
+                    len(self._ready) + self._starting >= self.size or time.monotonic() < self._retry_at
+                ):
+                    self._cond.wait(max(0.05, self._retry_at - time.monotonic()))
+                if self._stopped:
+                    return
+                self._starting += 1
+            box = Box(self.limits, self.preload)
+            try:
+                box.start()
+            except Refused as exc:
+                self._failed(box, str(exc))
+                continue
+            threading.Thread(target=self._await_ready, args=(box,), daemon=True).start()
+
+    def _await_ready(self, box: Box) -> None:
+        try:
+            box.wait_ready()
+        except Refused as exc:
+            self._failed(box, str(exc))
+            return
+        with self._cond:
+            self._starting -= 1
+            self.last_error = ""
+            if self._stopped:
+                box.destroy()
+            else:
+                self._ready.append(box)
+            self._cond.notify_all()
+
+    def _failed(self, box: Box, reason: str) -> None:
+        box.destroy()
+        with self._cond:
+            if not self._stopped:
+                log.warning("warm sandbox failed to start: %s", reason)
+            self.last_error = reason
+            self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_S
+            self._starting -= 1
+            self._cond.notify_all()

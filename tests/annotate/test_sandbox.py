@@ -1,0 +1,259 @@
+"""Normal programs through the real sandbox: output, errors, line numbers, libraries, storage, CLI, runner."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.core.management import call_command
+
+from annotate import sandbox
+from annotate.models import Run
+from annotate.sandbox import cache
+from annotate.sandbox.pool import WarmPool
+from annotate.sandbox.server import RunnerServer
+from tests.annotate.factories import UserFactory
+from tests.annotate.sandbox_support import program
+
+pytest_plugins = ["tests.annotate.sandbox_fixtures"]  # fixtures: sandbox_settings, host
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db]
+
+TRAIN_JAX = program("""
+    import jax, jax.numpy as jnp
+    @jax.jit
+    def step(w, x, y):
+        loss = lambda w: jnp.mean((x @ w - y) ** 2)
+        return w - 0.1 * jax.grad(loss)(w)
+    x = jnp.ones((8, 3)); y = jnp.ones(8); w = jnp.zeros(3)
+    for _ in range(20):
+        w = step(w, x, y)
+    print(round(float(jnp.mean((x @ w - y) ** 2)), 4) < 0.5)
+""")
+
+
+def test_stdout_stderr_and_unicode_come_back(host):
+    result = sandbox.run("import sys\nprint('héllo ✓ 日本')\nprint('warn', file=sys.stderr)\n", "jax", "u")
+    assert result.status == "ok" and result.exit_code == 0
+    assert result.stdout == "héllo ✓ 日本\n"
+    assert result.stderr == "warn\n"
+    assert result.isolation == "full"
+
+
+def test_exception_reports_type_message_and_user_line_numbers(host):
+    code = program("""
+        def inner(x):
+            return x / 0
+
+        def outer():
+            return inner(1)
+
+        outer()
+    """)
+    result = sandbox.run(code, "jax", "u")
+    assert result.status == "error" and result.exit_code == 1
+    assert result.exception_type == "ZeroDivisionError"
+    assert result.exception_message == "division by zero"
+    assert result.traceback == [
+        {"file": "main.py", "line": 7, "function": "<module>"},
+        {"file": "main.py", "line": 5, "function": "outer"},
+        {"file": "main.py", "line": 2, "function": "inner"},
+    ]
+    assert 'File "main.py", line 2, in inner' in result.stderr
+    assert "boot" not in result.stderr and "<string>" not in result.stderr
+
+
+def test_syntax_error_points_at_its_line(host):
+    result = sandbox.run("x = 1\ny = (\n", "jax", "u")
+    assert result.exception_type == "SyntaxError"
+    assert result.traceback[0]["file"] == "main.py" and result.traceback[0]["line"] == 2
+
+
+def test_sys_exit_code_is_kept(host):
+    result = sandbox.run("import sys\nsys.exit(3)\n", "jax", "u")
+    assert result.status == "error" and result.exit_code == 3
+
+
+def test_other_modules_are_reported_as_not_available(host):
+    result = sandbox.run("import requests\n", "jax", "u")
+    assert result.exception_type == "ModuleNotFoundError"
+    assert "module not available in the sandbox: requests" in result.exception_message
+
+
+def test_helper_files_are_importable_with_their_own_line_numbers(host):
+    files = {"helpers/util.py": "def boom():\n    raise KeyError('k')\n", "helpers/__init__.py": ""}
+    result = sandbox.run("from helpers.util import boom\nboom()\n", "jax", "u", files=files)
+    assert result.exception_type == "KeyError"
+    assert result.traceback[-1] == {"file": "helpers/util.py", "line": 2, "function": "boom"}
+
+
+def test_a_jax_training_loop_runs(host):
+    result = sandbox.run(TRAIN_JAX, "jax", "u", limits={"wall_s": 60})
+    assert (result.status, result.stdout) == ("ok", "True\n"), result.stderr
+
+
+def test_a_torch_program_runs(host):
+    code = program("""
+        import torch
+        model = torch.nn.Linear(3, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x, y = torch.ones(8, 3), torch.ones(8, 1)
+        for _ in range(20):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+        print(loss.item() < 0.5, torch.get_num_threads() <= 4)
+    """)
+    result = sandbox.run(code, "pytorch", "u", limits={"wall_s": 60})
+    assert (result.status, result.stdout) == ("ok", "True True\n"), result.stderr
+
+
+def test_a_flax_optax_program_runs(host):
+    code = program("""
+        import jax, jax.numpy as jnp, optax
+        from flax import linen as nn
+        model = nn.Dense(1)
+        params = model.init(jax.random.PRNGKey(0), jnp.ones((1, 3)))
+        tx = optax.adam(0.1)
+        state = tx.init(params)
+        x, y = jnp.ones((8, 3)), jnp.ones((8, 1))
+        loss = lambda p: jnp.mean((model.apply(p, x) - y) ** 2)
+        before = float(loss(params))
+        for _ in range(30):
+            grads = jax.grad(loss)(params)
+            updates, state = tx.update(grads, state)
+            params = optax.apply_updates(params, updates)
+        print(float(loss(params)) < before / 2)
+    """)
+    result = sandbox.run(code, "jax", "u", limits={"wall_s": 60})
+    assert (result.status, result.stdout) == ("ok", "True\n"), result.stderr
+
+
+def test_contract_helper_package_is_importable(host):
+    result = sandbox.run("import t2j_contract\nprint(t2j_contract.__version__)\n", "contract", "u")
+    assert result.status == "ok" and result.stdout.strip()
+
+
+def test_each_run_is_stored(host):
+    user = UserFactory()
+    result = sandbox.run("print('stored')", "pytorch", "alice", user=user)
+    run = Run.objects.get(pk=result.run_id)
+    assert (run.kind, run.status, run.stdout, run.user, run.user_key) == ("pytorch", "ok", "stored\n", user, "alice")
+    assert run.code == "print('stored')" and len(run.code_hash) == 64
+    assert run.isolation == "full" and run.duration_s is not None and not run.started_warm
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("print(1)", "rust", "u"), "unknown run kind"),
+        ((b"print(1)", "jax", "u"), "code must be text"),
+        (("print(1)", "jax", "u", None, {"wall_s": -1}), "positive"),
+        (("print(1)", "jax", "u", None, {"gpu": 1}), "unknown sandbox limits"),
+    ],
+)
+def test_bad_input_is_rejected_and_nothing_is_stored(sandbox_settings, args, message):
+    with pytest.raises(sandbox.InvalidRunInput, match=message):
+        sandbox.run(*args)
+    assert Run.objects.count() == 0
+
+
+def test_limits_can_only_be_tightened(sandbox_settings):
+    sandbox_settings.T2J_RUN_WALL_S = 5.0
+    assert sandbox.Limits.resolve({"wall_s": 500}).wall_s == 5.0
+    assert sandbox.Limits.resolve({"wall_s": 2}).wall_s == 2.0
+
+
+def test_compile_cache_is_kept_per_user_and_never_shared(host):
+    first = sandbox.run(TRAIN_JAX, "jax", "alice", limits={"wall_s": 60})
+    assert first.status == "ok", first.stderr
+    alice = sorted(p.name for p in cache.folder_for("alice").iterdir())
+    assert alice, "the run's compiled programs were copied out"
+    assert not cache.folder_for("bob").exists()
+    # Bob's box starts with an empty cache folder: none of Alice's entries are copied in.
+    peek = sandbox.run("import os\nprint(sorted(os.listdir('/tmp/jax-cache')))", "jax", "bob")
+    assert peek.stdout == "[]\n"
+    again = sandbox.run("import os\nprint(sorted(os.listdir('/tmp/jax-cache')))", "jax", "alice")
+    assert json.loads(again.stdout.replace("'", '"')) == alice
+
+
+def test_cli_json_prints_exactly_one_object(host, tmp_path, capsys):
+    path = tmp_path / "prog.py"
+    path.write_text("print('cli')\nraise ValueError('x')\n")
+    call_command("sandbox_run", str(path), "--json", "--user", "cli-user")
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {
+        "status", "exit_code", "stdout", "stderr", "truncated", "stdout_truncated", "stderr_truncated",
+        "exception_type", "exception_message", "traceback", "duration_s", "peak_memory_bytes", "isolation", "run_id",
+    }  # fmt: skip
+    assert (data["status"], data["stdout"], data["exception_type"]) == ("error", "cli\n", "ValueError")
+    assert Run.objects.get(pk=data["run_id"]).user_key == "cli-user"
+
+
+def test_cli_json_reports_refusal_as_a_result(host, tmp_path, capsys, settings):
+    settings.T2J_SANDBOX_BWRAP = "/nonexistent/bwrap"
+    path = tmp_path / "prog.py"
+    path.write_text("print(1)\n")
+    call_command("sandbox_run", str(path), "--json")  # exits normally: a refusal is a result
+    assert json.loads(capsys.readouterr().out)["status"] == "refused"
+
+
+@pytest.fixture
+def runner(sandbox_settings):
+    """A runner on a free port with one warm interpreter, wired into T2J_RUNNER_URLS."""
+    pool = WarmPool(1, ["jax", "jax.numpy"]).start()
+    server = RunnerServer(("127.0.0.1", 0), pool)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sandbox_settings.T2J_RUNNER_URLS = [f"http://127.0.0.1:{server.server_address[1]}"]
+    assert pool.wait_until_full(90), pool.last_error
+    yield pool
+    server.shutdown()
+    server.server_close()
+    pool.stop()
+
+
+def test_runner_serves_runs_from_pre_warmed_interpreters(host, runner):
+    result = sandbox.run("import sys\nprint('jax' in sys.modules)", "jax", "u")
+    assert (result.status, result.stdout, result.started_warm) == ("ok", "True\n", True)
+    assert result.note.startswith("runner http://127.0.0.1:")
+    assert Run.objects.get(pk=result.run_id).started_warm
+    # Single use: the next run gets a fresh interpreter (its own /box), refilled in the background.
+    assert runner.wait_until_full(90)
+    first = sandbox.run("open('left.txt', 'w').write('x')", "jax", "u")
+    second = sandbox.run("import os\nprint(os.listdir('.'))", "jax", "u")
+    assert first.started_warm and second.started_warm and "left.txt" not in second.stdout
+
+
+def test_warm_runs_report_errors_like_cold_ones(host, runner):
+    result = sandbox.run("x = 1\nraise RuntimeError('warm')\n", "jax", "u")
+    assert result.started_warm
+    assert result.traceback == [{"file": "main.py", "line": 2, "function": "<module>"}]
+
+
+def test_without_a_runner_it_falls_back_to_a_cold_start_and_says_so(host, sandbox_settings):
+    sandbox_settings.T2J_RUNNER_URLS = ["http://127.0.0.1:9"]
+    result = sandbox.run("print('cold')", "jax", "u")
+    assert (result.status, result.stdout, result.started_warm) == ("ok", "cold\n", False)
+    assert result.note.startswith("cold start: no runner answered") and "127.0.0.1:9" in result.note
+
+
+def test_runner_rejects_bad_requests_with_400_and_runs_nothing(host, runner, sandbox_settings):
+    import urllib.error
+    import urllib.request
+
+    url = sandbox_settings.T2J_RUNNER_URLS[0] + "/run"
+    body = json.dumps({"code": "print(1)", "kind": "jax", "files": {"../../etc/x": "eA=="}}).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 400
+    assert "file name" in json.loads(caught.value.read())["error"]
+    assert runner.ready_count == 1  # the warm interpreter was not used
+
+
+def test_short_runs_still_report_peak_memory(host):
+    result = sandbox.run("print(1)", "jax", "u")
+    assert result.peak_memory_bytes > 1024**2
