@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from annotate.admin import ReadOnlyAdmin
-from evaluate.models import Comparison, Judgement
+from evaluate.models import CodeBLEUScore, Comparison, FixCostRecord, Judgement, RuntimeMeasurement
 
 
 @admin.register(Comparison)
@@ -19,3 +19,24 @@ class ComparisonAdmin(ReadOnlyAdmin):
 class JudgementAdmin(ReadOnlyAdmin):
     list_display = ["pk", "translation", "aspect", "with_reference", "score", "judge_user", "judge_model", "created_at"]
     list_filter = ["aspect", "with_reference", "score", "judge_model"]
+
+
+# Stored metric values are derived data, recomputed by `manage.py compute_metrics`: shown, never edited by hand.
+@admin.register(CodeBLEUScore)
+class CodeBLEUScoreAdmin(ReadOnlyAdmin):
+    list_display = ["translation", "reference", "codebleu", "ngram", "weighted_ngram", "syntax", "dataflow"]
+    list_filter = ["reference"]
+    search_fields = ["translation__sample__key", "translation__system__name"]
+
+
+@admin.register(FixCostRecord)
+class FixCostRecordAdmin(ReadOnlyAdmin):
+    list_display = ["translation", "source", "steps", "score", "time_spent_s", "edit_size", "runs", "judge_model"]
+    list_filter = ["source"]
+    search_fields = ["translation__sample__key", "translation__system__name"]
+
+
+@admin.register(RuntimeMeasurement)
+class RuntimeMeasurementAdmin(ReadOnlyAdmin):
+    list_display = ["sample", "translation", "label", "median_s", "compile_s", "status", "computed_at"]
+    list_filter = ["label", "status"]

@@ -1,12 +1,90 @@
-"""Data the evaluate pages show, built as dataclasses so each can be tested without a request."""
+"""Data the evaluate pages show, built as dataclasses so each can be tested without a request.
+
+Pages only read stored metrics (computed by tasks or `manage.py compute_metrics`); the few cheap aggregates
+(comparison scores, Bradley–Terry, kappas, correlations) are computed here from stored rows.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from statistics import mean, stdev
 
-from django.db.models import Count, Q
+from annotate.models import Difficulty, FixStep, Sample, SessionStatus, StepCategory, System, Translation
+from evaluate import agreement, ranking
+from evaluate.correlation import Correlation, correlation_table
+from evaluate.exports import metric_rows
+from evaluate.metrics import runtime
+from evaluate.models import Comparison, FixCostRecord, FixCostSource, Judgement, Verdict
 
-from annotate.models import FixStep, SessionStatus, System
+CORRELATED_METRICS = (
+    "fixcost_llm_score",
+    "codebleu",
+    "codetrans_usefulness_ref",
+    "codetrans_usefulness_noref",
+    "codetrans_func_ref",
+    "codetrans_func_noref",
+    "human_codetrans_usefulness_ref",
+    "human_codetrans_usefulness_noref",
+    "human_codetrans_func_ref",
+    "human_codetrans_func_noref",
+    "runtime_median_s",
+)
+MEAN_COLUMNS = (
+    "fixcost_steps",
+    "fixcost_llm_steps",
+    "fixcost_score",
+    "codebleu",
+    "codetrans_usefulness_ref",
+    "codetrans_usefulness_noref",
+    "codetrans_func_ref",
+    "codetrans_func_noref",
+    "human_codetrans_func_noref",
+    "runtime_median_s",
+)
+FIXCOST_BINS = ((0, 0, "0"), (1, 1, "1"), (2, 2, "2"), (3, 5, "3–5"), (6, 10, "6–10"), (11, math.inf, "11+"))
+
+
+@dataclass
+class Filters:
+    origin: str = ""
+    difficulty: str = ""
+
+    @classmethod
+    def from_query(cls, query) -> Filters:
+        # Only these two named filters are read; anything else in the query string is ignored (no ORM lookups).
+        origin = str(query.get("origin", "")).strip()[:100]
+        difficulty = str(query.get("difficulty", "")).strip()
+        return cls(origin=origin, difficulty=difficulty if difficulty in Difficulty.values else "")
+
+    def translations(self):
+        qs = Translation.objects.select_related("sample", "system")
+        if self.origin:
+            qs = qs.filter(sample__origin=self.origin)
+        if self.difficulty:
+            qs = qs.filter(sample__difficulty=self.difficulty)
+        return qs
+
+
+@dataclass
+class MeanCI:
+    mean: float | None
+    low: float | None
+    high: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> MeanCI:
+        present = [float(v) for v in values if v is not None]
+        if not present:
+            return cls(None, None, None, 0)
+        m = mean(present)
+        if len(present) < 2:
+            return cls(round(m, 4), None, None, 1)
+        half = 1.96 * stdev(present) / math.sqrt(len(present))  # normal-approximation 95% interval
+        return cls(round(m, 4), round(m - half, 4), round(m + half, 4), len(present))
 
 
 @dataclass
@@ -15,39 +93,374 @@ class SystemRow:
     mode: str
     translations: int
     verified: int
-    mean_fixcost: float | None
+    means: dict[str, MeanCI]
+    runtime_ratio: float | None = None
+    bt_rank: int | None = None
+    bt_strength: float | None = None
+    bt_low: float | None = None
+    bt_high: float | None = None
+
+
+@dataclass
+class Bar:
+    label: str
+    value: float
+    low: float | None
+    high: float | None
+    # Positions in percent of the chart width, computed here so the template only draws.
+    x: float = 0.0
+    width_ci: float = 0.0
+    x_low: float | None = None
+    x_high: float | None = None
+
+
+@dataclass
+class Chart:
+    title: str
+    bars: list[Bar]
+    kind: str = "bar"  # "bar" from zero, or "point" for values around zero (log-strengths)
+    zero: float | None = None  # where 0 sits, percent of the width
+
+    @classmethod
+    def scaled(
+        cls, title: str, bars: list[Bar], *, low: float | None = None, high: float | None = None, kind: str = "bar"
+    ) -> Chart:
+        values = [v for b in bars for v in (b.value, b.low, b.high) if v is not None]
+        lo = min([0.0, *values]) if low is None else low
+        hi = max([1e-9, *values]) if high is None else high
+        span = (hi - lo) or 1.0
+
+        def pct(v):
+            return None if v is None else round(100 * (v - lo) / span, 2)
+
+        for b in bars:
+            b.x, b.x_low, b.x_high = pct(b.value), pct(b.low), pct(b.high)
+            b.width_ci = round(b.x_high - b.x_low, 2) if b.x_low is not None else 0.0
+        return cls(title, bars, kind, pct(0.0))
+
+
+@dataclass
+class Segment:
+    label: str
+    count: int
+    percent: float
+    index: int  # which colour
+
+
+@dataclass
+class Stack:
+    """One system's counts as a 100% stacked bar (FixCost distribution, error categories)."""
+
+    system: str
+    total: int
+    segments: list[Segment]
+
+    @classmethod
+    def from_rows(cls, rows: list[dict], labels: list[str]) -> list[Stack]:
+        stacks = []
+        for row in rows:
+            total = sum(row[label] for label in labels)
+            segments = [
+                Segment(label, row[label], round(100 * row[label] / total, 2), i)
+                for i, label in enumerate(labels)
+                if total and row[label]
+            ]
+            stacks.append(cls(row["system"], total, segments))
+        return stacks
+
+
+@dataclass
+class AgreementRow:
+    what: str
+    statistic: str
+    value: float | None
+    items: int
 
 
 @dataclass
 class DashboardContext:
+    filters: Filters = field(default_factory=Filters)
+    origins: list[str] = field(default_factory=list)
+    difficulties: list[str] = field(default_factory=list)
+    baseline: str = ""
     systems: list[SystemRow] = field(default_factory=list)
+    pair_scores: list[ranking.PairScore] = field(default_factory=list)
+    bt_ranking: list[ranking.RankedSystem] = field(default_factory=list)
+    metric_rankings: dict[str, list[tuple[int, str, float]]] = field(default_factory=dict)
+    charts: list[Chart] = field(default_factory=list)
+    fixcost_distribution: list[dict] = field(default_factory=list)
+    fixcost_bins: list[str] = field(default_factory=list)
+    fixcost_stacks: list[Stack] = field(default_factory=list)
+    error_categories: list[dict] = field(default_factory=list)
+    error_stacks: list[Stack] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    correlations: list[Correlation] = field(default_factory=list)
+    agreement: list[AgreementRow] = field(default_factory=list)
 
     @classmethod
-    def from_database(cls) -> DashboardContext:
-        systems = System.objects.annotate(
-            n_translations=Count("translations", distinct=True),
-            n_verified=Count(
-                "translations__fix_sessions",
-                filter=Q(translations__fix_sessions__status=SessionStatus.VERIFIED),
-                distinct=True,
+    def from_database(
+        cls, filters: Filters | None = None, *, baseline: str = "", bootstrap: int = 500
+    ) -> DashboardContext:
+        filters = filters or Filters()
+        translations = list(filters.translations())
+        rows = _with_llm_fixcost(metric_rows(translations))
+        sample_ids = {t.sample_id for t in translations}
+        comparisons = list(
+            Comparison.objects.filter(sample_id__in=sample_ids).select_related("left__system", "right__system")
+        )
+        human = [c for c in comparisons if c.judge_user_id]
+        outcomes = ranking.outcomes_from(human)
+        ctx = cls(
+            filters=filters,
+            origins=list(
+                Sample.objects.exclude(origin="").values_list("origin", flat=True).distinct().order_by("origin")
             ),
+            difficulties=list(Difficulty.values),
+            baseline=baseline,
+            pair_scores=ranking.pair_scores(outcomes),
+            bt_ranking=ranking.bradley_terry_ranking(outcomes, bootstrap=bootstrap),
+            correlations=correlation_table(rows, CORRELATED_METRICS),
+            agreement=agreement_rows(human, sample_ids),
         )
-        steps_by_system = dict(
-            FixStep.objects.shared()
-            .values_list("session__translation__system__name")
-            .annotate(n=Count("pk"))
-            .order_by()
+        ctx.systems = _system_rows(translations, rows, ctx.bt_ranking, baseline)
+        ctx.metric_rankings = _metric_rankings(ctx.systems)
+        ctx.charts = _charts(ctx.systems, ctx.bt_ranking)
+        ctx.fixcost_bins = [label for _, _, label in FIXCOST_BINS]
+        ctx.fixcost_distribution = _fixcost_distribution(rows)
+        ctx.categories = [label for _, label in StepCategory.choices]
+        ctx.error_categories = _error_categories(sample_ids)
+        ctx.fixcost_stacks = Stack.from_rows(ctx.fixcost_distribution, ctx.fixcost_bins)
+        ctx.error_stacks = Stack.from_rows(ctx.error_categories, ctx.categories)
+        return ctx
+
+    def table(self, name: str) -> tuple[list[dict], list[str]]:
+        """A dashboard table as export rows and columns (for the CSV and JSON downloads)."""
+        if name == "systems":
+            rows = [_flat_system(s) for s in self.systems]
+        elif name == "pairs":
+            rows = [asdict(p) for p in self.pair_scores]
+        elif name == "ranking":
+            rows = [asdict(r) for r in self.bt_ranking]
+        elif name == "correlations":
+            rows = [asdict(c) for c in self.correlations]
+        elif name == "agreement":
+            rows = [asdict(a) for a in self.agreement]
+        elif name == "fixcost-distribution":
+            rows = self.fixcost_distribution
+        elif name == "error-categories":
+            rows = self.error_categories
+        else:
+            raise ValueError(f"unknown dashboard table {name!r}")
+        columns = list(rows[0]) if rows else []
+        return rows, columns
+
+
+DASHBOARD_TABLES = (
+    "systems",
+    "pairs",
+    "ranking",
+    "correlations",
+    "agreement",
+    "fixcost-distribution",
+    "error-categories",
+)
+
+
+def _with_llm_fixcost(rows: list[dict]) -> list[dict]:
+    """Add the LLM FixCost estimate beside the human figure (dashboard only; the export columns are fixed)."""
+    estimates = {
+        (key, system): (steps, score)
+        for key, system, steps, score in FixCostRecord.objects.filter(source=FixCostSource.LLM).values_list(
+            "translation__sample__key", "translation__system__name", "steps", "score"
         )
-        rows = [
+    }
+    for row in rows:
+        row["fixcost_llm_steps"], row["fixcost_llm_score"] = estimates.get((row["sample"], row["system"]), (None, None))
+    return rows
+
+
+def _flat_system(row: SystemRow) -> dict:
+    flat = {"system": row.name, "mode": row.mode, "translations": row.translations, "verified": row.verified}
+    for column, ci in row.means.items():
+        flat[f"mean_{column}"] = ci.mean
+        flat[f"mean_{column}_n"] = ci.n
+    flat.update(
+        runtime_ratio=row.runtime_ratio,
+        bt_rank=row.bt_rank,
+        bt_strength=row.bt_strength,
+        bt_low=row.bt_low,
+        bt_high=row.bt_high,
+    )
+    return flat
+
+
+def _system_rows(translations, rows, bt, baseline: str) -> list[SystemRow]:
+    by_system: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_system[row["system"]].append(row)
+    verified = _verified_counts([t.pk for t in translations])
+    ratios = runtime.ratios(baseline) if baseline else {}
+    bt_by_name = {r.system: r for r in bt}
+    out = []
+    for system in System.objects.filter(name__in=by_system):
+        system_rows = by_system[system.name]
+        means = {column: MeanCI.of([r[column] for r in system_rows]) for column in MEAN_COLUMNS}
+        r = bt_by_name.get(system.name)
+        out.append(
             SystemRow(
                 name=system.name,
                 mode=system.mode,
-                translations=system.n_translations,
-                verified=system.n_verified,
-                mean_fixcost=(
-                    round(steps_by_system.get(system.name, 0) / system.n_verified, 2) if system.n_verified else None
-                ),
+                translations=len(system_rows),
+                verified=verified.get(system.name, 0),
+                means=means,
+                runtime_ratio=round(ratios[system.name]["ratio"], 3) if system.name in ratios else None,
+                bt_rank=r.rank if r else None,
+                bt_strength=round(r.strength, 3) if r else None,
+                bt_low=round(r.low, 3) if r else None,
+                bt_high=round(r.high, 3) if r else None,
             )
-            for system in systems
+        )
+    return out
+
+
+def _verified_counts(translation_ids: list[int]) -> Counter:
+    return Counter(
+        Translation.objects.filter(pk__in=translation_ids, fix_sessions__status=SessionStatus.VERIFIED).values_list(
+            "system__name", flat=True
+        )
+    )
+
+
+def _metric_rankings(systems: list[SystemRow]) -> dict[str, list[tuple[int, str, float]]]:
+    wanted = {
+        "FixCost (mean steps, fewer is better)": ("fixcost_steps", False),
+        "CodeBLEU": ("codebleu", True),
+        "CodeTrans functional correctness (no reference)": ("codetrans_func_noref", True),
+        "CodeTrans usefulness (no reference)": ("codetrans_usefulness_noref", True),
+        "Runtime (median s, lower is better)": ("runtime_median_s", False),
+    }
+    return {
+        title: ranking.rank_by_metric({s.name: s.means[column].mean for s in systems}, higher_is_better=higher)
+        for title, (column, higher) in wanted.items()
+    }
+
+
+def _charts(systems: list[SystemRow], bt: list[ranking.RankedSystem]) -> list[Chart]:
+    charts = []
+    for title, column, top in (
+        ("Mean FixCost Score", "fixcost_score", 1.0),
+        ("Mean CodeBLEU", "codebleu", 1.0),
+        ("Mean CodeTrans functional correctness (0–4)", "codetrans_func_noref", 4.0),
+    ):
+        bars = [
+            Bar(s.name, s.means[column].mean, s.means[column].low, s.means[column].high)
+            for s in systems
+            if s.means[column].mean is not None
         ]
-        return cls(systems=rows)
+        if bars:
+            charts.append(Chart.scaled(title, bars, low=0.0, high=top))
+    if bt:
+        bars = [Bar(r.system, round(r.strength, 3), round(r.low, 3), round(r.high, 3)) for r in bt]
+        charts.append(Chart.scaled("Bradley–Terry log-strength (95% bootstrap interval)", bars, kind="point"))
+    return charts
+
+
+def _fixcost_distribution(rows: list[dict]) -> list[dict]:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for row in rows:
+        steps = row["fixcost_steps"]
+        if steps is None:
+            continue
+        label = next(label for lo, hi, label in FIXCOST_BINS if lo <= steps <= hi)
+        counts[row["system"]][label] += 1
+    return [{"system": name, **{label: c[label] for _, _, label in FIXCOST_BINS}} for name, c in sorted(counts.items())]
+
+
+def _error_categories(sample_ids: set[int]) -> list[dict]:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for system, category in (
+        FixStep.objects.shared()
+        .filter(session__translation__sample_id__in=sample_ids)
+        .values_list("session__translation__system__name", "category")
+    ):
+        counts[system][category or StepCategory.OTHER] += 1
+    return [
+        {"system": name, **{label: c[value] for value, label in StepCategory.choices}}
+        for name, c in sorted(counts.items())
+    ]
+
+
+def _pair_label(c: Comparison) -> str:
+    """A reviewer's verdict in the pair's own orientation (lower translation id first), so sides do not matter."""
+    if c.verdict in (Verdict.TIE, Verdict.BOTH_BAD):
+        return c.verdict
+    winner = c.left_id if c.verdict == Verdict.LEFT else c.right_id
+    return "first" if winner == min(c.left_id, c.right_id) else "second"
+
+
+def agreement_rows(human: list[Comparison], sample_ids: set[int]) -> list[AgreementRow]:
+    """Reviewer agreement on pairs (Cohen for 2 reviewers, Fleiss for more) and human vs LLM CodeTrans kappa."""
+    by_pair: dict[tuple[int, int], list[Comparison]] = defaultdict(list)
+    for c in sorted(human, key=lambda c: c.created_at):
+        by_pair[(min(c.left_id, c.right_id), max(c.left_id, c.right_id))].append(c)
+    out = []
+    by_count: dict[int, list[list[str]]] = defaultdict(list)
+    for votes in by_pair.values():
+        if len(votes) >= 2:
+            by_count[len(votes)].append([_pair_label(c) for c in votes])
+    if by_count.get(2):
+        first, second = zip(*by_count[2], strict=True)
+        out.append(
+            AgreementRow(
+                "pairs with 2 reviewers",
+                "Cohen's kappa",
+                _round(agreement.cohen_kappa(first, second)),
+                len(by_count[2]),
+            )
+        )
+    categories = ["first", "second", Verdict.TIE, Verdict.BOTH_BAD]
+    for n, items in sorted(by_count.items()):
+        if n > 2 or (n == 2 and len(items) > 1):
+            out.append(
+                AgreementRow(
+                    f"pairs with {n} reviewers",
+                    "Fleiss' kappa",
+                    _round(agreement.fleiss_kappa(agreement.labels_table(items, categories))),
+                    len(items),
+                )
+            )
+    out += _human_vs_llm(sample_ids)
+    return out
+
+
+def _human_vs_llm(sample_ids: set[int]) -> list[AgreementRow]:
+    """Weighted (quadratic) kappa between the rounded mean human score and the latest LLM score, per aspect."""
+    human: dict[tuple, list[int]] = defaultdict(list)
+    llm: dict[tuple, int] = {}
+    for j in Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False).order_by(
+        "created_at", "pk"
+    ):
+        key = (j.translation_id, j.aspect, j.with_reference)
+        if j.judge_user_id:
+            human[key].append(j.score)
+        else:
+            llm[key] = j.score
+    rows = []
+    for aspect in ("usefulness", "functional-correctness"):
+        for with_reference in (False, True):
+            keys = [k for k in human if k in llm and k[1] == aspect and k[2] == with_reference]
+            if len(keys) >= 2:
+                value = agreement.weighted_kappa([round(mean(human[k])) for k in keys], [llm[k] for k in keys])
+                rows.append(
+                    AgreementRow(
+                        f"human vs LLM {aspect} ({'with' if with_reference else 'no'} reference)",
+                        "weighted kappa (quadratic)",
+                        _round(value),
+                        len(keys),
+                    )
+                )
+    return rows
+
+
+def _round(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, 4)

@@ -87,3 +87,92 @@ class Judgement(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.aspect} {self.score} for {self.translation_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stored metric values (issue 8). Computed by tasks or commands, read by pages and exports. Unlike votes
+# and scores these are derived data: recomputing replaces the row for the same translation and key.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class CodeBLEUScore(models.Model):
+    """CodeBLEU of one translation against one reference (the verified code, or a reference system)."""
+
+    translation = models.ForeignKey(Translation, on_delete=models.CASCADE, related_name="codebleu_scores")
+    reference = models.CharField(
+        max_length=100, help_text="'verified' (the human-fixed code of the sample) or a reference system name"
+    )
+    codebleu = models.FloatField()
+    ngram = models.FloatField()
+    weighted_ngram = models.FloatField()
+    syntax = models.FloatField()
+    dataflow = models.FloatField()
+    hash_seed = models.CharField(max_length=20, default="0", help_text="PYTHONHASHSEED of the scoring worker")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["translation", "reference"]
+        constraints = [
+            models.UniqueConstraint(fields=["translation", "reference"], name="one_codebleu_per_reference")
+        ]
+
+    def __str__(self) -> str:
+        return f"CodeBLEU {self.codebleu:.4f} of {self.translation_id} vs {self.reference}"
+
+
+class FixCostSource(models.TextChoices):
+    HUMAN = "human"  # counted steps of the verified session
+    LLM = "llm"  # an LLM's estimate, for comparison or for translations nobody fixed yet
+
+
+class FixCostRecord(models.Model):
+    """FixCost of one translation: the human figure from its verified session, or an LLM estimate beside it."""
+
+    translation = models.ForeignKey(Translation, on_delete=models.CASCADE, related_name="fixcost_records")
+    source = models.CharField(max_length=10, choices=FixCostSource.choices)
+    steps = models.FloatField(help_text="Counted fix steps (an LLM estimate may be fractional)")
+    score = models.FloatField(help_text="FixCost Score = 1 / (1 + steps)")
+    time_spent_s = models.FloatField(null=True, blank=True)
+    edit_size = models.PositiveIntegerField(null=True, blank=True)
+    runs = models.PositiveIntegerField(null=True, blank=True)
+    judge_model = models.CharField(max_length=200, blank=True)
+    raw_output = models.TextField(blank=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["translation", "source"]
+        constraints = [models.UniqueConstraint(fields=["translation", "source"], name="one_fixcost_per_source")]
+
+    def __str__(self) -> str:
+        return f"FixCost {self.steps} ({self.source}) of {self.translation_id}"
+
+
+class RuntimeMeasurement(models.Model):
+    """Timing of a verified translation, or of the sample's PyTorch program (translation empty), in the sandbox."""
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="runtime_measurements")
+    translation = models.ForeignKey(
+        Translation, null=True, blank=True, on_delete=models.CASCADE, related_name="runtime_measurements"
+    )
+    label = models.CharField(max_length=20, help_text="'function' (a contract-named function) or 'whole-program'")
+    function = models.CharField(max_length=200, blank=True)
+    median_s = models.FloatField(null=True, blank=True)
+    compile_s = models.FloatField(null=True, blank=True, help_text="First call (JIT compile), kept apart")
+    repeats = models.JSONField(default=list, blank=True, help_text="Each timed repeat, seconds")
+    status = models.CharField(max_length=20, default="ok")
+    message = models.TextField(blank=True)
+    environment = models.JSONField(default=dict, blank=True, help_text="Library versions and CPU")
+    run = models.ForeignKey("annotate.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sample", "translation"]
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "translation"], name="one_runtime_per_translation"),
+            models.UniqueConstraint(
+                fields=["sample"], condition=Q(translation__isnull=True), name="one_runtime_per_pytorch_program"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"runtime {self.median_s} s ({self.label}) of {self.translation_id or 'pytorch'}"

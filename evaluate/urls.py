@@ -6,4 +6,12 @@ app_name = "evaluate"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("export/", views.metrics_export, name="metrics_export"),
+    path("compute/", views.metrics_compute, name="metrics_compute"),
+    path("llm-compare/", views.llm_compare_start, name="llm_compare_start"),
+    path("fixcost-estimate/", views.fixcost_estimate_start, name="fixcost_estimate_start"),
+    path("review/", views.review_compare, name="review_compare"),
+    path("review/vote/", views.comparison_vote, name="comparison_vote"),
+    path("score/", views.score_translation, name="score_translation"),
+    path("score/submit/", views.judgement_create, name="judgement_create"),
 ]

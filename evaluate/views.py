@@ -1,18 +1,199 @@
-"""Pages of the evaluate app."""
+"""Pages of the evaluate app: dashboard and downloads (admins), blind review and scoring (reviewers).
+
+Review and scoring pages render only what evaluate.review / evaluate.scoring hand them: no system name,
+model or provenance ever reaches a reviewer's HTML before (or after) a vote.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
-from annotate.roles import ADMIN, role_required
-from evaluate.contexts import DashboardContext
+from annotate import jobs
+from annotate.models import Job
+from annotate.roles import ADMIN, REVIEWER, role_required
+from evaluate import review, scoring
+from evaluate.compute import METRICS, ComputeError, metrics_for, system_named
+from evaluate.contexts import DASHBOARD_TABLES, DashboardContext, Filters
+from evaluate.exports import TABLES, render_table, to_csv, to_json
+from evaluate.tasks import compute_metrics_task, fixcost_estimate_task, llm_compare_task
+
+EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate")
 
 
 @require_GET
 @role_required(ADMIN)  # names systems
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "evaluate/dashboard.html", asdict(DashboardContext.from_database()))
+    baseline = request.GET.get("baseline", "").strip()[:100]
+    ctx = DashboardContext.from_database(Filters.from_query(request.GET), baseline=baseline)
+    context = asdict(ctx) | {
+        "query": request.GET.urlencode(),
+        "tables": DASHBOARD_TABLES,
+        "metrics": METRICS,
+        "jobs": Job.objects.filter(kind__in=EVALUATE_JOB_KINDS)[:5],
+    }
+    return render(request, "evaluate/dashboard.html", context)
+
+
+@require_GET
+@role_required(ADMIN)
+def metrics_export(request: HttpRequest) -> HttpResponse:
+    """?table=metrics|comparisons|judgements|<dashboard table>&format=csv|json (dashboard tables keep filters)."""
+    table = request.GET.get("table", "metrics")
+    fmt = request.GET.get("format", "csv")
+    if fmt not in ("csv", "json") or (table not in TABLES and table not in DASHBOARD_TABLES):
+        return HttpResponse("Unknown table or format.", status=400, content_type="text/plain")
+    if table in TABLES:
+        body = render_table(table, fmt)
+    else:
+        baseline = request.GET.get("baseline", "").strip()[:100]
+        ctx = DashboardContext.from_database(Filters.from_query(request.GET), baseline=baseline)
+        rows, columns = ctx.table(table)
+        body = to_csv(rows, columns) if fmt == "csv" else to_json(rows)
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json")
+    response["Content-Disposition"] = f'attachment; filename="t2j-{table}.{fmt}"'
+    return response
+
+
+@require_POST
+@role_required(ADMIN)
+def metrics_compute(request: HttpRequest) -> HttpResponse:
+    keys = ("metric", "reference_system", "baseline_system", "system", "model")
+    params = {key: request.POST.get(key, "").strip()[:200] for key in keys}
+    try:
+        metrics_for(params["metric"])
+        for key in ("reference_system", "baseline_system", "system"):
+            system_named(params[key])
+    except ComputeError as error:
+        messages.error(request, str(error))
+        return redirect("evaluate:dashboard")
+    # The job's own system field carries "only this system" (start_job takes `system` as that field).
+    only = system_named(params.pop("system"))
+    jobs.start_job("metrics", compute_metrics_task, system=only, user=request.user, total=1, **params)
+    messages.success(request, f"Computing {params['metric']} in the background.")
+    return redirect("evaluate:dashboard")
+
+
+@require_POST
+@role_required(ADMIN)
+def llm_compare_start(request: HttpRequest) -> HttpResponse:
+    """LLM-as-judge comparison of two systems on their common samples, in both orders."""
+    a, b = (request.POST.get(key, "").strip()[:100] for key in ("system_a", "system_b"))
+    model = request.POST.get("model", "").strip()[:200]
+    try:
+        if not a or not b or a == b:
+            raise ComputeError("Name two different systems to compare.")
+        system_named(a), system_named(b)
+    except ComputeError as error:
+        messages.error(request, str(error))
+        return redirect("evaluate:dashboard")
+    jobs.start_job("llm-compare", llm_compare_task, user=request.user, total=1, system_a=a, system_b=b, model=model)
+    messages.success(request, f"LLM comparison of {a} and {b} started.")
+    return redirect("evaluate:dashboard")
+
+
+@require_POST
+@role_required(ADMIN)
+def fixcost_estimate_start(request: HttpRequest) -> HttpResponse:
+    """LLM FixCost estimates for one system (unfixed translations, or all to compare with the human figure)."""
+    try:
+        system = system_named(request.POST.get("system", "").strip()[:100])
+        if system is None:
+            raise ComputeError("Name the system whose translations to estimate.")
+    except ComputeError as error:
+        messages.error(request, str(error))
+        return redirect("evaluate:dashboard")
+    total = system.translations.count()
+    model = request.POST.get("model", "").strip()[:200]
+    every = request.POST.get("all") == "1"
+    jobs.start_job(
+        "fixcost-estimate", fixcost_estimate_task, system=system, user=request.user, total=total, model=model, all=every
+    )
+    messages.success(request, f"FixCost estimates for {system.name} started.")
+    return redirect("evaluate:dashboard")
+
+
+@require_GET
+@role_required(REVIEWER, ADMIN)
+def review_compare(request: HttpRequest) -> HttpResponse:
+    """The next blind pair (or the one named by ?pair=), sides as this reviewer sees them."""
+    strip = request.GET.get("strip") == "1"
+    queue = review.queue_for(request.user)
+    try:
+        if request.GET.get("pair"):
+            lo, hi = review.read_pair_token(request.GET["pair"])
+        elif queue:
+            _, lo, hi = queue[0]
+        else:
+            return render(request, "evaluate/review_compare.html", {"pair": None})
+        pair = review.blind_pair(request.user, lo, hi, strip=strip, remaining=len(queue))
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+        return redirect("evaluate:review_compare")
+    return render(request, "evaluate/review_compare.html", {"pair": asdict(pair)})
+
+
+@require_POST
+@role_required(REVIEWER, ADMIN)
+def comparison_vote(request: HttpRequest) -> HttpResponse:
+    token, strip = request.POST.get("pair", ""), request.POST.get("strip") == "1"
+    try:
+        lo, hi = review.read_pair_token(token)
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+        return redirect("evaluate:review_compare")
+    try:
+        review.record_vote(
+            request.user,
+            token,
+            verdict=request.POST.get("verdict", ""),
+            reason=request.POST.get("reason", ""),
+            shown_at=request.POST.get("shown_at", ""),
+            stripped=strip,
+        )
+    except review.ReviewError as error:
+        # Show the same pair again with what the reviewer typed, and say what is missing; nothing was stored.
+        pair = asdict(review.blind_pair(request.user, lo, hi, strip=strip))
+        if review.time_spent_since(request.POST.get("shown_at", "")) is not None:
+            pair["shown_at"] = request.POST["shown_at"]  # the clock keeps running from the first showing
+        context = {"pair": pair, "error": str(error), "reason": request.POST.get("reason", "")}
+        return render(request, "evaluate/review_compare.html", context, status=400)
+    messages.success(request, "Vote recorded.")
+    return redirect(_compare_url("", strip))
+
+
+def _compare_url(token: str, strip: bool) -> str:
+    query = "&".join(part for part in (f"pair={token}" if token else "", "strip=1" if strip else "") if part)
+    return reverse("evaluate:review_compare") + (f"?{query}" if query else "")
+
+
+@require_GET
+@role_required(REVIEWER, ADMIN)
+def score_translation(request: HttpRequest) -> HttpResponse:
+    try:
+        item = (
+            scoring.item_from_token(request.GET["item"]) if request.GET.get("item") else scoring.next_item(request.user)
+        )
+    except (review.ReviewError, scoring.Translation.DoesNotExist):
+        messages.error(request, "This scoring link is not valid; here is the next translation.")
+        return redirect("evaluate:score_translation")
+    return render(request, "evaluate/score_translation.html", {"item": asdict(item) if item else None})
+
+
+@require_POST
+@role_required(REVIEWER, ADMIN)
+def judgement_create(request: HttpRequest) -> HttpResponse:
+    token = request.POST.get("item", "")
+    try:
+        scoring.record_scores(request.user, token, request.POST)
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+        url = reverse("evaluate:score_translation")
+        return redirect(f"{url}?item={token}" if token else url)
+    messages.success(request, "Scores recorded.")
+    return redirect("evaluate:score_translation")

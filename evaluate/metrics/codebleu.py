@@ -1,0 +1,167 @@
+"""CodeBLEU (codebleu package, lang python, weights 0.25 each), computed in worker interpreters with a fixed hash seed.
+
+The package's data-flow match walks sets, so per-sample values move with PYTHONHASHSEED (up to 0.015). Scores
+are therefore always computed in fresh interpreters started with PYTHONHASHSEED=0, so they repeat run to run
+and match the paper's published figures; batches are split over every core available.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import SessionStatus, System, Translation
+from evaluate.models import CodeBLEUScore
+
+HASH_SEED = "0"
+VERIFIED = "verified"
+WORKER = Path(__file__).with_name("codebleu_worker.py")
+# Generous: the package scores ~20 pairs a second per core, plus interpreter start-up.
+WORKER_TIMEOUT_S_PER_PAIR = 10.0
+
+
+class CodeBLEUError(RuntimeError):
+    """A worker failed as a whole (crash, timeout, unreadable output)."""
+
+
+@dataclass(frozen=True)
+class CodeBLEUResult:
+    codebleu: float | None
+    ngram: float | None = None
+    weighted_ngram: float | None = None
+    syntax: float | None = None
+    dataflow: float | None = None
+    error: str = ""
+
+    @classmethod
+    def from_worker(cls, row: dict) -> CodeBLEUResult:
+        if "error" in row:
+            return cls(codebleu=None, error=row["error"])
+        return cls(
+            codebleu=row["codebleu"],
+            ngram=row["ngram_match_score"],
+            weighted_ngram=row["weighted_ngram_match_score"],
+            syntax=row["syntax_match_score"],
+            dataflow=row["dataflow_match_score"],
+        )
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def score_pairs(pairs: Sequence[tuple[str, str]], *, processes: int | None = None) -> list[CodeBLEUResult]:
+    """CodeBLEU of each (candidate, reference), in order, spread over `processes` workers (default: every core)."""
+    if not pairs:
+        return []
+    n = max(1, min(processes or available_cores(), len(pairs)))
+    # Contiguous chunks keep the order simple to restore.
+    bounds = [(len(pairs) * i // n, len(pairs) * (i + 1) // n) for i in range(n)]
+    workers = [_start_worker(pairs[lo:hi]) for lo, hi in bounds]
+    results: list[CodeBLEUResult] = []
+    for (lo, hi), (process, payload) in zip(bounds, workers, strict=True):
+        results += _collect(process, payload, hi - lo)
+    return results
+
+
+def _start_worker(chunk: Sequence[tuple[str, str]]) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "PYTHONHASHSEED": HASH_SEED}
+    process = subprocess.Popen(
+        # -P: the worker's own folder must not shadow the `codebleu` package with this module.
+        [sys.executable, "-P", str(WORKER)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    return process, json.dumps([list(pair) for pair in chunk])
+
+
+def _collect(process: subprocess.Popen, payload: str, n: int) -> list[CodeBLEUResult]:
+    try:
+        out, err = process.communicate(payload, timeout=30 + WORKER_TIMEOUT_S_PER_PAIR * n)
+    except subprocess.TimeoutExpired as error:
+        process.kill()
+        process.communicate()
+        raise CodeBLEUError(f"CodeBLEU worker timed out after {error.timeout:.0f} s") from error
+    if process.returncode != 0:
+        raise CodeBLEUError(f"CodeBLEU worker failed (exit {process.returncode}): {err.strip()[-500:]}")
+    rows = json.loads(out)
+    if len(rows) != n:
+        raise CodeBLEUError(f"CodeBLEU worker returned {len(rows)} results for {n} pairs")
+    return [CodeBLEUResult.from_worker(row) for row in rows]
+
+
+def reference_code(translation: Translation, reference_system: System | None) -> str | None:
+    """The code to score against: the reference system's translation, else the verified session's code."""
+    if reference_system is not None:
+        other = next((t for t in translation.sample.translations.all() if t.system_id == reference_system.pk), None)
+        return other.code if other and other.code.strip() else None
+    verified = [
+        s
+        for t in translation.sample.translations.all()
+        for s in t.fix_sessions.all()
+        if s.status == SessionStatus.VERIFIED and s.current_code.strip()
+    ]
+    # Prefer the sample's human-fixed code of a human system; else the earliest verified session.
+    verified.sort(key=lambda s: (s.translation.system.mode != "human", s.verified_at or timezone.now(), s.pk))
+    return verified[0].current_code if verified else None
+
+
+def compute_for(
+    translations: Sequence[Translation], *, reference_system: System | None = None, processes: int | None = None
+) -> tuple[int, list[str]]:
+    """Score and store CodeBLEU for `translations`; returns (stored, skipped reasons)."""
+    label = reference_system.name if reference_system else VERIFIED
+    todo: list[tuple[Translation, str]] = []
+    skipped: list[str] = []
+    for translation in translations:
+        if reference_system is not None and translation.system_id == reference_system.pk:
+            continue  # the reference itself scores 1 by definition and would skew means
+        reference = reference_code(translation, reference_system)
+        if reference is None:
+            skipped.append(f"{translation}: no {label} reference code")
+        elif not translation.code.strip():
+            skipped.append(f"{translation}: empty translation")
+        else:
+            todo.append((translation, reference))
+    results = score_pairs([(t.code, ref) for t, ref in todo], processes=processes)
+    stored = 0
+    with transaction.atomic():
+        for (translation, _), result in zip(todo, results, strict=True):
+            if result.codebleu is None:
+                skipped.append(f"{translation}: {result.error}")
+                continue
+            CodeBLEUScore.objects.update_or_create(
+                translation=translation,
+                reference=label,
+                defaults={
+                    "codebleu": result.codebleu,
+                    "ngram": result.ngram,
+                    "weighted_ngram": result.weighted_ngram,
+                    "syntax": result.syntax,
+                    "dataflow": result.dataflow,
+                    "hash_seed": HASH_SEED,
+                    "computed_at": timezone.now(),
+                },
+            )
+            stored += 1
+    return stored, skipped
+
+
+def translations_for_scoring():
+    return Translation.objects.select_related("sample", "system").prefetch_related(
+        "sample__translations__fix_sessions__translation__system"
+    )

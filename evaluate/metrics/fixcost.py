@@ -1,0 +1,93 @@
+"""FixCost: the counted steps of a translation's verified session, FixCost Score = 1 / (1 + steps).
+
+Effort-weighted variants come from what each step logged: time spent, edit size (characters changed) and runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Count, Prefetch, Q, Sum
+from django.utils import timezone
+
+from annotate.models import FixSession, SessionStatus, Translation
+from evaluate.models import FixCostRecord, FixCostSource
+
+
+def fixcost_score(steps: float) -> float:
+    if steps < 0:
+        raise ValueError(f"FixCost steps cannot be negative, got {steps}")
+    return 1.0 / (1.0 + steps)
+
+
+@dataclass(frozen=True)
+class FixCost:
+    steps: int
+    time_spent_s: float | None
+    edit_size: int | None
+    runs: int
+
+    @property
+    def score(self) -> float:
+        return fixcost_score(self.steps)
+
+    @classmethod
+    def of_session(cls, session: FixSession) -> FixCost:
+        totals = session.counted_steps().aggregate(
+            n=Count("pk"), time=Sum("time_spent_s"), edit=Sum("edit_size"), runs=Count("run", distinct=True)
+        )
+        # A session's own runs count even when no step points at them (runs that showed nothing new).
+        runs = max(totals["runs"], session.runs.count())
+        return cls(steps=totals["n"], time_spent_s=totals["time"], edit_size=totals["edit"], runs=runs)
+
+
+def verified_translations() -> Iterable[Translation]:
+    verified = FixSession.objects.filter(status=SessionStatus.VERIFIED)
+    return (
+        Translation.objects.filter(fix_sessions__status=SessionStatus.VERIFIED)
+        .select_related("sample", "system")
+        .prefetch_related(Prefetch("fix_sessions", queryset=verified, to_attr="verified_sessions"))
+        .distinct()
+    )
+
+
+def compute_human(translations: Iterable[Translation] | None = None) -> int:
+    """Store the human FixCost of every verified translation (or of `translations`); returns how many."""
+    stored = 0
+    with transaction.atomic():
+        for translation in translations if translations is not None else verified_translations():
+            session = translation.verified_session()
+            if session is None:
+                continue
+            cost = FixCost.of_session(session)
+            FixCostRecord.objects.update_or_create(
+                translation=translation,
+                source=FixCostSource.HUMAN,
+                defaults={
+                    "steps": cost.steps,
+                    "score": cost.score,
+                    "time_spent_s": cost.time_spent_s,
+                    "edit_size": cost.edit_size,
+                    "runs": cost.runs,
+                    "computed_at": timezone.now(),
+                },
+            )
+            stored += 1
+        # A translation whose session was reopened is no longer verified: its human figure must go.
+        FixCostRecord.objects.filter(source=FixCostSource.HUMAN).exclude(
+            Q(translation__fix_sessions__status=SessionStatus.VERIFIED)
+        ).delete()
+    return stored
+
+
+def weighted(record: FixCostRecord) -> dict[str, float | None]:
+    """Effort-weighted variants: minutes spent, characters edited, and runs needed (None when not logged)."""
+    return {
+        "minutes": round(record.time_spent_s / 60, 2) if record.time_spent_s is not None else None,
+        "edit_size": record.edit_size,
+        "runs": record.runs,
+        "score_by_minutes": fixcost_score(record.time_spent_s / 60) if record.time_spent_s is not None else None,
+        "score_by_runs": fixcost_score(record.runs) if record.runs is not None else None,
+    }

@@ -1,0 +1,194 @@
+"""Blind pairwise review: which pairs a reviewer gets next, how sides are shown, and recording a vote.
+
+A pair is two translations of the same sample by two systems. Each pair goes to `T2J_REVIEWERS_PER_PAIR`
+reviewers. Sides are shuffled per reviewer (deterministically, so a reload shows the same sides) and the
+sides actually shown are what the Comparison records. Nothing that names a system, a model or provenance
+leaves this module for a reviewer: the page gets the sample, two programs and an opaque signed pair token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import tokenize
+from collections import defaultdict
+from dataclasses import dataclass
+from itertools import combinations
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+
+from annotate.models import DraftStatus, Sample, Translation
+from evaluate.models import Comparison, Verdict
+
+PAIR_SALT = "evaluate.review.pair"
+REASON_MAX_CHARS = 2000
+# A page left open overnight should not record a 12-hour "time spent".
+MAX_TIME_SPENT_S = 3 * 3600
+
+
+class ReviewError(ValueError):
+    """A vote that cannot be recorded; the message is shown to the reviewer."""
+
+
+def reviewable_translations():
+    return Translation.objects.filter(draft_status=DraftStatus.OK).exclude(code="")
+
+
+def all_pairs() -> list[tuple[int, int, int]]:
+    """(sample_id, lower translation id, higher translation id) for every pair of systems on a sample."""
+    by_sample: dict[int, list[int]] = defaultdict(list)
+    for sample_id, translation_id in (
+        reviewable_translations().order_by("sample_id", "pk").values_list("sample_id", "pk")
+    ):
+        by_sample[sample_id].append(translation_id)
+    return [(sample_id, lo, hi) for sample_id, ids in by_sample.items() for lo, hi in combinations(ids, 2)]
+
+
+def human_votes() -> dict[tuple[int, int], set[int]]:
+    """Which reviewers voted on each (lower, higher) translation pair."""
+    votes: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for left, right, user_id in Comparison.objects.filter(judge_user__isnull=False).values_list(
+        "left_id", "right_id", "judge_user_id"
+    ):
+        votes[(min(left, right), max(left, right))].add(user_id)
+    return votes
+
+
+def queue_for(user, *, limit: int | None = None) -> list[tuple[int, int, int]]:
+    """Pairs this reviewer has not voted on and that still need votes, least-voted first."""
+    k = settings.T2J_REVIEWERS_PER_PAIR
+    votes = human_votes()
+    open_pairs = [
+        pair for pair in all_pairs() if user.pk not in votes.get(pair[1:], set()) and len(votes.get(pair[1:], ())) < k
+    ]
+    # Least-voted first finishes pairs; a per-user hash spreads reviewers over different pairs.
+    open_pairs.sort(key=lambda p: (len(votes.get(p[1:], ())), _coin(user, p[1], p[2], "order")))
+    return open_pairs[:limit] if limit else open_pairs
+
+
+def pair_token(lo: int, hi: int) -> str:
+    return signing.dumps([lo, hi], salt=PAIR_SALT, compress=True)
+
+
+def read_pair_token(token: str) -> tuple[int, int]:
+    try:
+        lo, hi = signing.loads(token, salt=PAIR_SALT)
+        return int(lo), int(hi)
+    except (signing.BadSignature, TypeError, ValueError) as error:
+        raise ReviewError("This comparison link is not valid; take the next pair from the queue.") from error
+
+
+def shown_at_token() -> str:
+    return signing.dumps(time.time(), salt=PAIR_SALT + ".shown")
+
+
+def time_spent_since(token: str) -> float | None:
+    try:
+        shown = float(signing.loads(token, salt=PAIR_SALT + ".shown"))
+    except (signing.BadSignature, TypeError, ValueError):
+        return None
+    spent = time.time() - shown
+    return round(spent, 1) if 0 <= spent <= MAX_TIME_SPENT_S else None
+
+
+def _coin(user, lo: int, hi: int, purpose: str) -> int:
+    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{purpose}:{user.pk}:{lo}:{hi}".encode()).digest()
+    return digest[0]
+
+
+def sides_for(user, lo: int, hi: int) -> tuple[int, int]:
+    """(left id, right id) as this reviewer sees the pair: shuffled per reviewer, stable across reloads."""
+    return (hi, lo) if _coin(user, lo, hi, "sides") % 2 else (lo, hi)
+
+
+def strip_comments(code: str) -> str:
+    """The program without `#` comments (which may name a model); code, strings and line numbers otherwise kept."""
+    lines = code.splitlines(keepends=True)
+    try:
+        comments = [
+            tok.start for tok in tokenize.generate_tokens(io.StringIO(code).readline) if tok.type == tokenize.COMMENT
+        ]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        # Drafts may not even tokenize: fall back to dropping whole-line comments.
+        return "".join(line for line in lines if not line.lstrip().startswith("#"))
+    emptied: set[int] = set()
+    for row, col in comments:
+        line = lines[row - 1]
+        kept = line[:col].rstrip()
+        lines[row - 1] = kept + ("\n" if line.endswith("\n") else "")
+        if not kept:
+            emptied.add(row)
+    # Lines that held only a comment disappear instead of leaving blank gaps; blank lines stay.
+    return "".join(line for row, line in enumerate(lines, start=1) if row not in emptied)
+
+
+@dataclass(frozen=True)
+class BlindPair:
+    """Exactly what a reviewer's compare page may show: no system, model or provenance."""
+
+    token: str
+    shown_at: str
+    sample_key: str
+    sample_title: str
+    pytorch_code: str
+    left_code: str
+    right_code: str
+    comments_stripped: bool
+    remaining: int
+
+
+def blind_pair(user, lo: int, hi: int, *, strip: bool = False, remaining: int = 0) -> BlindPair:
+    translations = {t.pk: t for t in Translation.objects.filter(pk__in=[lo, hi]).select_related("sample")}
+    if len(translations) != 2 or translations[lo].sample_id != translations[hi].sample_id:
+        raise ReviewError("This pair no longer exists.")
+    left_id, right_id = sides_for(user, lo, hi)
+    left, right = translations[left_id].code, translations[right_id].code
+    if strip:
+        left, right = strip_comments(left), strip_comments(right)
+    sample: Sample = translations[lo].sample
+    return BlindPair(
+        token=pair_token(lo, hi),
+        shown_at=shown_at_token(),
+        sample_key=sample.key,
+        sample_title=sample.title,
+        pytorch_code=sample.pytorch_code,
+        left_code=left,
+        right_code=right,
+        comments_stripped=strip,
+        remaining=remaining,
+    )
+
+
+def record_vote(
+    user, token: str, *, verdict: str, reason: str, shown_at: str = "", stripped: bool = False
+) -> Comparison:
+    """Store one reviewer's verdict on the sides they were shown; refuses a second vote on the same pair."""
+    lo, hi = read_pair_token(token)
+    if verdict not in Verdict.values:
+        raise ReviewError("Choose A, B, tie or both bad.")
+    reason = reason.strip()
+    if not reason:
+        raise ReviewError("Give a short reason for your choice.")
+    if len(reason) > REASON_MAX_CHARS:
+        raise ReviewError(f"Keep the reason under {REASON_MAX_CHARS} characters.")
+    left_id, right_id = sides_for(user, lo, hi)
+    with transaction.atomic():
+        pair = list(Translation.objects.filter(pk__in=[lo, hi]).values_list("pk", "sample_id"))
+        if len(pair) != 2 or pair[0][1] != pair[1][1]:
+            raise ReviewError("This pair no longer exists.")
+        already = Comparison.objects.filter(judge_user=user, left_id__in=[lo, hi], right_id__in=[lo, hi]).exists()
+        if already:
+            raise ReviewError("You already voted on this pair.")
+        return Comparison.objects.create(
+            sample_id=pair[0][1],
+            left_id=left_id,
+            right_id=right_id,
+            judge_user=user,
+            verdict=verdict,
+            reason=reason,
+            time_spent_s=time_spent_since(shown_at),
+            comments_stripped=stripped,
+        )

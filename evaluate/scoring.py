@@ -1,0 +1,116 @@
+"""Human CodeTrans scores: reviewers score a translation 0–4 on the judge's rubric, blind to its system.
+
+Each translation is scored first without the reference translation, then (when one exists) with it, so the
+human figures line up with the LLM judge's four columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core import signing
+from django.db import transaction
+
+from annotate.models import Translation
+from evaluate.metrics.codebleu import reference_code
+from evaluate.metrics.codetrans import RUBRICS
+from evaluate.models import Aspect, Judgement
+from evaluate.review import ReviewError, reviewable_translations
+
+SALT = "evaluate.scoring.item"
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    token: str
+    sample_key: str
+    pytorch_code: str
+    code: str
+    reference: str  # empty when scored without reference
+    rubrics: dict[str, str]
+    remaining: int
+
+
+def _done_by(user) -> set[tuple[int, bool]]:
+    return set(Judgement.objects.filter(judge_user=user).values_list("translation_id", "with_reference").distinct())
+
+
+def next_item(user) -> ScoreItem | None:
+    """The next (translation, with/without reference) this reviewer has not scored; None when all are done."""
+    done = _done_by(user)
+    translations = (
+        reviewable_translations()
+        .select_related("sample")
+        .prefetch_related("sample__translations__fix_sessions__translation__system")
+        .order_by("sample__import_position", "sample__key", "pk")
+    )
+    todo = []
+    for translation in translations:
+        if (translation.pk, False) not in done:
+            todo.append((translation, False))
+        elif (translation.pk, True) not in done and reference_code(translation, None) is not None:
+            todo.append((translation, True))
+    if not todo:
+        return None
+    translation, with_reference = todo[0]
+    return _item(translation, with_reference, remaining=len(todo))
+
+
+def item_from_token(token: str) -> ScoreItem:
+    translation_id, with_reference = _read(token)
+    translation = Translation.objects.select_related("sample").get(pk=translation_id)
+    return _item(translation, with_reference, remaining=0)
+
+
+def _item(translation: Translation, with_reference: bool, *, remaining: int) -> ScoreItem:
+    reference = (reference_code(translation, None) or "") if with_reference else ""
+    return ScoreItem(
+        token=signing.dumps([translation.pk, with_reference], salt=SALT),
+        sample_key=translation.sample.key,
+        pytorch_code=translation.sample.pytorch_code,
+        code=translation.code,
+        reference=reference,
+        rubrics={aspect: RUBRICS[aspect] for aspect in Aspect.values},
+        remaining=remaining,
+    )
+
+
+def _read(token: str) -> tuple[int, bool]:
+    try:
+        translation_id, with_reference = signing.loads(token, salt=SALT)
+        return int(translation_id), bool(with_reference)
+    except (signing.BadSignature, TypeError, ValueError) as error:
+        raise ReviewError("This scoring link is not valid; take the next translation from the queue.") from error
+
+
+def _score(value: str, aspect: str) -> int:
+    try:
+        score = int(value)
+    except (TypeError, ValueError):
+        score = -1
+    if not 0 <= score <= 4:
+        raise ReviewError(f"Give {aspect} a score from 0 to 4.")
+    return score
+
+
+def record_scores(user, token: str, scores: dict[str, str]) -> list[Judgement]:
+    """Store one reviewer's usefulness and functional-correctness scores for one item (both or neither)."""
+    translation_id, with_reference = _read(token)
+    parsed = {aspect: _score(scores.get(aspect, ""), aspect) for aspect in Aspect.values}
+    with transaction.atomic():
+        if not Translation.objects.filter(pk=translation_id).exists():
+            raise ReviewError("This translation no longer exists.")
+        if Judgement.objects.filter(
+            judge_user=user, translation_id=translation_id, with_reference=with_reference
+        ).exists():
+            raise ReviewError("You already scored this translation.")
+        return [
+            Judgement.objects.create(
+                translation_id=translation_id,
+                judge_user=user,
+                aspect=aspect,
+                with_reference=with_reference,
+                score=score,
+            )
+            for aspect, score in parsed.items()
+        ]

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from django.urls import reverse
+
+from annotate.models import Job
+from evaluate.contexts import DashboardContext
+from evaluate.models import Comparison
+from tests.annotate.llm_fakes import CHAT_PATH, completion
+
+DASHBOARD = reverse("evaluate:dashboard")
+EXPORT = reverse("evaluate:metrics_export")
+COMPUTE = reverse("evaluate:metrics_compute")
+
+
+def test_the_dashboard_shows_systems_charts_and_downloads(admin_client_role, evaluated):
+    html = admin_client_role.get(DASHBOARD).content.decode()
+    assert "t2j" in html and "Bradley–Terry" in html and 'class="chart-bar"' in html
+    assert "table=systems&amp;format=csv" in html and "table=metrics&amp;format=json" in html
+
+
+def test_the_dashboard_reads_stored_metrics_in_few_queries(
+    admin_client_role,
+    evaluated,
+    django_assert_max_num_queries,
+):
+    with django_assert_max_num_queries(25):
+        assert admin_client_role.get(DASHBOARD, {"origin": "TorchLeet"}).status_code == 200
+
+
+def test_reviewers_and_developers_cannot_open_the_dashboard(reviewer_client, db):
+    assert reviewer_client.get(DASHBOARD).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "metrics",
+        "comparisons",
+        "judgements",
+        "systems",
+        "pairs",
+        "ranking",
+        "correlations",
+        "agreement",
+        "fixcost-distribution",
+        "error-categories",
+    ],
+)
+def test_every_table_downloads_as_csv_and_json(admin_client_role, evaluated, table):
+    response = admin_client_role.get(EXPORT, {"table": table, "format": "csv"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert f"t2j-{table}.csv" in response["Content-Disposition"]
+    csv_rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    json_rows = json.loads(admin_client_role.get(EXPORT, {"table": table, "format": "json"}).content)
+    assert len(csv_rows) == len(json_rows)
+
+
+def test_the_metrics_download_has_one_row_per_translation(admin_client_role, evaluated):
+    rows = list(csv.DictReader(io.StringIO(admin_client_role.get(EXPORT).content.decode())))
+    assert len(rows) == 4 and {r["fixcost_steps"] for r in rows} == {"1", "3"}
+
+
+def test_unknown_tables_or_formats_are_refused(admin_client_role, db):
+    assert admin_client_role.get(EXPORT, {"table": "auth_user"}).status_code == 400
+    assert admin_client_role.get(EXPORT, {"format": "xml"}).status_code == 400
+
+
+def test_compute_starts_a_metrics_job(admin_client_role, evaluated, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_role.post(COMPUTE, {"metric": "fixcost"})
+    assert response.status_code == 302
+    job = Job.objects.get(kind="metrics")
+    assert job.status == "done" and "fixcost: 4 verified translations" in job.message
+
+
+def test_compute_with_bad_arguments_starts_nothing(admin_client_role, db):
+    response = admin_client_role.post(COMPUTE, {"metric": "all", "reference_system": "ghost"}, follow=True)
+    assert "No system named" in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_an_llm_comparison_job_runs_for_two_systems(
+    admin_client_role,
+    evaluated,
+    llm_endpoint,
+    django_capture_on_commit_callbacks,
+):
+    llm_endpoint.expect_request(CHAT_PATH).respond_with_json(completion("Verdict: tie"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_role.post(
+            reverse("evaluate:llm_compare_start"), {"system_a": "base", "system_b": "t2j"}
+        )
+    assert response.status_code == 302
+    job = Job.objects.get(kind="llm-compare")
+    assert (job.status, job.done) == ("done", 2)
+    assert Comparison.objects.filter(judge_model="served-model").count() == 4
+
+
+@pytest.mark.parametrize("data", [{"system_a": "base", "system_b": "base"}, {"system_a": "base", "system_b": "x"}, {}])
+def test_an_llm_comparison_needs_two_existing_systems(admin_client_role, evaluated, data):
+    response = admin_client_role.post(reverse("evaluate:llm_compare_start"), data)
+    assert response.status_code == 302 and not Job.objects.exists()
+
+
+def test_llm_fixcost_estimates_show_beside_the_human_figure(
+    admin_client_role,
+    evaluated,
+    llm_endpoint,
+    django_capture_on_commit_callbacks,
+):
+    llm_endpoint.expect_request(CHAT_PATH).respond_with_json(completion("Steps: 4"))
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_role.post(reverse("evaluate:fixcost_estimate_start"), {"system": "t2j", "all": "1"})
+    assert Job.objects.get(kind="fixcost-estimate").done == 2
+    ctx = DashboardContext.from_database(bootstrap=10)
+    t2j = next(row for row in ctx.systems if row.name == "t2j")
+    assert (t2j.means["fixcost_steps"].mean, t2j.means["fixcost_llm_steps"].mean) == (1, 4)
+
+
+def test_a_fixcost_estimate_needs_a_system(admin_client_role, db):
+    assert admin_client_role.post(reverse("evaluate:fixcost_estimate_start"), {}).status_code == 302
+    assert not Job.objects.exists()
+
+
+def test_compute_can_be_limited_to_one_system(admin_client_role, evaluated, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_role.post(COMPUTE, {"metric": "fixcost", "system": "t2j"})
+    job = Job.objects.get(kind="metrics")
+    assert job.system.name == "t2j" and "fixcost: 2 verified translations" in job.message
