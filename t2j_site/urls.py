@@ -12,5 +12,6 @@ urlpatterns = [
     path("", include("annotate.urls")),
     path("dataset/", include("annotate.dataset_urls")),
     path("drafting/", include("annotate.drafting_urls")),
+    path("work/", include("annotate.workspace_urls")),
     path("evaluate/", include("evaluate.urls")),
 ]

@@ -1,0 +1,604 @@
+"""The fix log: claiming a draft, editing it safely, running it, recording fix steps, and verifying it.
+
+The state changes of a FixSession live here as functions taking the session (models.py is frozen), in the
+order a developer meets them: claim → save/run → record steps (and retract mistakes) → verify. Every refusal
+raises a WorkspaceError subclass whose message is meant for the person; nothing is changed when one is raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from diff_match_patch import diff_match_patch
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotate import sandbox, similarity
+from annotate.models import (
+    FixSession,
+    FixStep,
+    Run,
+    RunKind,
+    RunStatus,
+    SessionEvent,
+    SessionEventKind,
+    SessionStatus,
+    StepCategory,
+    Translation,
+)
+from annotate.roles import is_admin
+from annotate.taxonomy import suggest_category
+
+# Lines of unchanged code kept around the changed region of a step's erroneous/corrected code.
+CONTEXT_LINES = 2
+NO_CONTRACT_CHECK = "this sample has a contract; contract checking is not available yet"
+
+
+class WorkspaceError(Exception):
+    """A request the fix-log rules refuse; the message is shown to the person as is."""
+
+
+class NotAllowed(WorkspaceError):
+    """The person may see the session but not change it this way (not its owner, not an admin)."""
+
+
+class VersionConflict(WorkspaceError):
+    """A save based on an old version: someone (or another tab) saved in between."""
+
+    def __init__(self, session: FixSession, submitted_code: str, based_on: int | None):
+        self.current_version = session.version
+        self.current_code = session.current_code
+        self.diff = line_diff(session.current_code, submitted_code)
+        super().__init__(
+            f"Not saved: this session was saved elsewhere (now version {session.version}"
+            f"{'' if based_on is None else f', you edited version {based_on}'}). "
+            "Nothing was overwritten; below is what differs between the saved code and yours."
+        )
+
+
+# --- claims ---------------------------------------------------------------------------------------------------
+
+
+def expiry_cutoff(now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) - timedelta(hours=settings.T2J_CLAIM_EXPIRY_HOURS)
+
+
+def expire_stale_claims(now: datetime | None = None) -> int:
+    """Return to the queue every open session idle longer than T2J_CLAIM_EXPIRY_HOURS; how many were expired."""
+    cutoff = expiry_cutoff(now)
+    stale = _idle_since(FixSession.objects.filter(status=SessionStatus.OPEN), cutoff)
+    expired = 0
+    for pk, last_activity in stale.values_list("pk", "idle_since"):
+        with transaction.atomic():
+            # Conditional update: a save that touched the session meanwhile keeps it open.
+            still_idle = _idle_since(FixSession.objects.filter(pk=pk, status=SessionStatus.OPEN), cutoff)
+            if FixSession.objects.filter(pk__in=still_idle.values("pk")).update(status=SessionStatus.ABANDONED):
+                SessionEvent.objects.create(
+                    session_id=pk,
+                    kind=SessionEventKind.EXPIRED,
+                    detail={
+                        "last_activity_at": last_activity.isoformat(),
+                        "expiry_hours": settings.T2J_CLAIM_EXPIRY_HOURS,
+                    },
+                )
+                expired += 1
+    return expired
+
+
+def _idle_since(sessions: QuerySet[FixSession], cutoff: datetime) -> QuerySet[FixSession]:
+    # Sessions written by imports may have no activity time: their claim (or creation) time counts then.
+    return sessions.annotate(idle_since=Coalesce("last_activity_at", "claimed_at", "created_at")).filter(
+        idle_since__lt=cutoff
+    )
+
+
+def queue(*, system: str = "", origin: str = "", difficulty: str = "") -> QuerySet[Translation]:
+    """Drafts a developer may work on: not verified yet; those with an open session show as taken."""
+    translations = (
+        Translation.objects.filter(draft_status="ok")
+        .exclude(fix_sessions__status=SessionStatus.VERIFIED)
+        .select_related("sample", "system")
+        .order_by("sample__import_position", "sample__key", "system__name")
+    )
+    if system:
+        translations = translations.filter(system__name=system)
+    if origin:
+        translations = translations.filter(sample__origin=origin)
+    if difficulty:
+        translations = translations.filter(sample__difficulty=difficulty)
+    return translations
+
+
+def open_sessions_by_translation(translation_ids: list[int]) -> dict[int, FixSession]:
+    sessions = FixSession.objects.filter(translation_id__in=translation_ids, status=SessionStatus.OPEN)
+    return {session.translation_id: session for session in sessions.select_related("owner")}
+
+
+def claim(translation: Translation, user) -> FixSession:
+    """Open a session on `translation` for `user`; their own open session is returned as it is."""
+    expire_stale_claims()
+    live = translation.fix_sessions.exclude(status=SessionStatus.ABANDONED).first()
+    if live is not None:
+        if live.status == SessionStatus.OPEN and live.owner_id == user.pk:
+            return live
+        if live.status == SessionStatus.VERIFIED:
+            raise WorkspaceError("This translation is already verified.")
+        raise WorkspaceError("Someone else is fixing this translation.")
+    if translation.draft_status != "ok":
+        raise WorkspaceError("This draft failed; there is no code to fix.")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            session = FixSession.objects.create(
+                translation=translation,
+                owner=user,
+                claimed_at=now,
+                last_activity_at=now,
+                current_code=translation.code,
+            )
+            SessionEvent.objects.create(session=session, kind=SessionEventKind.CLAIMED, actor=user)
+    except IntegrityError as error:
+        # The unique constraint on live sessions: another claim won the race.
+        raise WorkspaceError("Someone else claimed this translation a moment ago.") from error
+    return session
+
+
+def abandon(session: FixSession, user) -> None:
+    """Give the translation back to the queue; the steps stay in the log, attached to this session."""
+    _require_open(session)
+    _require_owner_or_admin(session, user)
+    with transaction.atomic():
+        session.status = SessionStatus.ABANDONED
+        session.save(update_fields=["status"])
+        SessionEvent.objects.create(session=session, kind=SessionEventKind.ABANDONED, actor=user)
+
+
+def reassign(session: FixSession, new_owner, actor) -> None:
+    """Admin: hand an open session to another developer (recorded)."""
+    _require_admin(actor)
+    _require_open(session)
+    if new_owner is None or new_owner.pk == session.owner_id:
+        raise WorkspaceError("Choose a different developer to reassign the session to.")
+    with transaction.atomic():
+        previous = session.owner
+        session.owner = new_owner
+        session.last_activity_at = timezone.now()  # the new owner gets a full expiry period
+        session.save(update_fields=["owner", "last_activity_at"])
+        SessionEvent.objects.create(
+            session=session,
+            kind=SessionEventKind.REASSIGNED,
+            actor=actor,
+            detail={"from": previous.get_username() if previous else None, "to": new_owner.get_username()},
+        )
+
+
+def reopen(session: FixSession, actor) -> None:
+    """Admin: reopen a verified session for more fixing; the old verification is kept in the event."""
+    _require_admin(actor)
+    if session.status != SessionStatus.VERIFIED:
+        raise WorkspaceError("Only a verified session can be reopened.")
+    with transaction.atomic():
+        detail = {
+            "verification": session.verification,
+            "verified_at": session.verified_at.isoformat() if session.verified_at else None,
+            "verified_run": session.verified_run_id,
+        }
+        session.status = SessionStatus.OPEN
+        session.verified_at = None
+        session.verification = {}
+        session.verified_run = None
+        session.last_activity_at = timezone.now()
+        session.save(update_fields=["status", "verified_at", "verification", "verified_run", "last_activity_at"])
+        SessionEvent.objects.create(session=session, kind=SessionEventKind.REOPENED, actor=actor, detail=detail)
+
+
+# --- editing and running ----------------------------------------------------------------------------------------
+
+
+def save_code(session: FixSession, code: str, version: int | None, user) -> FixSession:
+    """Store the editor content if `version` is the current one; same code is a no-op. Raises VersionConflict."""
+    _require_editor(session, user)
+    if not isinstance(code, str) or "\x00" in code:
+        raise WorkspaceError("The code must be text without NUL characters.")
+    if code == session.current_code:
+        return session
+    now = timezone.now()
+    # One conditional UPDATE: two saves of the same version cannot both win (no read-then-write race).
+    updated = FixSession.objects.filter(pk=session.pk, status=SessionStatus.OPEN, version=version).update(
+        current_code=code, version=F("version") + 1, last_activity_at=now
+    )
+    session.refresh_from_db()
+    if not updated:
+        if session.status != SessionStatus.OPEN:
+            raise WorkspaceError(
+                f"This session is {session.status} now (claims expire after {settings.T2J_CLAIM_EXPIRY_HOURS} h "
+                "without activity); nothing was saved. Copy your code before leaving the page."
+            )
+        raise VersionConflict(session, code, version)
+    return session
+
+
+def touch(session: FixSession) -> None:
+    now = timezone.now()
+    FixSession.objects.filter(pk=session.pk).update(last_activity_at=now)
+    session.last_activity_at = now
+
+
+def run_code(session: FixSession, user, kind: str) -> sandbox.RunResult:
+    """Run the session's saved JAX code, or the sample's PyTorch source, in the sandbox; the Run is stored."""
+    _require_editor(session, user)
+    if kind == RunKind.JAX:
+        code = session.current_code
+    elif kind == RunKind.PYTORCH:
+        code = session.translation.sample.pytorch_code
+    else:
+        raise WorkspaceError(f"Unknown run kind {kind!r}: choose jax or pytorch.")
+    result = sandbox.run(code, kind, user_key=user.get_username(), user=user, session=session)
+    touch(session)
+    return result
+
+
+def failing_line(traceback: list[dict[str, Any]]) -> int | None:
+    """The line of the program itself (main.py) where the error surfaced: its innermost frame."""
+    for frame in reversed(traceback or []):
+        if frame.get("file") == "main.py" and isinstance(frame.get("line"), int):
+            return frame["line"]
+    return None
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def last_run(session: FixSession, kind: str = RunKind.JAX) -> Run | None:
+    return session.runs.filter(kind=kind).order_by("-created_at", "-pk").first()
+
+
+def last_failing_run(session: FixSession) -> Run | None:
+    """The latest failed JAX run since the last step: the error the next step fixes (an older one was fixed)."""
+    runs = session.runs.filter(kind=RunKind.JAX).exclude(status=RunStatus.OK)
+    last_step = session.steps.order_by("-created_at").values_list("created_at", flat=True).first()
+    if last_step is not None:
+        runs = runs.filter(created_at__gt=last_step)
+    return runs.order_by("-created_at", "-pk").first()
+
+
+def error_text(run: Run | None) -> str:
+    """The error message a step is pre-filled with: the exception line, else the end of stderr."""
+    if run is None:
+        return ""
+    if run.exception_type:
+        return f"{run.exception_type}: {run.exception_message}".strip()
+    tail = [line for line in run.stderr.strip().splitlines() if line.strip()][-3:]
+    return "\n".join(tail) or f"run ended with status {run.status}"
+
+
+# --- diffs -----------------------------------------------------------------------------------------------------
+
+
+def line_diff(before: str, after: str) -> list[tuple[int, str]]:
+    """Line-level diff with diff-match-patch: [(op, text)] where op is -1 removed, 0 same, 1 added."""
+    dmp = diff_match_patch()
+    chars_before, chars_after, lines = dmp.diff_linesToChars(before, after)
+    diffs = dmp.diff_main(chars_before, chars_after, False)
+    dmp.diff_charsToLines(diffs, lines)
+    return [(op, text) for op, text in diffs if text]
+
+
+def changed_region(before: str, after: str, context: int = CONTEXT_LINES) -> tuple[str, str]:
+    """The erroneous and corrected code: the changed lines of `before`/`after` with `context` lines around."""
+    before_lines = before.splitlines(keepends=True)
+    after_lines = after.splitlines(keepends=True)
+    first_b = first_a = last_b = last_a = None
+    pos_b = pos_a = 0
+    for op, text in line_diff(before, after):
+        n = len(text.splitlines(keepends=True))
+        if op != 0:
+            if first_b is None:
+                first_b, first_a = pos_b, pos_a
+            last_b = pos_b + (n if op == -1 else 0)
+            last_a = pos_a + (n if op == 1 else 0)
+        if op <= 0:
+            pos_b += n
+        if op >= 0:
+            pos_a += n
+    if first_b is None:
+        return "", ""
+    start_b, start_a = max(0, first_b - context), max(0, first_a - context)
+    return (
+        "".join(before_lines[start_b : last_b + context]),
+        "".join(after_lines[start_a : last_a + context]),
+    )
+
+
+def edit_size(before: str, after: str) -> int:
+    """Characters inserted plus deleted (Levenshtein-style size of the edit)."""
+    dmp = diff_match_patch()
+    diffs = dmp.diff_main(before, after)
+    return sum(len(text) for op, text in diffs if op != 0)
+
+
+# --- steps -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepDraft:
+    """What the record-step form is pre-filled with."""
+
+    error: str
+    error_code: str
+    fixed_code: str
+    category: str
+    run_id: int | None
+    code_before: str
+    code_after: str
+    similar: list[FixStep] = field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        return self.code_before != self.code_after
+
+
+def last_snapshot(session: FixSession) -> str:
+    """The code as of the last counted step (retracted steps count nowhere), else the original draft."""
+    step = session.steps.counted().order_by("-index").first()
+    return step.code_after if step else session.translation.code
+
+
+def draft_step(session: FixSession) -> StepDraft:
+    before, after = last_snapshot(session), session.current_code
+    run = last_failing_run(session)
+    error = error_text(run)
+    error_code, fixed_code = changed_region(before, after)
+    return StepDraft(
+        error=error,
+        error_code=error_code,
+        fixed_code=fixed_code,
+        category=suggest_category(error, error_code, fixed_code),
+        run_id=run.pk if run else None,
+        code_before=before,
+        code_after=after,
+        similar=similar_fixes(session, error, error_code),
+    )
+
+
+def similar_fixes(session: FixSession, error: str, code: str = "", limit: int = 5) -> list[FixStep]:
+    """Most similar shared steps for the current error (never this session's own)."""
+    if not error.strip() and not code.strip():
+        return []
+    found = similarity.similar_steps(error, code, limit=limit + 10)
+    return [step for step in found if step.session_id != session.pk][:limit]
+
+
+def record_step(
+    session: FixSession,
+    user,
+    *,
+    fix_info: str,
+    error: str = "",
+    error_code: str = "",
+    fixed_code: str = "",
+    category: str = "",
+    run: Run | None = None,
+) -> FixStep:
+    """Append a fix step from the last recorded snapshot to the saved code, with its time and edit size."""
+    _require_editor(session, user)
+    if not fix_info.strip():
+        raise WorkspaceError("Describe the fix: the fix description is required.")
+    if category and category not in StepCategory.values:
+        raise WorkspaceError(f"Unknown category {category!r}.")
+    if run is not None and (run.session_id != session.pk or run.kind != RunKind.JAX):
+        raise WorkspaceError("The run must be a JAX run of this session.")
+    before, after = last_snapshot(session), session.current_code
+    now = timezone.now()
+    with transaction.atomic():
+        step = FixStep.objects.create(
+            session=session,
+            index=_next_index(session),
+            error_code=error_code,
+            error=error,
+            fix_info=fix_info.strip(),
+            fixed_code=fixed_code,
+            category=category or suggest_category(error, error_code, fixed_code),
+            code_before=before,
+            code_after=after,
+            run=run,
+            time_spent_s=round((now - _last_mark(session)).total_seconds(), 1),
+            edit_size=edit_size(before, after),
+            author=user,
+            created_at=now,
+        )
+        touch(session)
+    return step
+
+
+def retract(step: FixStep, user, reason: str = "") -> FixStep:
+    """Its author marks a mistaken step as retracted by appending a retraction row."""
+    session = step.session
+    _require_open(session)
+    if step.author_id != user.pk:
+        raise NotAllowed("Only the author of a step can retract it.")
+    if step.retracts_id:
+        raise WorkspaceError("A retraction cannot itself be retracted.")
+    if FixStep.objects.filter(retracts=step).exists():
+        raise WorkspaceError("This step is already retracted.")
+    try:
+        with transaction.atomic():
+            retraction = FixStep.objects.create(
+                session=session,
+                index=_next_index(session),
+                fix_info=reason.strip() or f"Retracts step {step.index}",
+                code_before=session.current_code,
+                code_after=session.current_code,
+                author=user,
+                retracts=step,
+            )
+            touch(session)
+    except IntegrityError as error:
+        raise WorkspaceError("This step is already retracted.") from error
+    return retraction
+
+
+def _next_index(session: FixSession) -> int:
+    return (session.steps.aggregate(top=Max("index"))["top"] or 0) + 1
+
+
+def _last_mark(session: FixSession) -> datetime:
+    """When the work on the next step started: the last step, else the claim."""
+    latest = session.steps.order_by("-created_at").values_list("created_at", flat=True).first()
+    return latest or session.claimed_at or session.created_at
+
+
+# --- verification ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VerificationOutcome:
+    """What a verification attempt found; the contract checker (annotate.verification) returns one too."""
+
+    passed: bool
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    run_id: int | None = None
+    method: str = "contract"
+    message: str = ""
+
+
+class ContractChecker(Protocol):
+    def __call__(self, session: FixSession) -> VerificationOutcome: ...
+
+
+def contract_checker() -> ContractChecker | None:
+    """annotate.verification.check when the verification feature is installed, else None."""
+    try:
+        module = importlib.import_module("annotate.verification")
+    except ModuleNotFoundError as error:
+        if error.name != "annotate.verification":
+            raise  # the module exists but is broken: fail loudly, never verify around it
+        return None
+    return getattr(module, "check", None)
+
+
+def clean_run(session: FixSession) -> Run | None:
+    """A successful JAX run of exactly the current code."""
+    return (
+        session.runs.filter(kind=RunKind.JAX, status=RunStatus.OK, code_hash=code_hash(session.current_code))
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def verify(session: FixSession, user, *, confirmed: bool) -> VerificationOutcome:
+    """Close the session as verified: by its contract when it has one, else by a clean run plus confirmation."""
+    _require_editor(session, user)
+    if session.translation.sample.contract.strip():
+        outcome = _verify_by_contract(session)
+    else:
+        outcome = _verify_by_clean_run(session, confirmed)
+    if outcome.passed:
+        _mark_verified(session, user, outcome)
+    return outcome
+
+
+def _verify_by_contract(session: FixSession) -> VerificationOutcome:
+    check = contract_checker()
+    if check is None:
+        raise WorkspaceError(NO_CONTRACT_CHECK)
+    outcome = check(session)
+    if not outcome.passed and not outcome.message:
+        outcome.message = "The contract did not pass; the session stays open."
+    return outcome
+
+
+def _verify_by_clean_run(session: FixSession, confirmed: bool) -> VerificationOutcome:
+    run = clean_run(session)
+    if run is None:
+        raise WorkspaceError("Run the current code first: verifying needs a clean run (status ok) of this exact code.")
+    if not confirmed:
+        raise WorkspaceError("Confirm that the output matches the PyTorch program to verify.")
+    return VerificationOutcome(passed=True, run_id=run.pk, method="clean-run")
+
+
+def _mark_verified(session: FixSession, user, outcome: VerificationOutcome) -> None:
+    now = timezone.now()
+    if outcome.method == "clean-run":
+        verification = {"method": "clean-run", "run": outcome.run_id, "confirmed": True}
+    else:
+        verification = {
+            "method": "contract",
+            "stages": outcome.stages,
+            "run": outcome.run_id,
+            "contract_version": session.translation.sample.contract_version,
+        }
+    with transaction.atomic():
+        updated = FixSession.objects.filter(pk=session.pk, status=SessionStatus.OPEN).update(
+            status=SessionStatus.VERIFIED,
+            verified_at=now,
+            verification=verification,
+            verified_run_id=outcome.run_id,
+            contract_version=verification.get("contract_version"),
+            last_activity_at=now,
+        )
+        if not updated:
+            raise WorkspaceError("This session is no longer open.")
+        SessionEvent.objects.create(session=session, kind=SessionEventKind.VERIFIED, actor=user, detail=verification)
+    session.refresh_from_db()
+
+
+@dataclass
+class SessionSummary:
+    fixcost: int
+    steps_time_s: float
+    elapsed_s: float | None
+    runs: int
+
+
+def summary(session: FixSession) -> SessionSummary:
+    """FixCost (non-retracted steps), time logged in steps, time from claim to verification, runs made."""
+    counted = session.steps.counted()
+    steps_time = sum(t or 0.0 for t in counted.values_list("time_spent_s", flat=True))
+    elapsed = None
+    if session.claimed_at and session.verified_at:
+        elapsed = (session.verified_at - session.claimed_at).total_seconds()
+    return SessionSummary(
+        fixcost=counted.count(), steps_time_s=steps_time, elapsed_s=elapsed, runs=session.runs.count()
+    )
+
+
+# --- who may do what -------------------------------------------------------------------------------------------
+
+
+def can_edit(session: FixSession, user) -> bool:
+    return session.status == SessionStatus.OPEN and session.owner_id == user.pk
+
+
+def _require_open(session: FixSession) -> None:
+    if session.status != SessionStatus.OPEN:
+        raise WorkspaceError(f"This session is {session.status}; it can no longer be changed.")
+
+
+def check_editable(session: FixSession, user) -> None:
+    """Raise unless `user` may change this session now: it is open (else 400) and theirs (else 403)."""
+    _require_editor(session, user)
+
+
+def _require_editor(session: FixSession, user) -> None:
+    _require_open(session)
+    if session.owner_id != user.pk:
+        raise NotAllowed("Only the developer who claimed this session can change it; an admin can reassign it.")
+
+
+def _require_owner_or_admin(session: FixSession, user) -> None:
+    if session.owner_id != user.pk and not is_admin(user):
+        raise NotAllowed("Only the owner or an admin can do this.")
+
+
+def _require_admin(user) -> None:
+    if not is_admin(user):
+        raise NotAllowed("Only an admin can do this.")

@@ -1,0 +1,81 @@
+"""Forms of the fix workspace: they only parse and validate; annotate.fixlog decides."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from annotate.models import Difficulty, StepCategory
+from annotate.roles import DEVELOPER
+
+MAX_CODE_CHARS = 1024 * 1024  # the sandbox refuses larger programs anyway
+
+
+class QueueFilterForm(forms.Form):
+    """Only these named filters are read from the query string (no free-form ORM lookups)."""
+
+    system = forms.SlugField(required=False, max_length=100)
+    origin = forms.CharField(required=False, max_length=100)
+    difficulty = forms.ChoiceField(required=False, choices=[("", "any")] + list(Difficulty.choices))
+
+    def filters(self) -> dict[str, str]:
+        if not self.is_valid():
+            return {"system": "", "origin": "", "difficulty": ""}
+        return {name: self.cleaned_data[name] or "" for name in ("system", "origin", "difficulty")}
+
+
+class CodeForm(forms.Form):
+    """The editor content and the version it was based on."""
+
+    code = forms.CharField(required=False, strip=False, max_length=MAX_CODE_CHARS, widget=forms.Textarea)
+    version = forms.IntegerField(min_value=0, max_value=2**31)
+
+    def clean_code(self) -> str:
+        # Browsers submit a textarea with CRLF line breaks; the editor (and its textarea's value) use LF.
+        code = self.cleaned_data["code"].replace("\r\n", "\n")
+        if "\x00" in code:
+            raise forms.ValidationError("The code contains a NUL character.")
+        return code
+
+
+class RunForm(CodeForm):
+    kind = forms.ChoiceField(choices=[("jax", "JAX"), ("pytorch", "PyTorch")], initial="jax")
+
+
+class StepForm(forms.Form):
+    error = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}), label="Error message"
+    )
+    error_code = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 6}), label="Erroneous code"
+    )
+    fixed_code = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 6}), label="Corrected code"
+    )
+    fix_info = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Fix description",
+        error_messages={"required": "Describe the fix: the fix description is required."},
+    )
+    category = forms.ChoiceField(required=False, choices=[("", "(suggest)")] + list(StepCategory.choices))
+    run = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+
+
+class RetractForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=2000)
+
+
+class VerifyForm(forms.Form):
+    confirmed = forms.BooleanField(
+        required=False, label="I confirm the output matches the PyTorch program (same results, same behaviour)."
+    )
+
+
+class ReassignForm(forms.Form):
+    owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="Reassign to")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = (
+            get_user_model().objects.filter(groups__name=DEVELOPER, is_active=True).order_by("username")
+        )

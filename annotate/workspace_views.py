@@ -1,0 +1,382 @@
+"""The developer queue and the fix workspace. Views are glue: check access, call annotate.fixlog, render."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
+
+from annotate import fixlog, sandbox
+from annotate.models import Difficulty, FixSession, FixStep, Run, RunKind, Sample, System, Translation
+from annotate.roles import ADMIN, DEVELOPER, is_admin, role_required
+from annotate.workspace_forms import CodeForm, QueueFilterForm, ReassignForm, RetractForm, RunForm, StepForm, VerifyForm
+
+WORKSPACE = "annotate/workspace.html"
+
+
+# --- access ----------------------------------------------------------------------------------------------------
+
+
+def _get_session_for_user(request: HttpRequest, session_id: int) -> FixSession:
+    """The session if this user may see it (owner, admin, or verified), else 404."""
+    sessions = FixSession.objects.visible_to(request.user).select_related(
+        "translation__sample", "translation__system", "owner"
+    )
+    return get_object_or_404(sessions, pk=session_id)
+
+
+def _get_step_for_user(request: HttpRequest, step_id: int) -> FixStep:
+    visible = FixSession.objects.visible_to(request.user)
+    steps = FixStep.objects.select_related("session__translation__sample", "author", "run")
+    return get_object_or_404(steps, pk=step_id, session__in=visible)
+
+
+# --- queue -----------------------------------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(DEVELOPER, ADMIN)
+def queue(request: HttpRequest) -> HttpResponse:
+    fixlog.expire_stale_claims()
+    form = QueueFilterForm(request.GET)
+    filters = form.filters()
+    page = Paginator(fixlog.queue(**filters), settings.T2J_PAGE_SIZE).get_page(request.GET.get("page"))
+    open_sessions = fixlog.open_sessions_by_translation([t.pk for t in page.object_list])
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "rows": [(t, open_sessions.get(t.pk)) for t in page.object_list],
+        "filters": filters,
+        "systems": System.objects.values_list("name", flat=True),
+        "origins": Sample.objects.exclude(origin="").values_list("origin", flat=True).distinct().order_by("origin"),
+        "difficulties": Difficulty.values,
+        "query_without_page": query.urlencode(),
+        "my_sessions": FixSession.objects.filter(owner=request.user, status="open").select_related(
+            "translation__sample", "translation__system"
+        ),
+    }
+    template = "annotate/queue.html"
+    if request.htmx:
+        template += "#queue-table"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def translation_claim(request: HttpRequest, translation_id: int) -> HttpResponse:
+    translation = get_object_or_404(Translation, pk=translation_id)
+    try:
+        session = fixlog.claim(translation, request.user)
+    except fixlog.WorkspaceError as error:
+        messages.error(request, str(error))
+        url = reverse("workspace:queue")
+    else:
+        url = reverse("workspace:session_detail", args=[session.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+# --- the workspace page ----------------------------------------------------------------------------------------
+
+
+def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> dict:
+    steps = list(session.steps.select_related("author", "retracts").order_by("index"))
+    retracted_ids = {s.retracts_id for s in steps if s.retracts_id}
+    jax_run = fixlog.last_run(session, RunKind.JAX)
+    context = {
+        "session": session,
+        "sample": session.translation.sample,
+        "translation": session.translation,
+        "can_edit": fixlog.can_edit(session, request.user),
+        "is_admin": is_admin(request.user),
+        "steps": steps,
+        "retracted_ids": retracted_ids,
+        "counted_steps": sum(1 for s in steps if not s.retracts_id and s.pk not in retracted_ids),
+        "snapshot": fixlog.last_snapshot(session),
+        "jax_run": jax_run,
+        "jax_failing_line": fixlog.failing_line(jax_run.traceback) if jax_run else None,
+        "pytorch_run": fixlog.last_run(session, RunKind.PYTORCH),
+        "summary": fixlog.summary(session) if session.status == "verified" else None,
+        "has_contract": bool(session.translation.sample.contract.strip()),
+        "verify_form": VerifyForm(),
+        "events": session.events.select_related("actor"),
+    }
+    if context["is_admin"] and session.status == "open":
+        context["reassign_form"] = ReassignForm()
+    context.update(extra)
+    return context
+
+
+def _render_workspace(request: HttpRequest, session: FixSession, status: int = 200, **extra) -> HttpResponse:
+    return render(request, WORKSPACE, _workspace_context(request, session, **extra), status=status)
+
+
+def _refuse(request: HttpRequest, session: FixSession, error: Exception, status: int | None = None) -> HttpResponse:
+    """A refused action: a message fragment for htmx, else the workspace page with the message."""
+    status = status or (403 if isinstance(error, fixlog.NotAllowed) else 400)
+    if request.htmx:
+        # Always into the message area, whatever the triggering element targets (never over the step log).
+        response = render(request, "annotate/_workspace_message.html", {"message": str(error)}, status=status)
+        return reswap(retarget(response, "#workspace-messages"), "innerHTML")
+    messages.error(request, str(error))
+    return _render_workspace(request, session, status=status)
+
+
+@require_GET
+@role_required(DEVELOPER, ADMIN)
+def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
+    return _render_workspace(request, _get_session_for_user(request, session_id))
+
+
+# --- saving and running ----------------------------------------------------------------------------------------
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def code_save(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _get_session_for_user(request, session_id)
+    form = CodeForm(request.POST)
+    if not form.is_valid():
+        return _save_answer(request, session, 400, message=_form_message(form))
+    try:
+        fixlog.save_code(session, form.cleaned_data["code"], form.cleaned_data["version"], request.user)
+    except fixlog.VersionConflict as conflict:
+        return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
+    except fixlog.WorkspaceError as error:
+        return _save_answer(request, session, 403 if isinstance(error, fixlog.NotAllowed) else 400, message=str(error))
+    if not (request.htmx or _wants_json(request)):
+        messages.success(request, f"Saved (version {session.version}).")
+        return redirect("workspace:session_detail", session_id=session.pk)
+    return _save_answer(request, session, 200, message=f"Saved (version {session.version}).")
+
+
+def _save_answer(
+    request: HttpRequest, session: FixSession, status: int, *, message: str, conflict=None
+) -> HttpResponse:
+    """JSON for the editor's autosave, a fragment for htmx, the page otherwise."""
+    if _wants_json(request):
+        data = {"ok": status == 200, "message": message, "version": session.version}
+        if conflict is not None:
+            data.update(current_code=conflict.current_code, diff=conflict.diff)
+        return JsonResponse(data, status=status)
+    context = {"message": message, "session": session, "conflict": conflict, "ok": status == 200}
+    if request.htmx:
+        response = render(request, "annotate/_workspace_save_status.html", context, status=status)
+        response = reswap(retarget(response, "#save-status"), "innerHTML")
+        if status != 200:
+            # A refused save must not move the page to the new version: only an explicit choice does.
+            return response
+        return trigger_client_event(response, "t2j:version", {"version": session.version})
+    messages.error(request, message)
+    return _render_workspace(request, session, status=status, conflict=conflict)
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def run_create(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _get_session_for_user(request, session_id)
+    form = RunForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, session, fixlog.WorkspaceError(_form_message(form)))
+    try:
+        # The editor content is saved first so the run, the steps and verification see the same code.
+        fixlog.save_code(session, form.cleaned_data["code"], form.cleaned_data["version"], request.user)
+        result = fixlog.run_code(session, request.user, form.cleaned_data["kind"])
+    except fixlog.VersionConflict as conflict:
+        return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
+    except (fixlog.WorkspaceError, sandbox.InvalidRunInput) as error:
+        return _refuse(request, session, error)
+    if not request.htmx:
+        return redirect("workspace:session_detail", session_id=session.pk)
+    run = Run.objects.get(pk=result.run_id)
+    context = {
+        "run": run,
+        "note": result.note,
+        "failing_line": fixlog.failing_line(run.traceback) if run.kind == "jax" else None,
+    }
+    response = render(request, "annotate/_workspace_run.html", context)
+    return trigger_client_event(response, "t2j:version", {"version": session.version})
+
+
+# --- steps -----------------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(DEVELOPER, ADMIN)
+def fix_step_new(request: HttpRequest, session_id: int) -> HttpResponse:
+    """The record-step form, pre-filled; a POST carries the editor content, which is saved first."""
+    session = _get_session_for_user(request, session_id)
+    try:
+        fixlog.check_editable(session, request.user)
+    except fixlog.WorkspaceError as error:
+        if request.method == "GET" and not request.htmx:
+            # A link to record a step on a closed session: back to the session page, saying why.
+            messages.error(request, str(error))
+            return redirect("workspace:session_detail", session_id=session.pk)
+        return _refuse(request, session, error)
+    if request.method == "POST":
+        code_form = CodeForm(request.POST)
+        if not code_form.is_valid():
+            return _refuse(request, session, fixlog.WorkspaceError(_form_message(code_form)))
+        try:
+            fixlog.save_code(session, code_form.cleaned_data["code"], code_form.cleaned_data["version"], request.user)
+        except fixlog.VersionConflict as conflict:
+            return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
+    draft = fixlog.draft_step(session)
+    form = StepForm(
+        initial={
+            "error": draft.error,
+            "error_code": draft.error_code,
+            "fixed_code": draft.fixed_code,
+            "category": draft.category,
+            "run": draft.run_id,
+        }
+    )
+    return _render_step_form(request, session, form, draft)
+
+
+def _render_step_form(request: HttpRequest, session: FixSession, form: StepForm, draft, status: int = 200):
+    context = {"step_form": form, "draft": draft}
+    if request.htmx:
+        context["session"] = session
+        response = render(request, "annotate/_workspace_step_form.html", context, status=status)
+        response = trigger_client_event(response, "t2j:version", {"version": session.version})
+        return reswap(retarget(response, "#step-form-slot"), "innerHTML") if status != 200 else response
+    return _render_workspace(request, session, status=status, **context)
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def fix_step_create(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _get_session_for_user(request, session_id)
+    form = StepForm(request.POST)
+    if not form.is_valid():
+        try:
+            fixlog.check_editable(session, request.user)
+        except fixlog.WorkspaceError as error:
+            return _refuse(request, session, error)
+        return _render_step_form(request, session, form, fixlog.draft_step(session), status=400)
+    run_id = form.cleaned_data["run"]
+    run = session.runs.filter(pk=run_id).first() if run_id else None
+    try:
+        fields = {k: form.cleaned_data[k] for k in ("error", "error_code", "fixed_code", "fix_info", "category")}
+        if run_id and run is None:
+            raise fixlog.WorkspaceError("The run must be a JAX run of this session.")
+        step = fixlog.record_step(session, request.user, run=run, **fields)
+    except fixlog.WorkspaceError as error:
+        return _refuse(request, session, error)
+    if request.htmx:
+        return _render_step_log(request, session, cleared_form=True)
+    return redirect(reverse("workspace:session_detail", args=[session.pk]) + f"#step-{step.pk}")
+
+
+def _render_step_log(request: HttpRequest, session: FixSession, *, cleared_form: bool = False) -> HttpResponse:
+    context = _workspace_context(request, session, cleared_form=cleared_form, oob=True)
+    return render(request, WORKSPACE + "#step-log", context)
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def fix_step_retract(request: HttpRequest, step_id: int) -> HttpResponse:
+    step = _get_step_for_user(request, step_id)
+    session = step.session
+    form = RetractForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise fixlog.WorkspaceError(_form_message(form))
+        fixlog.retract(step, request.user, form.cleaned_data["reason"])
+    except fixlog.WorkspaceError as error:
+        return _refuse(request, session, error)
+    if request.htmx:
+        return _render_step_log(request, session)
+    return redirect(reverse("workspace:session_detail", args=[session.pk]) + f"#step-{step.pk}")
+
+
+@require_GET
+@role_required(DEVELOPER, ADMIN)
+def fix_step_detail(request: HttpRequest, step_id: int) -> HttpResponse:
+    step = _get_step_for_user(request, step_id)
+    template = "annotate/workspace_step.html"
+    if request.htmx:
+        template += "#step-detail"
+    return render(request, template, {"step": step, "sample": step.session.translation.sample})
+
+
+# --- closing a session -----------------------------------------------------------------------------------------
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def session_verify(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _get_session_for_user(request, session_id)
+    form = VerifyForm(request.POST)
+    form.is_valid()  # a lone optional checkbox: always valid
+    try:
+        outcome = fixlog.verify(session, request.user, confirmed=form.cleaned_data.get("confirmed", False))
+    except fixlog.WorkspaceError as error:
+        return _refuse(request, session, error)
+    if not outcome.passed:
+        return _refuse(request, session, fixlog.WorkspaceError(outcome.message), status=400)
+    messages.success(request, f"Verified with {session.fixcost} fix step{'s' if session.fixcost != 1 else ''}.")
+    url = reverse("workspace:session_detail", args=[session.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def session_abandon(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _get_session_for_user(request, session_id)
+    try:
+        fixlog.abandon(session, request.user)
+    except fixlog.WorkspaceError as error:
+        return _refuse(request, session, error)
+    messages.success(request, f"{session.translation} is back in the queue.")
+    url = reverse("workspace:queue")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@role_required(ADMIN)
+def session_reassign(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _get_session_for_user(request, session_id)
+    form = ReassignForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise fixlog.WorkspaceError(_form_message(form))
+        fixlog.reassign(session, form.cleaned_data["owner"], request.user)
+    except fixlog.WorkspaceError as error:
+        return _refuse(request, session, error)
+    messages.success(request, f"Reassigned to {session.owner.get_username()}.")
+    return _back_to(request, session)
+
+
+@require_POST
+@role_required(ADMIN)
+def session_reopen(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _get_session_for_user(request, session_id)
+    try:
+        fixlog.reopen(session, request.user)
+    except fixlog.WorkspaceError as error:
+        return _refuse(request, session, error)
+    messages.success(request, "Reopened: the session is open again for its owner.")
+    return _back_to(request, session)
+
+
+def _back_to(request: HttpRequest, session: FixSession) -> HttpResponse:
+    url = reverse("workspace:session_detail", args=[session.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _form_message(form) -> str:
+    return "; ".join(
+        f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors) for name, errors in form.errors.items()
+    )

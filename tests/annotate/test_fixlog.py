@@ -1,0 +1,566 @@
+from __future__ import annotations
+
+import sys
+import types
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotate import fixlog
+from annotate.models import (
+    FixSession,
+    FixStep,
+    RunKind,
+    RunStatus,
+    SessionEvent,
+    SessionEventKind,
+    SessionStatus,
+)
+from tests.annotate.factories import (
+    FixSessionFactory,
+    FixStepFactory,
+    RunFactory,
+    SampleFactory,
+    TranslationFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+DRAFT = "import jax.numpy as jnp\n\nx = jnp.zeros(3)\nx[0] = 1.0\nprint(x)\n"
+FIXED = "import jax.numpy as jnp\n\nx = jnp.zeros(3)\nx = x.at[0].set(1.0)\nprint(x)\n"
+
+
+def open_session(owner, code: str = DRAFT, **kwargs) -> FixSession:
+    translation = TranslationFactory(code=code, **kwargs)
+    return fixlog.claim(translation, owner)
+
+
+def failing_run(session, **kwargs):
+    defaults = {
+        "kind": RunKind.JAX,
+        "status": RunStatus.ERROR,
+        "exit_code": 1,
+        "exception_type": "TypeError",
+        "exception_message": "JAX arrays are immutable and do not support in-place item assignment.",
+        "traceback": [{"file": "main.py", "line": 4, "function": "<module>"}],
+        "session": session,
+        "user": session.owner,
+        "code": session.current_code,
+    }
+    return RunFactory(**{**defaults, **kwargs})
+
+
+# --- claims ---
+
+
+def test_claim_opens_a_session_with_the_draft_code_and_records_it(developer):
+    translation = TranslationFactory(code=DRAFT)
+
+    session = fixlog.claim(translation, developer)
+
+    assert (session.status, session.owner, session.current_code, session.version) == ("open", developer, DRAFT, 1)
+    assert list(session.events.values_list("kind", flat=True)) == [SessionEventKind.CLAIMED]
+
+
+def test_claiming_twice_returns_the_same_session(developer):
+    translation = TranslationFactory()
+
+    assert fixlog.claim(translation, developer) == fixlog.claim(translation, developer)
+    assert FixSession.objects.count() == 1
+
+
+def test_a_taken_translation_cannot_be_claimed_by_someone_else(developer, other_developer):
+    translation = TranslationFactory()
+    fixlog.claim(translation, developer)
+
+    with pytest.raises(fixlog.WorkspaceError, match="Someone else"):
+        fixlog.claim(translation, other_developer)
+    assert FixSession.objects.get().owner == developer
+
+
+def test_a_verified_translation_cannot_be_claimed(developer):
+    session = FixSessionFactory(status=SessionStatus.VERIFIED)
+
+    with pytest.raises(fixlog.WorkspaceError, match="already verified"):
+        fixlog.claim(session.translation, developer)
+
+
+def test_a_failed_draft_cannot_be_claimed(developer):
+    with pytest.raises(fixlog.WorkspaceError, match="failed"):
+        fixlog.claim(TranslationFactory(draft_status="failed"), developer)
+    assert not FixSession.objects.exists()
+
+
+def test_abandon_returns_the_translation_to_the_queue(developer):
+    session = open_session(developer)
+
+    fixlog.abandon(session, developer)
+
+    assert session.translation in fixlog.queue()
+    assert session.events.last().kind == SessionEventKind.ABANDONED
+    assert fixlog.claim(session.translation, developer) != session
+
+
+def test_others_cannot_abandon_a_session(developer, other_developer):
+    session = open_session(developer)
+
+    with pytest.raises(fixlog.NotAllowed):
+        fixlog.abandon(session, other_developer)
+    session.refresh_from_db()
+    assert session.status == "open"
+
+
+def test_idle_claims_expire_and_return_to_the_queue(developer, settings):
+    settings.T2J_CLAIM_EXPIRY_HOURS = 48
+    stale = open_session(developer)
+    fresh = open_session(developer)
+    FixSession.objects.filter(pk=stale.pk).update(last_activity_at=timezone.now() - timedelta(hours=49))
+    FixSession.objects.filter(pk=fresh.pk).update(last_activity_at=timezone.now() - timedelta(hours=47))
+
+    assert fixlog.expire_stale_claims() == 1
+
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.status, fresh.status) == ("abandoned", "open")
+    assert stale.events.last().kind == SessionEventKind.EXPIRED
+    assert stale.events.last().detail["expiry_hours"] == 48
+
+
+def test_an_expired_claim_can_be_claimed_by_someone_else(developer, other_developer):
+    session = open_session(developer)
+    FixSession.objects.filter(pk=session.pk).update(last_activity_at=timezone.now() - timedelta(days=3))
+
+    taken = fixlog.claim(session.translation, other_developer)
+
+    assert taken.owner == other_developer
+    session.refresh_from_db()
+    assert session.status == "abandoned"
+
+
+def test_saving_keeps_a_claim_alive(developer):
+    session = open_session(developer)
+    FixSession.objects.filter(pk=session.pk).update(last_activity_at=timezone.now() - timedelta(hours=47))
+    session.refresh_from_db()
+
+    fixlog.save_code(session, FIXED, session.version, developer)
+
+    assert fixlog.expire_stale_claims(now=timezone.now() + timedelta(hours=2)) == 0
+
+
+def test_an_admin_reassigns_an_open_session_and_it_is_recorded(developer, other_developer, admin_user):
+    session = open_session(developer)
+
+    fixlog.reassign(session, other_developer, admin_user)
+
+    session.refresh_from_db()
+    event = session.events.last()
+    assert session.owner == other_developer
+    assert (event.kind, event.actor, event.detail) == ("reassigned", admin_user, {"from": "dev", "to": "dev2"})
+
+
+def test_a_developer_cannot_reassign(developer, other_developer):
+    session = open_session(developer)
+
+    with pytest.raises(fixlog.NotAllowed):
+        fixlog.reassign(session, other_developer, developer)
+    assert FixSession.objects.get().owner == developer
+
+
+def test_an_admin_reopens_a_verified_session_keeping_the_old_verification_in_the_event(developer, admin_user):
+    session = open_session(developer)
+    run = RunFactory(session=session, code=session.current_code, user=developer)
+    fixlog.verify(session, developer, confirmed=True)
+
+    fixlog.reopen(session, admin_user)
+
+    session.refresh_from_db()
+    event = session.events.last()
+    assert (session.status, session.verified_at, session.verification) == ("open", None, {})
+    assert event.kind == SessionEventKind.REOPENED
+    assert event.detail["verification"] == {"method": "clean-run", "run": run.pk, "confirmed": True}
+
+
+def test_reopen_refuses_an_open_session(developer, admin_user):
+    with pytest.raises(fixlog.WorkspaceError, match="Only a verified"):
+        fixlog.reopen(open_session(developer), admin_user)
+
+
+def test_the_queue_filters_by_system_origin_and_difficulty():
+    wanted = TranslationFactory(sample=SampleFactory(origin="TorchLeet", difficulty="hard"))
+    TranslationFactory(sample=SampleFactory(origin="TorchLeet", difficulty="easy"))
+    TranslationFactory(sample=SampleFactory(origin="other", difficulty="hard"))
+
+    assert list(fixlog.queue(origin="TorchLeet", difficulty="hard")) == [wanted]
+    assert list(fixlog.queue(system=wanted.system.name)) == [wanted]
+
+
+def test_the_queue_leaves_out_verified_and_failed_drafts_but_keeps_taken_ones(developer):
+    taken = open_session(developer).translation
+    FixSessionFactory(status=SessionStatus.VERIFIED)
+    TranslationFactory(draft_status="failed")
+
+    assert list(fixlog.queue()) == [taken]
+
+
+# --- saving ---
+
+
+def test_save_bumps_the_version(developer):
+    session = open_session(developer)
+
+    fixlog.save_code(session, FIXED, 1, developer)
+
+    session.refresh_from_db()
+    assert (session.current_code, session.version) == (FIXED, 2)
+
+
+def test_a_stale_save_is_refused_with_the_diff_and_nothing_is_overwritten(developer):
+    session = open_session(developer)
+    fixlog.save_code(session, FIXED, 1, developer)  # the other tab
+
+    with pytest.raises(fixlog.VersionConflict) as conflict:
+        fixlog.save_code(session, DRAFT + "# mine\n", 1, developer)
+
+    session.refresh_from_db()
+    assert (session.current_code, session.version) == (FIXED, 2)
+    assert conflict.value.current_version == 2 and conflict.value.current_code == FIXED
+    assert (-1, "x = x.at[0].set(1.0)\n") in conflict.value.diff
+    assert (1, "x[0] = 1.0\n") in conflict.value.diff and (1, "# mine\n") in conflict.value.diff
+    assert "version 2" in str(conflict.value)
+
+
+def test_saving_the_same_code_with_an_old_version_is_not_a_conflict(developer):
+    session = open_session(developer)
+    fixlog.save_code(session, FIXED, 1, developer)
+
+    fixlog.save_code(session, FIXED, 1, developer)
+
+    assert FixSession.objects.get().version == 2
+
+
+def test_only_the_owner_saves(developer, other_developer, admin_user):
+    session = open_session(developer)
+
+    for user in (other_developer, admin_user):
+        with pytest.raises(fixlog.NotAllowed):
+            fixlog.save_code(session, FIXED, 1, user)
+    assert FixSession.objects.get().current_code == DRAFT
+
+
+def test_a_verified_session_cannot_be_saved(developer):
+    session = FixSessionFactory(owner=developer, status=SessionStatus.VERIFIED)
+
+    with pytest.raises(fixlog.WorkspaceError, match="verified"):
+        fixlog.save_code(session, FIXED, session.version, developer)
+
+
+# --- diffs ---
+
+
+def test_changed_region_is_trimmed_to_the_change_with_context():
+    before = "".join(f"line{i}\n" for i in range(1, 21))
+    after = before.replace("line10\n", "LINE10\nextra\n")
+
+    erroneous, corrected = fixlog.changed_region(before, after, context=2)
+
+    assert erroneous == "line8\nline9\nline10\nline11\nline12\n"
+    assert corrected == "line8\nline9\nLINE10\nextra\nline11\nline12\n"
+
+
+def test_changed_region_spans_from_the_first_to_the_last_change():
+    before = "a\nb\nc\nd\ne\nf\ng\nh\n"
+    after = "a\nB\nc\nd\ne\nf\nG\nh\n"
+
+    assert fixlog.changed_region(before, after, context=1) == ("a\nb\nc\nd\ne\nf\ng\nh\n", after)
+
+
+def test_changed_region_of_identical_code_is_empty():
+    assert fixlog.changed_region(DRAFT, DRAFT) == ("", "")
+
+
+def test_changed_region_at_the_start_of_the_file():
+    assert fixlog.changed_region("a\nb\nc\nd\n", "import x\na\nb\nc\nd\n", context=1) == ("a\n", "import x\na\n")
+
+
+def test_edit_size_counts_inserted_and_deleted_characters():
+    assert fixlog.edit_size("abc", "abXc") == 1
+    assert fixlog.edit_size("x[0] = 1.0", "x = x.at[0].set(1.0)") > 0
+    assert fixlog.edit_size(DRAFT, DRAFT) == 0
+
+
+# --- steps ---
+
+
+def test_the_step_draft_is_prefilled_from_the_failing_run_and_the_diff(developer):
+    session = open_session(developer)
+    run = failing_run(session)
+    fixlog.save_code(session, FIXED, 1, developer)
+
+    draft = fixlog.draft_step(session)
+
+    assert draft.error.startswith("TypeError: JAX arrays are immutable")
+    assert draft.run_id == run.pk
+    assert "x[0] = 1.0" in draft.error_code and "x.at[0]" not in draft.error_code
+    assert "x = x.at[0].set(1.0)" in draft.fixed_code
+    assert draft.category == "inplace-mutation"
+    assert (draft.code_before, draft.code_after) == (DRAFT, FIXED)
+
+
+def test_the_error_of_a_run_without_an_exception_is_the_end_of_stderr(developer):
+    session = open_session(developer)
+    failing_run(
+        session,
+        status=RunStatus.TIMEOUT,
+        exception_type="",
+        exception_message="",
+        stderr="a\nb\nkilled: wall-clock limit\n",
+    )
+
+    assert fixlog.draft_step(session).error == "a\nb\nkilled: wall-clock limit"
+
+
+def test_record_step_stores_full_code_run_time_and_edit_size(developer):
+    session = open_session(developer)
+    run = failing_run(session)
+    FixSession.objects.filter(pk=session.pk).update(claimed_at=timezone.now() - timedelta(minutes=5))
+    session.refresh_from_db()
+    fixlog.save_code(session, FIXED, 1, developer)
+
+    step = fixlog.record_step(
+        session,
+        developer,
+        fix_info="Use .at[].set()",
+        error="TypeError",
+        run=run,
+        error_code="x[0] = 1.0",
+        fixed_code="x = x.at[0].set(1.0)",
+        category="",
+    )
+
+    assert (step.index, step.code_before, step.code_after, step.run, step.author) == (1, DRAFT, FIXED, run, developer)
+    assert 299 <= step.time_spent_s <= 310
+    assert step.edit_size == fixlog.edit_size(DRAFT, FIXED)
+    assert step.category == "inplace-mutation"  # suggested when left empty
+
+
+def test_the_next_step_starts_from_the_last_snapshot(developer):
+    session = open_session(developer)
+    fixlog.save_code(session, FIXED, 1, developer)
+    fixlog.record_step(session, developer, fix_info="first")
+    final = FIXED + "print('done')\n"
+    fixlog.save_code(session, final, 2, developer)
+
+    second = fixlog.record_step(session, developer, fix_info="second")
+
+    assert (second.index, second.code_before, second.code_after) == (2, FIXED, final)
+    assert fixlog.draft_step(session).code_before == final
+
+
+@pytest.mark.parametrize("description", ["", "   \n"])
+def test_a_step_needs_a_fix_description(developer, description):
+    session = open_session(developer)
+
+    with pytest.raises(fixlog.WorkspaceError, match="description is required"):
+        fixlog.record_step(session, developer, fix_info=description)
+    assert not FixStep.objects.exists()
+
+
+def test_a_step_refuses_an_unknown_category_and_a_foreign_run(developer, other_developer):
+    session = open_session(developer)
+    foreign = failing_run(open_session(other_developer))
+
+    with pytest.raises(fixlog.WorkspaceError, match="category"):
+        fixlog.record_step(session, developer, fix_info="x", category="bogus")
+    with pytest.raises(fixlog.WorkspaceError, match="run"):
+        fixlog.record_step(session, developer, fix_info="x", run=foreign)
+    assert not FixStep.objects.exists()
+
+
+def test_only_the_owner_records_steps(developer, other_developer):
+    session = open_session(developer)
+
+    with pytest.raises(fixlog.NotAllowed):
+        fixlog.record_step(session, other_developer, fix_info="sneaky")
+
+
+def test_retraction_adds_a_row_and_the_step_no_longer_counts(developer):
+    session = open_session(developer)
+    fixlog.save_code(session, FIXED, 1, developer)
+    step = fixlog.record_step(session, developer, fix_info="wrong")
+
+    retraction = fixlog.retract(step, developer, "recorded by mistake")
+
+    assert (retraction.retracts, retraction.index, retraction.fix_info) == (step, 2, "recorded by mistake")
+    assert session.fixcost == 0
+    assert FixStep.objects.count() == 2
+    # The retracted step's change is folded into the next step.
+    assert fixlog.last_snapshot(session) == DRAFT
+
+
+def test_a_step_is_retracted_once_and_only_by_its_author(developer, other_developer, admin_user):
+    session = open_session(developer)
+    step = fixlog.record_step(session, developer, fix_info="x")
+
+    with pytest.raises(fixlog.NotAllowed):
+        fixlog.retract(step, admin_user)
+    retraction = fixlog.retract(step, developer)
+    with pytest.raises(fixlog.WorkspaceError, match="already retracted"):
+        fixlog.retract(step, developer)
+    with pytest.raises(fixlog.WorkspaceError, match="cannot itself"):
+        fixlog.retract(retraction, developer)
+    assert FixStep.objects.count() == 2
+
+
+def test_steps_of_a_verified_session_cannot_be_retracted(developer):
+    step = FixStepFactory(session__owner=developer, session__status=SessionStatus.VERIFIED, author=developer)
+
+    with pytest.raises(fixlog.WorkspaceError, match="verified"):
+        fixlog.retract(step, developer)
+
+
+def test_similar_fixes_are_shared_steps_of_other_sessions(developer):
+    shared = FixStepFactory(session__status=SessionStatus.VERIFIED, error="TypeError: item assignment immutable")
+    session = open_session(developer)
+    FixStepFactory(session=session, error="TypeError: item assignment immutable", author=developer)
+
+    assert fixlog.similar_fixes(session, "TypeError: does not support item assignment") == [shared]
+    assert fixlog.similar_fixes(session, "") == []
+
+
+def test_failing_line_is_the_innermost_frame_of_the_program():
+    frames = [
+        {"file": "main.py", "line": 9, "function": "<module>"},
+        {"file": "main.py", "line": 4, "function": "step"},
+        {"file": "/opt/venv/jax/_src/numpy/array_methods.py", "line": 975, "function": "_unimplemented_setitem"},
+    ]
+
+    assert fixlog.failing_line(frames) == 4
+    assert fixlog.failing_line([]) is None
+
+
+# --- verify ---
+
+
+def test_verify_needs_a_clean_run_of_the_current_code(developer):
+    session = open_session(developer)
+    RunFactory(session=session, code=DRAFT, status=RunStatus.OK)
+    fixlog.save_code(session, FIXED, 1, developer)
+
+    with pytest.raises(fixlog.WorkspaceError, match="clean run"):
+        fixlog.verify(session, developer, confirmed=True)
+    failing_run(session, code=FIXED)
+    with pytest.raises(fixlog.WorkspaceError, match="clean run"):
+        fixlog.verify(session, developer, confirmed=True)
+    assert FixSession.objects.get().status == "open"
+
+
+def test_verify_needs_an_explicit_confirmation(developer):
+    session = open_session(developer)
+    RunFactory(session=session, code=session.current_code, status=RunStatus.OK)
+
+    with pytest.raises(fixlog.WorkspaceError, match="Confirm"):
+        fixlog.verify(session, developer, confirmed=False)
+    assert FixSession.objects.get().status == "open"
+
+
+def test_verify_closes_the_session_and_records_how(developer):
+    session = open_session(developer)
+    run = RunFactory(session=session, code=session.current_code, status=RunStatus.OK)
+    FixStepFactory(session=session, author=developer)
+
+    outcome = fixlog.verify(session, developer, confirmed=True)
+
+    session.refresh_from_db()
+    assert outcome.passed and outcome.run_id == run.pk
+    assert (session.status, session.verified_run) == ("verified", run)
+    assert session.verified_at is not None
+    assert session.verification == {"method": "clean-run", "run": run.pk, "confirmed": True}
+    assert SessionEvent.objects.filter(session=session, kind="verified", actor=developer).exists()
+    assert fixlog.summary(session).fixcost == 1
+    assert session.translation not in fixlog.queue()
+
+
+def test_a_contract_sample_is_refused_while_contract_checking_is_missing(developer, monkeypatch):
+    monkeypatch.setitem(sys.modules, "annotate.verification", None)  # import fails as for a missing module
+    session = open_session(developer, sample=SampleFactory(contract="def spec(): ..."))
+    RunFactory(session=session, code=session.current_code, status=RunStatus.OK)
+
+    with pytest.raises(fixlog.WorkspaceError) as refused:
+        fixlog.verify(session, developer, confirmed=True)
+
+    assert str(refused.value) == "this sample has a contract; contract checking is not available yet"
+    assert FixSession.objects.get().status == "open"
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_a_contract_sample_uses_the_verification_module_when_it_exists(developer, monkeypatch, passed):
+    stages = [{"name": "spec", "status": "passed"}, {"name": "numeric", "status": "passed" if passed else "failed"}]
+    module = types.ModuleType("annotate.verification")
+    module.check = lambda session: fixlog.VerificationOutcome(passed=passed, stages=stages, run_id=None)
+    monkeypatch.setitem(sys.modules, "annotate.verification", module)
+    session = open_session(developer, sample=SampleFactory(contract="def spec(): ...", contract_version=3))
+
+    outcome = fixlog.verify(session, developer, confirmed=False)
+
+    session.refresh_from_db()
+    assert outcome.passed is passed
+    if passed:
+        assert session.status == "verified"
+        assert session.verification == {"method": "contract", "stages": stages, "run": None, "contract_version": 3}
+        assert session.contract_version == 3
+    else:
+        assert session.status == "open" and outcome.message
+
+
+def test_summary_counts_non_retracted_steps_and_their_time(developer):
+    session = open_session(developer)
+    kept = FixStepFactory(session=session, index=1, author=developer, time_spent_s=30.0)
+    wrong = FixStepFactory(session=session, index=2, author=developer, time_spent_s=99.0)
+    FixStepFactory(session=session, index=3, author=developer, retracts=wrong, time_spent_s=None)
+
+    summary = fixlog.summary(session)
+
+    assert (summary.fixcost, summary.steps_time_s) == (1, kept.time_spent_s)
+
+
+def test_the_expire_claims_command_reports_what_it_expired(developer):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    session = open_session(developer)
+    FixSession.objects.filter(pk=session.pk).update(last_activity_at=timezone.now() - timedelta(days=3))
+    out = StringIO()
+
+    call_command("expire_claims", stdout=out)
+
+    assert out.getvalue().startswith("1 claim idle over 48 h")
+    assert FixSession.objects.get().status == "abandoned"
+
+
+def test_the_step_draft_ignores_failing_runs_from_before_the_last_step(developer):
+    session = open_session(developer)
+    failing_run(session)
+    fixlog.record_step(session, developer, fix_info="fixed the in-place update")
+
+    assert fixlog.draft_step(session).error == ""
+    assert fixlog.draft_step(session).run_id is None
+
+
+def test_a_claim_without_an_activity_time_expires_from_its_claim_time(developer):
+    session = open_session(developer)
+    FixSession.objects.filter(pk=session.pk).update(
+        last_activity_at=None, claimed_at=timezone.now() - timedelta(hours=49)
+    )
+
+    assert fixlog.expire_stale_claims() == 1
+
+
+def test_saving_into_an_expired_session_says_so(developer):
+    session = open_session(developer)
+    FixSession.objects.filter(pk=session.pk).update(last_activity_at=timezone.now() - timedelta(days=3))
+    fixlog.expire_stale_claims()
+
+    with pytest.raises(fixlog.WorkspaceError, match="abandoned"):
+        fixlog.save_code(FixSession.objects.get(), FIXED, 1, developer)

@@ -1,0 +1,171 @@
+"""The fix workspace in a real browser: claim a demo draft, run, edit in Monaco, record a step, verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from annotate import fixlog
+from annotate.demo import load_demo
+from annotate.models import FixSession, FixStep, Translation
+from tests.annotate.factories import FixStepFactory, RunFactory, TranslationFactory
+from tests.annotate.sandbox_support import require_sandbox
+from tests.conftest import make_user
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+]
+
+PAYLOAD = "<img src=x onerror=alert(1)></textarea></script><script>alert(2)</script>"
+RUN_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def watched(page):
+    """Console errors, failed requests and dialogs (an alert() would mean injected script ran)."""
+    seen = {"console": [], "failed": [], "dialogs": []}
+    page.on("console", lambda msg: seen["console"].append(msg.text) if msg.type == "error" else None)
+    page.on("requestfailed", lambda request: seen["failed"].append(request.url))
+    page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
+    return seen
+
+
+def editor_ready(page) -> None:
+    page.wait_for_selector("#workspace[data-editor-ready='1']")
+
+
+def set_editor(page, code: str) -> None:
+    page.evaluate("(code) => document.getElementById('code').t2jEditor.setValue(code)", code)
+
+
+def editor_value(page) -> str:
+    return page.evaluate("() => document.getElementById('code').t2jEditor.getValue()")
+
+
+@pytest.mark.sandbox
+def test_a_developer_fixes_a_demo_draft_end_to_end(live_server, page, login, watched, settings):
+    require_sandbox()
+    settings.T2J_RUNNER_URLS = []  # cold starts here: no runner server in tests
+    load_demo()
+    translation = Translation.objects.get(sample__key="lstm", system__name="weak-llm")
+    fixed = (Path(settings.BASE_DIR) / "fixtures/demo/lstm/fixed.py").read_text()
+    developer = make_user("developer", "browserdev")
+    login(developer)
+
+    page.goto(f"{live_server.url}/work/")
+    page.click(f"#translation-{translation.pk} button:has-text('Claim')")
+    page.wait_for_url("**/work/sessions/*/")
+    editor_ready(page)
+
+    # The shortcut help lists the keys.
+    page.click("#help-button")
+    assert "Ctrl" in page.inner_text("#shortcut-help") and page.is_visible("#shortcut-help")
+    page.keyboard.press("Escape")
+
+    # Run with Ctrl+Enter from the editor: the traceback shows and the failing line is marked.
+    page.click(".ws-pane #editor-pane .monaco-editor .view-lines")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#jax-output .run-error", timeout=RUN_TIMEOUT_MS)
+    assert "main.py:13" in page.inner_text("#jax-output .traceback")
+    assert "unexpected PRNG key type" in page.inner_text("#jax-output")
+    page.wait_for_selector("#editor-pane .failing-line")
+
+    # Edit in Monaco: the fixed program, plus a line typed on the keyboard.
+    set_editor(page, fixed)
+    page.click("#editor-pane .monaco-editor .view-lines")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("# checked against the PyTorch output")
+    expect(page.locator("#save-status")).to_contain_text("Saved")
+    session = FixSession.objects.get(owner=developer)
+    assert session.current_code.endswith("# checked against the PyTorch output")
+
+    # Diff view against the original draft.
+    page.click("button[data-view='draft']")
+    page.wait_for_selector("#diff-view .monaco-diff-editor")
+    page.click("button[data-view='edit']")
+
+    # Record a step with the shortcut: the form comes pre-filled.
+    page.keyboard.press("Control+Shift+Enter")
+    page.wait_for_selector("#step-form")
+    assert "unexpected PRNG key type" in page.input_value("#id_error")
+    assert page.input_value("#id_error_code").strip() and page.input_value("#id_fixed_code").strip()
+    assert page.input_value("#id_category")
+    page.fill("#id_fix_info", f"Split a real PRNG key. {PAYLOAD}")
+    page.click("#step-submit")
+    page.wait_for_selector("#step-log .step")
+    assert PAYLOAD in page.inner_text("#step-log")
+    assert page.locator("#step-log img").count() == 0
+    assert page.locator("#step-form").count() == 0
+    step = FixStep.objects.get(session=session)
+    assert (step.author, step.code_before, step.code_after) == (developer, translation.code, editor_value(page))
+
+    # Run again: clean. Then verify with the confirmation.
+    page.click("#run-jax")
+    page.wait_for_selector("#jax-output .run-ok", timeout=RUN_TIMEOUT_MS)
+    assert page.locator("#editor-pane .failing-line").count() == 0
+    page.check("#confirm-verify")
+    page.click("#verify-button")
+    page.wait_for_selector("#verified-summary")
+    assert "FixCost 1" in page.inner_text("#verified-summary")
+    session.refresh_from_db()
+    assert session.status == "verified" and session.verification["method"] == "clean-run"
+    assert watched["dialogs"] == [] and watched["console"] == [] and watched["failed"] == []
+
+
+def test_two_tabs_editing_the_same_session_never_overwrite_silently(live_server, page, login, watched):
+    developer = make_user("developer", "browserdev")
+    session = fixlog.claim(TranslationFactory(code="x = 1\n"), developer)
+    login(developer)
+    second = page.context.new_page()
+    session_url = f"{live_server.url}/work/sessions/{session.pk}/"
+    for tab in (page, second):
+        tab.goto(session_url)
+        editor_ready(tab)
+
+    set_editor(page, "x = 1\ny = 'from tab one'\n")
+    expect(page.locator("#save-status")).to_contain_text("version 2")
+    set_editor(second, "x = 1\nz = 'from tab two'\n")
+    second.wait_for_selector("#save-status .conflict")
+
+    diff = second.inner_text("#save-status .conflict pre.diff")
+    assert "y = 'from tab one'" in diff and "z = 'from tab two'" in diff
+    session.refresh_from_db()
+    assert (session.current_code, session.version) == ("x = 1\ny = 'from tab one'\n", 2)
+
+    # Loading the saved version is an explicit choice; then editing goes on from version 2.
+    second.click("#save-status [data-conflict-action='load']")
+    assert editor_value(second) == "x = 1\ny = 'from tab one'\n"
+    set_editor(second, "x = 1\ny = 'from tab one'\nz = 2\n")
+    expect(second.locator("#save-status")).to_contain_text("version 3")
+    session.refresh_from_db()
+    assert session.current_code == "x = 1\ny = 'from tab one'\nz = 2\n"
+    assert watched["console"] == []
+
+
+def test_html_payloads_in_code_output_and_steps_are_shown_as_text(live_server, page, login, watched):
+    developer = make_user("developer", "browserdev")
+    session = fixlog.claim(TranslationFactory(code=f"print({PAYLOAD!r})\n"), developer)
+    RunFactory(
+        session=session,
+        user=developer,
+        status="error",
+        stdout=PAYLOAD,
+        stderr=PAYLOAD,
+        exception_type="ValueError",
+        exception_message=PAYLOAD,
+        traceback=[{"file": "main.py", "line": 1, "function": PAYLOAD}],
+    )
+    FixStepFactory(session=session, author=developer, error=PAYLOAD, fix_info=PAYLOAD, error_code=PAYLOAD)
+    login(developer)
+
+    page.goto(f"{live_server.url}/work/sessions/{session.pk}/")
+    editor_ready(page)
+
+    assert PAYLOAD in editor_value(page)
+    assert PAYLOAD in page.inner_text("#jax-output")
+    assert PAYLOAD in page.inner_text("#step-log")
+    assert page.locator("img[src=x]").count() == 0
+    assert watched["dialogs"] == []
