@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-
-from annotate.roles import ADMIN, DEVELOPER, REVIEWER
 from django.utils import timezone
 
+from annotate.roles import ADMIN, DEVELOPER, REVIEWER
 from tests.annotate.factories import (
     FixSessionFactory,
     FixStepFactory,
