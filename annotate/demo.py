@@ -1,9 +1,10 @@
 """The demo data set (fixtures/demo): samples, two LLM systems' drafts, verified fix sessions, comparisons.
 
 `fixtures/demo/demo.json` describes it; the programs live beside it as `<key>/pytorch.py`, `<key>/fixed.py`
-and one file per draft. A fix session's steps are stored in the JSON as text edits; applying them in
-order to the draft gives each step's full code before and after, and the last one must give `fixed.py`,
-so the logged intermediate programs are real ones and cannot drift from the files.
+and one file per draft, with the sample's equivalence contract in `<key>/contract.py`. A fix session's
+steps are stored in the JSON as text edits; applying them in order to the draft gives each step's full
+code before and after, and the last one must give `fixed.py`, so the logged intermediate programs are
+real ones and cannot drift from the files.
 
 Loading is idempotent: everything is matched on natural keys (sample key, system name, the
 (sample, system) pair, the reviewer and the pair compared), so a second run creates nothing.
@@ -38,6 +39,7 @@ from annotate.models import (
     Translation,
 )
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
+from annotate.verification import change_contract
 from evaluate.models import Comparison, Verdict
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
@@ -119,6 +121,9 @@ def _read_programs(data: dict[str, Any], directory: Path) -> None:
         sample_dir = directory / sample["key"]
         sample["pytorch_code"] = _read(sample_dir / "pytorch.py")
         sample["fixed_code"] = _read(sample_dir / "fixed.py")
+        # The equivalence contract is optional: verification falls back to a clean run without one.
+        contract = sample_dir / "contract.py"
+        sample["contract"] = _read(contract) if contract.exists() else ""
         sample["drafts"] = {}
         for system, filename in sample["translations"].items():
             if system not in system_names:
@@ -239,10 +244,15 @@ def _ensure_sample(spec: dict[str, Any], position: int, counts: dict[str, int]) 
             "origin": spec.get("origin", "demo"),
             "difficulty": spec.get("difficulty", ""),
             "pytorch_code": spec["pytorch_code"],
+            "contract": spec["contract"],
+            "contract_version": 1 if spec["contract"] else 0,
             "import_position": position,
         },
     )
     counts["samples"] += created
+    if not created and spec["contract"] and not sample.contract:
+        # A demo loaded before contracts existed gets them; a contract someone wrote is left alone.
+        change_contract(sample, spec["contract"], based_on=sample.contract_version)
     return sample
 
 

@@ -13,5 +13,6 @@ urlpatterns = [
     path("dataset/", include("annotate.dataset_urls")),
     path("drafting/", include("annotate.drafting_urls")),
     path("work/", include("annotate.workspace_urls")),
+    path("contracts/", include("annotate.contract_urls")),
     path("evaluate/", include("evaluate.urls")),
 ]

@@ -64,6 +64,9 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "workspace:fix_step_retract": ("post", {DEVELOPER, ADMIN}),
     "workspace:session_reassign": ("post", {ADMIN}),
     "workspace:session_reopen": ("post", {ADMIN}),
+    "contracts:contract_list": ("get", {ADMIN}),
+    "contracts:contract_edit": ("get", {ADMIN}),
+    "contracts:contract_check": ("post", {ADMIN}),
 }
 # Django's own views with their own access rules, tested elsewhere.
 NOT_ROLE_CHECKED = {"login", "logout"}

@@ -1,8 +1,54 @@
 """Contract helpers available to programs inside the sandbox (read-only in the runtime venv).
 
-The verification issue fills this package; the sandbox only guarantees it is importable.
+A contract is a module with up to three stage functions, each taking (torch_program, jax_program):
+`spec`, `numeric`, `behavioral`. They run in that order; a stage fails by raising Mismatch (the helpers
+below do so with a clear message). See sandbox_runtime/README.md.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from t2j_contract.compare import (
+    CONVERGENCE_ATOL,
+    CONVERGENCE_RTOL,
+    UNIT_ATOL,
+    UNIT_RTOL,
+    Mismatch,
+    assert_close,
+    assert_same_shapes,
+    assert_tracks,
+    fail,
+)
+from t2j_contract.convert import to_jax, to_numpy, to_torch
+from t2j_contract.data import integers, normal, rng, uniform
+from t2j_contract.params import conv, dense, flax_params, layer_norm, load_torch, lstm_cell, shapes, torch_params
+from t2j_contract.spec import require
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "CONVERGENCE_ATOL",
+    "CONVERGENCE_RTOL",
+    "UNIT_ATOL",
+    "UNIT_RTOL",
+    "Mismatch",
+    "assert_close",
+    "assert_same_shapes",
+    "assert_tracks",
+    "conv",
+    "dense",
+    "fail",
+    "flax_params",
+    "integers",
+    "layer_norm",
+    "load_torch",
+    "lstm_cell",
+    "normal",
+    "require",
+    "rng",
+    "shapes",
+    "to_jax",
+    "to_numpy",
+    "to_torch",
+    "torch_params",
+    "uniform",
+]

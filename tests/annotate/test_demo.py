@@ -102,11 +102,20 @@ def _imported_roots(path: Path) -> set[str]:
     return roots
 
 
-@pytest.mark.parametrize("path", ALL_PY, ids=lambda p: str(p.relative_to(DEMO_DIR)))
+@pytest.mark.parametrize(
+    "path", [p for p in ALL_PY if p.name != "contract.py"], ids=lambda p: str(p.relative_to(DEMO_DIR))
+)
 def test_programs_import_only_their_framework(path: Path):
     # PyTorch sources may use torch and numpy; every JAX file (drafts included) only the JAX stack.
     allowed = {"math", "numpy"} | ({"torch"} if path.name == "pytorch.py" else {"jax", "flax", "optax"})
     assert _imported_roots(path) <= allowed
+
+
+def test_every_sample_has_a_contract_with_its_three_stages():
+    for sample in SPEC["samples"]:
+        tree = ast.parse((DEMO_DIR / sample["key"] / "contract.py").read_text(encoding="utf-8"))
+        functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert {"spec", "numeric", "behavioral"} <= functions, sample["key"]
 
 
 # --- loading ---------------------------------------------------------------------------------------------
@@ -133,6 +142,8 @@ def test_samples_and_drafts_hold_the_files():
         assert sample.title == spec["title"]
         assert sample.difficulty == spec["difficulty"]
         assert sample.pytorch_code == (DEMO_DIR / spec["key"] / "pytorch.py").read_text(encoding="utf-8")
+        assert sample.contract == (DEMO_DIR / spec["key"] / "contract.py").read_text(encoding="utf-8")
+        assert sample.contract_version == 1
         for system, filename in spec["translations"].items():
             translation = Translation.objects.get(sample=sample, system__name=system)
             assert translation.code == (DEMO_DIR / spec["key"] / filename).read_text(encoding="utf-8")
@@ -220,6 +231,25 @@ def test_load_demo_leaves_an_existing_session_alone(other_developer):
 
     assert list(claimed.translation.fix_sessions.all()) == [claimed]
     assert FixSession.objects.verified().count() == len(SESSION_SAMPLES) - 1
+
+
+@pytest.mark.django_db
+def test_loading_again_adds_contracts_to_samples_loaded_without_them():
+    load_demo()
+    Sample.objects.update(contract="", contract_version=0)
+    mine = Sample.objects.get(key=SPEC["samples"][0]["key"])
+    mine.contract = "def spec(torch_program, jax_program):\n    pass\n"
+    mine.contract_version = 4
+    mine.save()
+
+    load_demo()
+
+    for spec in SPEC["samples"][1:]:
+        sample = Sample.objects.get(key=spec["key"])
+        assert sample.contract == (DEMO_DIR / spec["key"] / "contract.py").read_text(encoding="utf-8")
+        assert sample.contract_version == 1
+    mine.refresh_from_db()
+    assert mine.contract_version == 4 and mine.contract.startswith("def spec")
 
 
 @pytest.fixture

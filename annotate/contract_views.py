@@ -1,0 +1,105 @@
+"""Admins write and try samples' equivalence contracts. Views are glue: check access, call verification, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotate import verification
+from annotate.models import Sample, SessionStatus, Translation
+from annotate.roles import ADMIN, role_required
+
+EDIT = "annotate/contract_edit.html"
+
+
+@require_GET
+@role_required(ADMIN)
+def contract_list(request: HttpRequest) -> HttpResponse:
+    samples = Sample.objects.annotate(
+        stale=Count(
+            "translations__fix_sessions",
+            filter=Q(
+                translations__fix_sessions__is_stale=True, translations__fix_sessions__status=SessionStatus.VERIFIED
+            ),
+        )
+    )
+    return render(request, "annotate/contract_list.html", {"samples": samples})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def contract_edit(request: HttpRequest, key: str) -> HttpResponse:
+    sample = get_object_or_404(Sample, key=key)
+    if request.method == "GET":
+        return _edit_page(request, sample, sample.contract, sample.contract_version)
+    text = request.POST.get("contract", "")
+    based_on = _int_or_none(request.POST.get("based_on"))
+    if based_on is None:
+        return _edit_page(request, sample, text, None, error="The form lacks the version you edited.", status=400)
+    try:
+        stale = verification.change_contract(sample, text, based_on=based_on, user=request.user)
+    except verification.ContractProblem as problem:
+        return _edit_page(request, sample, text, based_on, error=str(problem), status=400)
+    if sample.contract_version == based_on:
+        messages.info(request, "No change: the contract is the one already saved.")
+    else:
+        messages.success(
+            request,
+            f"Contract saved as version {sample.contract_version}"
+            + (f"; {stale} verified session(s) marked stale." if stale else "."),
+        )
+    return redirect("contracts:contract_edit", key=sample.key)
+
+
+@require_POST
+@role_required(ADMIN)
+def contract_check(request: HttpRequest, key: str) -> HttpResponse:
+    """Run the saved contract on one translation's code (its open or verified session's, else the draft)."""
+    sample = get_object_or_404(Sample, key=key)
+    translation_id = _int_or_none(request.POST.get("translation"))
+    translation = Translation.objects.filter(sample=sample, pk=translation_id).select_related("system").first()
+    if translation is None:
+        return _check_response(request, sample, error="Choose a translation of this sample to check.", status=400)
+    code, source, _ = verification.code_to_verify(translation)
+    try:
+        # Not attached to the session: an admin's trial run is not part of the developer's work.
+        result = verification.run_contract(sample, code, user=request.user)
+    except verification.ContractProblem as problem:
+        return _check_response(request, sample, error=str(problem), status=400)
+    return _check_response(request, sample, result=result, checked=f"{translation.system.name} ({source} code)")
+
+
+def _edit_page(
+    request: HttpRequest, sample: Sample, text: str, based_on: int | None, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    context = {
+        "sample": sample,
+        "contract_text": text,
+        "based_on": based_on,
+        "error": error,
+        "translations": sample.translations.select_related("system"),
+    }
+    return render(request, EDIT, context, status=status)
+
+
+def _check_response(request: HttpRequest, sample: Sample, *, status: int = 200, **context) -> HttpResponse:
+    if request.htmx:
+        return render(request, "annotate/contract_stages.html", {"sample": sample, **context}, status=status)
+    page = {
+        "sample": sample,
+        "contract_text": sample.contract,
+        "based_on": sample.contract_version,
+        "translations": sample.translations.select_related("system"),
+        "check": context,
+    }
+    return render(request, EDIT, page, status=status)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    """A small non-negative integer, else None (huge numbers would overflow the database's integer)."""
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)

@@ -1,0 +1,373 @@
+"""Verification by contract: run a sample's equivalence contract on a candidate JAX program in the sandbox.
+
+The contract (Sample.contract) is a Python module with stage functions `spec`, `numeric`, `behavioral`
+(see sandbox_runtime/README.md). A contract run is a sandbox run of kind `contract` whose main.py is the
+t2j_contract driver; the PyTorch program, the candidate and the contract travel as files beside it. The
+driver prints one result line carrying a per-run nonce; anything else (the contract crashing, a hang, an
+output flood, no result line) is a `contract-error`: the check could not be made, and that is never
+counted against the translation.
+
+The verdict and stages are stored on the Run; for contract runs the Run's code is the candidate (the
+driver is the same for every run, the candidate is what was checked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from annotate import sandbox
+from annotate.models import (
+    ContractVerdict,
+    FixSession,
+    Run,
+    RunKind,
+    Sample,
+    SessionEvent,
+    SessionEventKind,
+    SessionStatus,
+    Translation,
+)
+
+MARKER = "T2J-CONTRACT-RESULT"
+DRIVER = "from t2j_contract.driver import main\n\nmain()\n"
+STAGES = ("spec", "numeric", "behavioral")
+STAGE_STATUSES = ("passed", "failed", "not-reached")
+CLI_USER_KEY = "verify-cli"
+# Each stage may use this share of the run's wall-clock limit before the driver stops it itself (a hang
+# in the candidate then fails the translation; one in the contract is a contract error).
+STAGE_BUDGET_SHARE = 0.5
+MAX_TEXT = 2000
+MAX_MISMATCH_KEYS = 20
+
+SANDBOX_STATUS_ERRORS = {
+    "timeout": "the contract run hit the sandbox's time limit (a hang in the contract or the programs)",
+    "memory": "the contract run went over the sandbox's memory limit",
+    "output-limit": "the contract run printed more than the sandbox's output limit and was stopped",
+    "killed": "the contract run was killed",
+    "refused": "the sandbox refused to run the contract",
+}
+
+
+class ContractProblem(ValueError):
+    """The request cannot be carried out (no contract, invalid contract text, stale edit); nothing changed."""
+
+
+@dataclass
+class ContractResult:
+    """What one contract run found: the verdict, the stages (name, status, mismatch) and why if not passed."""
+
+    verdict: str
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+    hint: str = ""
+    run_id: int | None = None
+    timing: dict[str, Any] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == ContractVerdict.PASSED
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit status: 0 passed, 1 failed, 2 contract error."""
+        return {ContractVerdict.PASSED: 0, ContractVerdict.FAILED: 1}.get(self.verdict, 2)
+
+
+# --- running ---------------------------------------------------------------------------------------------
+
+
+def run_contract(
+    sample: Sample,
+    code: str,
+    *,
+    user: Any = None,
+    session: FixSession | None = None,
+    user_key: str = "",
+    limits: dict[str, Any] | None = None,
+) -> ContractResult:
+    """Run the sample's contract on `code` in the sandbox; the Run is stored with the verdict and stages."""
+    if not sample.contract.strip():
+        raise ContractProblem(f"sample {sample.key} has no contract")
+    nonce = secrets.token_hex(16)
+    resolved = sandbox.Limits.resolve(limits)
+    config = {"nonce": nonce, "mode": "check", "stage_budget_s": round(resolved.wall_s * STAGE_BUDGET_SHARE, 1)}
+    files = {
+        "torch_program.py": sample.pytorch_code,
+        "jax_program.py": code,
+        "contract.py": sample.contract,
+        "t2j_run.json": json.dumps(config),
+    }
+    if user_key == "" and user is not None:
+        user_key = user.get_username()
+    run = sandbox.run(DRIVER, RunKind.CONTRACT, user_key or CLI_USER_KEY, files, limits, user=user, session=session)
+    result = parse_result(run, nonce)
+    result.run_id = run.run_id
+    _record(run.run_id, result, code, sample.contract_version)
+    return result
+
+
+def parse_result(run: sandbox.RunResult, nonce: str) -> ContractResult:
+    """The driver's result line (the one with this run's nonce), or a contract error saying why there is none."""
+    if run.status in SANDBOX_STATUS_ERRORS:
+        detail = (run.exception_message or run.stderr or "").strip()[-500:]
+        message = SANDBOX_STATUS_ERRORS[run.status] + (f": {detail}" if detail and run.status == "refused" else "")
+        return _error(message)
+    prefix = f"{MARKER} {nonce} "
+    lines = [line[len(prefix) :] for line in run.stdout.splitlines() if line.startswith(prefix)]
+    if run.status != "ok" or len(lines) != 1:
+        return _error(_no_result_reason(run, len(lines)))
+    try:
+        data = json.loads(lines[0])
+    except ValueError:
+        return _error("the contract run's result line is not valid JSON")
+    return _from_driver(data)
+
+
+def _no_result_reason(run: sandbox.RunResult, found: int) -> str:
+    if found > 1:
+        return "the contract run printed more than one result line (something imitates the driver's output)"
+    if run.exception_type:
+        return f"the contract run crashed before reporting: {run.exception_type}: {run.exception_message}"[:MAX_TEXT]
+    tail = " ".join(run.stderr.strip().splitlines()[-3:])[-400:]
+    return f"the contract run ended (exit code {run.exit_code}) without a result" + (f": {tail}" if tail else "")
+
+
+def _from_driver(data: Any) -> ContractResult:
+    """Check the shape of what the box reported; it comes from untrusted code, so nothing is taken on faith."""
+    if not isinstance(data, dict) or data.get("verdict") not in ContractVerdict.values:
+        return _error("the contract run reported a result of an unknown shape")
+    if data["verdict"] == ContractVerdict.CONTRACT_ERROR:
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        return _error(_text(error.get("message")) or "contract error", _text(error.get("hint")))
+    stages = data.get("stages")
+    if not isinstance(stages, list) or not stages or not all(_valid_stage(stage) for stage in stages):
+        return _error("the contract run reported stages of an unknown shape")
+    cleaned = [_clean_stage(stage) for stage in stages]
+    passed = all(stage["status"] == "passed" for stage in cleaned)
+    if passed != (data["verdict"] == ContractVerdict.PASSED):
+        return _error("the contract run's verdict does not match its stages")
+    result = ContractResult(verdict=data["verdict"], stages=cleaned)
+    result.message = "all stages passed" if passed else _failure_message(cleaned)
+    return result
+
+
+def _valid_stage(stage: Any) -> bool:
+    return (
+        isinstance(stage, dict)
+        and stage.get("name") in STAGES
+        and stage.get("status") in STAGE_STATUSES
+        and (stage.get("mismatch") is None or isinstance(stage.get("mismatch"), dict))
+    )
+
+
+def _clean_stage(stage: dict[str, Any]) -> dict[str, Any]:
+    mismatch = stage.get("mismatch")
+    if mismatch is not None:
+        mismatch = {
+            str(key)[:100]: (_text(value) if isinstance(value, str) else value)
+            for key, value in list(mismatch.items())[:MAX_MISMATCH_KEYS]
+            if isinstance(value, str | int | float | bool | list) or value is None
+        }
+    return {"name": stage["name"], "status": stage["status"], "mismatch": mismatch}
+
+
+def _failure_message(stages: list[dict[str, Any]]) -> str:
+    failed = next(stage for stage in stages if stage["status"] == "failed")
+    mismatch = failed["mismatch"] or {}
+    return f"failed at the {failed['name']} stage: {mismatch.get('check', '?')}: {mismatch.get('message', '')}"
+
+
+def _error(message: str, hint: str = "") -> ContractResult:
+    return ContractResult(verdict=ContractVerdict.CONTRACT_ERROR, message=message, hint=hint)
+
+
+def _text(value: Any) -> str:
+    return str(value)[:MAX_TEXT] if value is not None else ""
+
+
+def _record(run_id: int | None, result: ContractResult, code: str, contract_version: int) -> None:
+    if run_id is None:
+        return
+    changes: dict[str, Any] = {
+        "verdict": result.verdict,
+        "stages": result.stages,
+        "contract_version": contract_version,
+        "code": code,
+        "code_hash": hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+    }
+    if result.verdict == ContractVerdict.CONTRACT_ERROR:
+        changes["exception_type"] = "ContractError"
+        changes["exception_message"] = "\n".join(part for part in (result.message, result.hint) if part)
+    Run.objects.filter(pk=run_id).update(**changes)
+
+
+def result_of(run: Run) -> ContractResult:
+    """A stored contract run as a ContractResult (for pages that show the stage panel)."""
+    result = ContractResult(verdict=run.verdict, stages=list(run.stages or []), run_id=run.pk)
+    if run.verdict == ContractVerdict.CONTRACT_ERROR:
+        result.message = run.exception_message
+    elif run.verdict == ContractVerdict.FAILED and result.stages:
+        result.message = _failure_message(result.stages)
+    return result
+
+
+# --- timing (for the runtime metric) ---------------------------------------------------------------------
+
+
+def time_functions(
+    sample: Sample,
+    code: str,
+    *,
+    repeats: int = 5,
+    user_key: str = "runtime-bench",
+    limits: dict[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Time the function the contract names per side (TIME + timing()): first call apart, median of `repeats`.
+
+    Returns {"torch": {"function", "first_s", "median_s", "repeats"}, "jax": {...}}; raises ContractProblem
+    when the contract names nothing to time or the run gives no timing.
+    """
+    if not sample.contract.strip():
+        raise ContractProblem(f"sample {sample.key} has no contract")
+    nonce = secrets.token_hex(16)
+    files = {
+        "torch_program.py": sample.pytorch_code,
+        "jax_program.py": code,
+        "contract.py": sample.contract,
+        "t2j_run.json": json.dumps({"nonce": nonce, "mode": "time", "repeats": int(repeats)}),
+    }
+    run = sandbox.run(DRIVER, RunKind.CONTRACT, user_key, files, limits)
+    if run.status in SANDBOX_STATUS_ERRORS:
+        raise ContractProblem(SANDBOX_STATUS_ERRORS[run.status])
+    prefix = f"{MARKER} {nonce} "
+    lines = [line[len(prefix) :] for line in run.stdout.splitlines() if line.startswith(prefix)]
+    if run.status != "ok" or len(lines) != 1:
+        raise ContractProblem(_no_result_reason(run, len(lines)))
+    try:
+        data = json.loads(lines[0])
+    except ValueError as error:
+        raise ContractProblem("the timing run's result line is not valid JSON") from error
+    if isinstance(data, dict) and data.get("verdict") == ContractVerdict.CONTRACT_ERROR:
+        raise ContractProblem(_text((data.get("error") or {}).get("message")) or "contract error")
+    timing = data.get("timing") if isinstance(data, dict) else None
+    if not _valid_timing(timing):
+        raise ContractProblem("the timing run reported a result of an unknown shape")
+    return timing
+
+
+def _valid_timing(timing: Any) -> bool:
+    if not isinstance(timing, dict) or set(timing) != {"torch", "jax"}:
+        return False
+    for side in timing.values():
+        numbers = [side.get("first_s"), side.get("median_s"), *(side.get("repeats") or [None])]
+        if not all(isinstance(n, int | float) and n >= 0 for n in numbers) or not isinstance(side.get("function"), str):
+            return False
+    return True
+
+
+# --- the workspace's verify gate ------------------------------------------------------------------------
+
+
+def check(session: FixSession):
+    """Run the contract on the session's current code: annotate.fixlog's verify gate calls this."""
+    from annotate.fixlog import VerificationOutcome
+
+    sample = session.translation.sample
+    result = run_contract(sample, session.current_code, user=session.owner, session=session)
+    if result.passed:
+        message = f"Contract v{sample.contract_version} passed: {stage_summary(result.stages)}."
+    elif result.verdict == ContractVerdict.FAILED:
+        message = f"Not verified: the translation {result.message}."
+    else:
+        message = (
+            f"Not verified: the contract could not be checked (contract error, not a fault of the translation): "
+            f"{result.message}" + (f" {result.hint}" if result.hint else "")
+        )
+    return VerificationOutcome(
+        passed=result.passed, stages=result.stages, run_id=result.run_id, method="contract", message=message
+    )
+
+
+def stage_summary(stages: list[dict[str, Any]]) -> str:
+    """'spec passed, numeric passed, behavioral failed': which stages ran and how (the badge text)."""
+    return ", ".join(f"{stage.get('name')} {stage.get('status')}" for stage in stages) or "no stages"
+
+
+# --- the command line ------------------------------------------------------------------------------------
+
+
+def code_to_verify(translation: Translation) -> tuple[str, str, FixSession | None]:
+    """(code, where it came from, session): the open session's code, else the verified one's, else the draft."""
+    for status in (SessionStatus.OPEN, SessionStatus.VERIFIED):
+        session = translation.fix_sessions.filter(status=status).first()
+        if session is not None:
+            return session.current_code, f"{status} session {session.pk}", session
+    return translation.code, "draft", None
+
+
+# --- changing a contract ---------------------------------------------------------------------------------
+
+
+def validate_contract(text: str) -> str:
+    """The contract text if it is Python that compiles (empty removes the contract); raises ContractProblem."""
+    if not isinstance(text, str) or "\x00" in text:
+        raise ContractProblem("The contract must be text without NUL characters.")
+    text = text.replace("\r\n", "\n")
+    if text.strip():
+        try:
+            compile(text, "contract.py", "exec")
+        except SyntaxError as error:
+            raise ContractProblem(f"The contract is not valid Python: line {error.lineno}: {error.msg}") from error
+    return text
+
+
+def change_contract(sample: Sample, text: str, *, based_on: int | None, user: Any = None) -> int:
+    """Store a new contract, bump its version and mark sessions verified under the old one stale.
+
+    `based_on` is the version the editor started from: a different current version means someone changed
+    the contract meanwhile, and nothing is saved. Returns how many sessions became stale.
+    """
+    text = validate_contract(text)
+    with transaction.atomic():
+        current = Sample.objects.select_for_update().get(pk=sample.pk)
+        if based_on is not None and current.contract_version != based_on:
+            raise ContractProblem(
+                f"Not saved: the contract was changed meanwhile (now version {current.contract_version}, you edited "
+                f"version {based_on}). Reload the page to see it."
+            )
+        if text == current.contract:
+            sample.refresh_from_db()
+            return 0
+        current.contract = text
+        current.contract_version += 1
+        current.save(update_fields=["contract", "contract_version", "updated_at"])
+        stale = mark_stale(current, actor=user)
+    sample.refresh_from_db()
+    return stale
+
+
+def mark_stale(sample: Sample, *, actor: Any = None) -> int:
+    """Sessions verified under an older version of the sample's contract become stale, each with an event."""
+    sessions = FixSession.objects.filter(
+        translation__sample=sample,
+        status=SessionStatus.VERIFIED,
+        is_stale=False,
+        contract_version__lt=sample.contract_version,
+    )
+    count = 0
+    for session in sessions:
+        FixSession.objects.filter(pk=session.pk).update(is_stale=True)
+        SessionEvent.objects.create(
+            session=session,
+            kind=SessionEventKind.STALE,
+            actor=actor,
+            detail={"verified_under": session.contract_version, "contract_version": sample.contract_version},
+        )
+        count += 1
+    return count
