@@ -8,10 +8,9 @@ raises a WorkspaceError subclass whose message is meant for the person; nothing 
 from __future__ import annotations
 
 import hashlib
-import importlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from diff_match_patch import diff_match_patch
 from django.conf import settings
@@ -38,7 +37,6 @@ from annotate.taxonomy import suggest_category
 
 # Lines of unchanged code kept around the changed region of a step's erroneous/corrected code.
 CONTEXT_LINES = 2
-NO_CONTRACT_CHECK = "this sample has a contract; contract checking is not available yet"
 
 
 class WorkspaceError(Exception):
@@ -470,21 +468,6 @@ class VerificationOutcome:
     message: str = ""
 
 
-class ContractChecker(Protocol):
-    def __call__(self, session: FixSession) -> VerificationOutcome: ...
-
-
-def contract_checker() -> ContractChecker | None:
-    """annotate.verification.check when the verification feature is installed, else None."""
-    try:
-        module = importlib.import_module("annotate.verification")
-    except ModuleNotFoundError as error:
-        if error.name != "annotate.verification":
-            raise  # the module exists but is broken: fail loudly, never verify around it
-        return None
-    return getattr(module, "check", None)
-
-
 def clean_run(session: FixSession) -> Run | None:
     """A successful JAX run of exactly the current code."""
     return (
@@ -507,10 +490,9 @@ def verify(session: FixSession, user, *, confirmed: bool) -> VerificationOutcome
 
 
 def _verify_by_contract(session: FixSession) -> VerificationOutcome:
-    check = contract_checker()
-    if check is None:
-        raise WorkspaceError(NO_CONTRACT_CHECK)
-    outcome = check(session)
+    from annotate import verification  # it imports this module's VerificationOutcome
+
+    outcome = verification.check(session)
     if not outcome.passed and not outcome.message:
         outcome.message = "The contract did not pass; the session stays open."
     return outcome
