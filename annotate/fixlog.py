@@ -533,6 +533,52 @@ def _mark_verified(session: FixSession, user, outcome: VerificationOutcome) -> N
     session.refresh_from_db()
 
 
+def check_contract(session: FixSession, user):
+    """Run the sample's contract on the session's saved code without verifying: to see where it fails.
+
+    Its owner may while the session is open; an admin may on any session (e.g. to re-check a stale one).
+    Returns annotate.verification's ContractResult; the Run is stored with the session.
+    """
+    from annotate import verification  # it imports this module's VerificationOutcome
+
+    if not is_admin(user):
+        _require_editor(session, user)
+    sample = session.translation.sample
+    if not sample.contract.strip():
+        raise WorkspaceError("This sample has no contract to run.")
+    result = verification.run_contract(sample, session.current_code, user=user, session=session)
+    if session.status == SessionStatus.OPEN and session.owner_id == user.pk:
+        touch(session)
+    return result
+
+
+def last_contract_run(session: FixSession) -> Run | None:
+    """The latest contract run of this session that has a verdict (what the stage panel shows on reload)."""
+    return session.runs.filter(kind=RunKind.CONTRACT).exclude(verdict="").order_by("-created_at", "-pk").first()
+
+
+STAGE_MARKS = {"passed": "✓", "failed": "✗", "not-reached": "–"}
+
+
+def verification_badge(session: FixSession) -> str:
+    """How a verified session was verified, naming the stages that ran: 'verified by contract v2: spec ✓ ...'."""
+    verification = session.verification or {}
+    if session.status != SessionStatus.VERIFIED:
+        return ""
+    if verification.get("method") == "clean-run":
+        return "verified by a clean run (output confirmed by the developer)"
+    if verification.get("method") == "contract":
+        stages = " ".join(
+            f"{stage.get('name')} {STAGE_MARKS.get(stage.get('status'), '?')}"
+            for stage in verification.get("stages") or []
+        )
+        version = verification.get("contract_version", session.contract_version)
+        return f"verified by contract v{version}: {stages or 'no stages'}"
+    # Sessions written by imports or the demo loader carry no record of a check made here.
+    method = verification.get("method")
+    return f"verified ({method}; no check recorded here)" if method else "verified (imported; no verification record)"
+
+
 @dataclass
 class SessionSummary:
     fixcost: int

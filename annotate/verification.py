@@ -13,6 +13,7 @@ driver is the same for every run, the candidate is what was checked).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import secrets
@@ -233,6 +234,18 @@ def time_functions(
     Returns {"torch": {"function", "first_s", "median_s", "repeats"}, "jax": {...}}; raises ContractProblem
     when the contract names nothing to time or the run gives no timing.
     """
+    return timing_run(sample, code, repeats=repeats, user_key=user_key, limits=limits)[0]
+
+
+def timing_run(
+    sample: Sample,
+    code: str,
+    *,
+    repeats: int = 5,
+    user_key: str = "runtime-bench",
+    limits: dict[str, Any] | None = None,
+) -> tuple[dict[str, dict[str, Any]], int | None]:
+    """time_functions, and the id of the sandbox Run that measured it (stored with the runtime metric)."""
     if not sample.contract.strip():
         raise ContractProblem(f"sample {sample.key} has no contract")
     nonce = secrets.token_hex(16)
@@ -258,7 +271,23 @@ def time_functions(
     timing = data.get("timing") if isinstance(data, dict) else None
     if not _valid_timing(timing):
         raise ContractProblem("the timing run reported a result of an unknown shape")
-    return timing
+    return timing, run.run_id
+
+
+def names_timed_functions(sample: Sample) -> bool:
+    """Whether the contract declares what to time (a top-level TIME and a timing() function), read, not run."""
+    try:
+        tree = ast.parse(sample.contract)
+    except (SyntaxError, ValueError):
+        return False
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return {"TIME", "timing"} <= names
 
 
 def _valid_timing(timing: Any) -> bool:

@@ -16,6 +16,7 @@ urlpatterns = [
     path("sessions/<int:session_id>/steps/new/", views.fix_step_new, name="fix_step_new"),
     path("sessions/<int:session_id>/steps/", views.fix_step_create, name="fix_step_create"),
     path("sessions/<int:session_id>/verify/", views.session_verify, name="session_verify"),
+    path("sessions/<int:session_id>/contract-runs/", views.contract_run_create, name="contract_run_create"),
     path("sessions/<int:session_id>/abandon/", views.session_abandon, name="session_abandon"),
     path("steps/<int:step_id>/", views.fix_step_detail, name="fix_step_detail"),
     path("steps/<int:step_id>/retract/", views.fix_step_retract, name="fix_step_retract"),

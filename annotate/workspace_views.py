@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from annotate import fixlog, sandbox
+from annotate import fixlog, sandbox, verification
 from annotate.models import Difficulty, FixSession, FixStep, Run, RunKind, Sample, System, Translation
 from annotate.roles import ADMIN, DEVELOPER, is_admin, role_required
 from annotate.workspace_forms import CodeForm, QueueFilterForm, ReassignForm, RetractForm, RunForm, StepForm, VerifyForm
@@ -103,13 +103,31 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
         "pytorch_run": fixlog.last_run(session, RunKind.PYTORCH),
         "summary": fixlog.summary(session) if session.status == "verified" else None,
         "has_contract": bool(session.translation.sample.contract.strip()),
+        "badge": fixlog.verification_badge(session),
         "verify_form": VerifyForm(),
         "events": session.events.select_related("actor"),
     }
     if context["is_admin"] and session.status == "open":
         context["reassign_form"] = ReassignForm()
+    context.update(_contract_panel(session, fixlog.last_contract_run(session)))
     context.update(extra)
     return context
+
+
+def _contract_panel(session: FixSession, run: Run | None) -> dict:
+    """The stage panel's context: the contract run's result and what it checked (this code? this contract?)."""
+    if run is None:
+        return {"contract_result": None, "contract_checked": ""}
+    sample = session.translation.sample
+    code = (
+        "the current code"
+        if run.code_hash == fixlog.code_hash(session.current_code)
+        else "an earlier version of the code"
+    )
+    contract = f"contract v{run.contract_version}" if run.contract_version is not None else "the contract"
+    if run.contract_version is not None and run.contract_version != sample.contract_version:
+        contract += f" (now v{sample.contract_version})"
+    return {"contract_result": verification.result_of(run), "contract_checked": f"{code} against {contract}"}
 
 
 def _render_workspace(request: HttpRequest, session: FixSession, status: int = 200, **extra) -> HttpResponse:
@@ -320,15 +338,67 @@ def session_verify(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _get_session_for_user(request, session_id)
     form = VerifyForm(request.POST)
     form.is_valid()  # a lone optional checkbox: always valid
+    saved = False
     try:
+        # The editor content (when posted) is saved first: verification checks what the developer sees.
+        saved = _save_posted_code(request, session)
         outcome = fixlog.verify(session, request.user, confirmed=form.cleaned_data.get("confirmed", False))
+    except fixlog.VersionConflict as conflict:
+        return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
     except fixlog.WorkspaceError as error:
-        return _refuse(request, session, error)
+        return _with_version(request, session, _refuse(request, session, error), saved)
     if not outcome.passed:
-        return _refuse(request, session, fixlog.WorkspaceError(outcome.message), status=400)
+        return _with_version(request, session, _refuse_with_panel(request, session, outcome), saved)
     messages.success(request, f"Verified with {session.fixcost} fix step{'s' if session.fixcost != 1 else ''}.")
     url = reverse("workspace:session_detail", args=[session.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _refuse_with_panel(request: HttpRequest, session: FixSession, outcome: fixlog.VerificationOutcome) -> HttpResponse:
+    """A failed verification: the message, and the contract run's stage panel updated in place (400)."""
+    response = _refuse(request, session, fixlog.WorkspaceError(outcome.message), status=400)
+    if request.htmx and outcome.run_id:
+        # Out of band beside the message; the full page (no htmx) shows the latest contract run anyway.
+        panel = render(request, WORKSPACE + "#contract-panel", _workspace_context(request, session, oob=True))
+        response.content += panel.content
+    return response
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def contract_run_create(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Run the sample's contract on the current code without verifying: the stage panel shows where it fails."""
+    session = _get_session_for_user(request, session_id)
+    saved = False
+    try:
+        saved = _save_posted_code(request, session)
+        fixlog.check_contract(session, request.user)
+    except fixlog.VersionConflict as conflict:
+        return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
+    except (fixlog.WorkspaceError, sandbox.InvalidRunInput, verification.ContractProblem) as error:
+        return _with_version(request, session, _refuse(request, session, error), saved)
+    if not request.htmx:
+        return redirect(reverse("workspace:session_detail", args=[session.pk]) + "#contract-panel")
+    response = render(request, WORKSPACE + "#contract-panel", _workspace_context(request, session))
+    return _with_version(request, session, response, saved)
+
+
+def _with_version(request: HttpRequest, session: FixSession, response: HttpResponse, saved: bool) -> HttpResponse:
+    """Tell the editor the version its posted code was saved as, also when what followed was refused."""
+    if saved and request.htmx:
+        return trigger_client_event(response, "t2j:version", {"version": session.version})
+    return response
+
+
+def _save_posted_code(request: HttpRequest, session: FixSession) -> bool:
+    """Save the editor content when the request carries it (code and version); raises like fixlog.save_code."""
+    if "code" not in request.POST:
+        return False
+    form = CodeForm(request.POST)
+    if not form.is_valid():
+        raise fixlog.WorkspaceError(_form_message(form))
+    fixlog.save_code(session, form.cleaned_data["code"], form.cleaned_data["version"], request.user)
+    return True
 
 
 @require_POST

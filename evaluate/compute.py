@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -113,7 +114,9 @@ class _Runner:
     def runtime(translations, report, *, baseline, **_):
         measured = runtime.measure(translations.filter(fix_sessions__status="verified").distinct())
         failed = [m for m in measured if m.status != "ok"]
-        report.say(f"runtime: {len(measured) - len(failed)} programs timed (whole-program wall time)")
+        labels = Counter(m.label for m in measured if m.status == "ok")
+        timed_as = ", ".join(f"{n} {label}" for label, n in sorted(labels.items()))
+        report.say(f"runtime: {len(measured) - len(failed)} programs timed ({timed_as or 'none'})")
         report.problems += [f"runtime: {m.sample.key} {m.translation or 'pytorch'}: {m.message}" for m in failed]
         if baseline is not None:
             for name, ratio in sorted(runtime.ratios(baseline.name).items()):

@@ -59,6 +59,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "workspace:fix_step_new": ("get", {DEVELOPER, ADMIN}),
     "workspace:fix_step_create": ("post", {DEVELOPER, ADMIN}),
     "workspace:session_verify": ("post", {DEVELOPER, ADMIN}),
+    "workspace:contract_run_create": ("post", {DEVELOPER, ADMIN}),
     "workspace:session_abandon": ("post", {DEVELOPER, ADMIN}),
     "workspace:fix_step_detail": ("get", {DEVELOPER, ADMIN}),
     "workspace:fix_step_retract": ("post", {DEVELOPER, ADMIN}),

@@ -12,6 +12,7 @@ from pathlib import Path
 from django.db import transaction
 from django.db.models import F
 
+from annotate import verification
 from annotate.dataset.errors import DatasetError, Problems
 from annotate.dataset.reading import check_size, decode, key_problem, parse_jsonl, read_path, text_problem
 from annotate.models import (
@@ -165,13 +166,13 @@ def _write_samples(valid: list[tuple[str, dict]], existing: dict[str, Sample]) -
         for name in changed:
             setattr(sample, name, fields[name])
         if "contract" in changed:
-            # A new contract invalidates verifications made under the old one.
             sample.contract_version += 1
             changed.append("contract_version")
-            FixSession.objects.filter(translation__sample=sample, status=SessionStatus.VERIFIED).exclude(
-                contract_version=None
-            ).update(is_stale=True)
         sample.save(update_fields=[*changed, "updated_at"])
+        if "contract" in changed:
+            # A new contract invalidates verifications made under the old one: the same path as an admin's
+            # edit in the contract editor (a STALE event per session).
+            verification.mark_stale(sample)
 
 
 # --- translations -----------------------------------------------------------------------------------------

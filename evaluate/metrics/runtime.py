@@ -1,10 +1,16 @@
 """Runtime of verified translations (and of the sample's PyTorch program), measured in the sandbox.
 
-Whole-program wall time: the program is run once to warm up (JAX compile caches, imports) and that run is
-left out; then `repeats` timed runs, median reported, labelled 'whole-program'. The time is the one measured
-inside the box around the program itself where the sandbox reports it (interpreter start-up excluded), else
-the run's duration. Timing one function named by the sample's contract needs the contracts feature (not
-built yet); until then every timing is whole-program and says so.
+Where the sample's contract names a function to time per side (TIME and timing(), see
+sandbox_runtime/README.md), that function is timed: the first call (JIT compile, warm-up) is stored apart as
+compile_s, then `repeats` calls, median reported, labelled 'function'. One such run times both sides, so the
+PyTorch figure of a sample comes from the same run as the first of its translations timed.
+
+Otherwise the whole program's wall time: the program is run once to warm up (JAX compile caches, imports)
+and that run is left out; then `repeats` timed runs, median reported, labelled 'whole-program'. The time is
+the one measured inside the box around the program itself where the sandbox reports it (interpreter
+start-up excluded), else the run's duration.
+
+Ratios only compare like with like: a function time is never divided by a whole-program time.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from annotate import sandbox
-from annotate.models import SessionStatus, Translation
+from annotate import sandbox, verification
+from annotate.models import Sample, SessionStatus, Translation
 from evaluate.models import RuntimeMeasurement
 
 WHOLE_PROGRAM = "whole-program"
+FUNCTION = "function"
 USER_KEY = "runtime-bench"
 ENVIRONMENT_PROBE = """
 import json, os, platform
@@ -50,6 +57,8 @@ class Timing:
     repeats: list[float]
     message: str = ""
     run_id: int | None = None
+    label: str = WHOLE_PROGRAM
+    function: str = ""
 
 
 def _seconds(result) -> float | None:
@@ -84,9 +93,34 @@ def environment() -> dict:
         return {"error": f"environment probe {result.status}: {result.stderr[-200:]}"}
 
 
+def time_functions(sample: Sample, code: str, *, repeats: int = 3) -> tuple[Timing | None, Timing]:
+    """(PyTorch timing, JAX timing) of the functions the contract names, from one sandbox run.
+
+    A run that gives no timing (the translation crashes, the contract cannot time it) is an error timing
+    of the JAX side, labelled 'function' all the same: falling back to the whole program would put a
+    different quantity in the same column. The PyTorch side is None then.
+    """
+    try:
+        timing, run_id = verification.timing_run(sample, code, repeats=repeats, user_key=USER_KEY)
+    except verification.ContractProblem as problem:
+        return None, _failed(f"function timing failed: {problem}")
+    return _side(timing["torch"], run_id), _side(timing["jax"], run_id)
+
+
+def _failed(message: str) -> Timing:
+    return Timing("error", None, None, [], message, label=FUNCTION)
+
+
+def _side(side: dict, run_id: int | None) -> Timing:
+    return Timing(
+        "ok", side["median_s"], side["first_s"], list(side["repeats"]), "", run_id, FUNCTION, side["function"]
+    )
+
+
 def _store(sample_id: int, translation_id: int | None, timing: Timing, env: dict) -> RuntimeMeasurement:
     values = {
-        "label": WHOLE_PROGRAM,
+        "label": timing.label,
+        "function": timing.function,
         "median_s": timing.median_s,
         "compile_s": timing.compile_s,
         "repeats": timing.repeats,
@@ -104,41 +138,51 @@ def measure(translations: Iterable[Translation], *, repeats: int = 3, pytorch: b
     """Time the verified code of each translation (and each sample's PyTorch program once)."""
     env = environment()
     stored = []
-    samples_done: set[int] = set()
+    pytorch_done: set[int] = set()
+    pytorch_failed: dict[int, Timing] = {}
     for translation in translations:
         session = translation.fix_sessions.filter(status=SessionStatus.VERIFIED).first()
         if session is None or not session.current_code.strip():
             continue
-        stored.append(
-            _store(
-                translation.sample_id, translation.pk, time_program(session.current_code, "jax", repeats=repeats), env
-            )
-        )
-        if pytorch and translation.sample_id not in samples_done:
-            samples_done.add(translation.sample_id)
-            stored.append(
-                _store(
-                    translation.sample_id,
-                    None,
-                    time_program(translation.sample.pytorch_code, "pytorch", repeats=repeats),
-                    env,
-                )
-            )
+        sample = translation.sample
+        if verification.names_timed_functions(sample):
+            torch_timing, jax_timing = time_functions(sample, session.current_code, repeats=repeats)
+        else:
+            jax_timing = time_program(session.current_code, "jax", repeats=repeats)
+            torch_timing = None
+            if pytorch and sample.pk not in pytorch_done:
+                torch_timing = time_program(sample.pytorch_code, "pytorch", repeats=repeats)
+        stored.append(_store(sample.pk, translation.pk, jax_timing, env))
+        if not pytorch or sample.pk in pytorch_done:
+            continue
+        if torch_timing is not None:
+            pytorch_done.add(sample.pk)
+            pytorch_failed.pop(sample.pk, None)
+            stored.append(_store(sample.pk, None, torch_timing, env))
+        else:
+            # No translation of this sample could be timed (yet): say so rather than keep an old figure.
+            pytorch_failed[sample.pk] = _failed("the contract's timing run failed for every verified translation")
+    stored += [_store(sample_id, None, timing, env) for sample_id, timing in pytorch_failed.items()]
     return stored
 
 
 def ratios(baseline_system: str) -> dict[str, dict]:
     """Per system: geometric mean over common samples of (its median time / the baseline system's), with n."""
-    times: dict[str, dict[int, float]] = defaultdict(dict)
-    for system, sample_id, median in RuntimeMeasurement.objects.filter(
+    times: dict[str, dict[int, tuple[float, str]]] = defaultdict(dict)
+    for system, sample_id, median, label in RuntimeMeasurement.objects.filter(
         translation__isnull=False, median_s__isnull=False, status="ok"
-    ).values_list("translation__system__name", "sample_id", "median_s"):
-        times[system][sample_id] = median
+    ).values_list("translation__system__name", "sample_id", "median_s", "label"):
+        times[system][sample_id] = (median, label)
     base = times.get(baseline_system, {})
     out = {}
     for system, by_sample in times.items():
-        common = [s for s in by_sample if s in base and base[s] > 0 and by_sample[s] > 0]
-        if common:
-            logs = [math.log(by_sample[s] / base[s]) for s in common]
-            out[system] = {"ratio": math.exp(sum(logs) / len(logs)), "n": len(common)}
+        # Only samples timed the same way on both sides: a function time is never divided by a program time.
+        pairs = [
+            (seconds, base[sample][0])
+            for sample, (seconds, label) in by_sample.items()
+            if sample in base and base[sample][1] == label and seconds > 0 and base[sample][0] > 0
+        ]
+        if pairs:
+            logs = [math.log(seconds / baseline) for seconds, baseline in pairs]
+            out[system] = {"ratio": math.exp(sum(logs) / len(logs)), "n": len(pairs)}
     return out

@@ -12,7 +12,17 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from annotate.models import FixSession, FixStep, Sample, SessionStatus, System, SystemMode, Translation
+from annotate.models import (
+    FixSession,
+    FixStep,
+    Sample,
+    SessionEvent,
+    SessionEventKind,
+    SessionStatus,
+    System,
+    SystemMode,
+    Translation,
+)
 from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
 
 PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
@@ -156,6 +166,31 @@ def test_import_samples_collision_and_replace(tmp_path):
 
     run("import_samples", str(jsonl), "--replace")
     assert Sample.objects.get().pytorch_code == "new"
+
+
+def test_replacing_a_contract_on_import_marks_sessions_verified_under_it_stale(tmp_path):
+    sample = SampleFactory(key="a1", pytorch_code="x", contract="def spec(t, j):\n    pass\n", contract_version=1)
+    by_contract = FixSessionFactory(
+        translation=TranslationFactory(sample=sample), status=SessionStatus.VERIFIED, contract_version=1
+    )
+    by_clean_run = FixSessionFactory(translation=TranslationFactory(sample=sample), status=SessionStatus.VERIFIED)
+    jsonl = tmp_path / "samples.jsonl"
+    jsonl.write_text(
+        json.dumps({"key": "a1", "pytorch_code": "x", "contract": "def spec(t, j):\n    assert 1\n"}) + "\n"
+    )
+
+    run("import_samples", str(jsonl), "--replace")
+    run("import_samples", str(jsonl), "--replace")  # the same contract again: no new version, no new event
+
+    assert Sample.objects.get().contract_version == 2
+    by_contract.refresh_from_db()
+    by_clean_run.refresh_from_db()
+    assert (by_contract.is_stale, by_clean_run.is_stale) == (True, False)
+    # The same record as an edit in the contract editor: one STALE event saying what changed.
+    events = SessionEvent.objects.filter(kind=SessionEventKind.STALE)
+    assert [(e.session_id, e.detail) for e in events] == [
+        (by_contract.pk, {"verified_under": 1, "contract_version": 2})
+    ]
 
 
 @pytest.mark.parametrize(

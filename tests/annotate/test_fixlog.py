@@ -551,3 +551,92 @@ def test_saving_into_an_expired_session_says_so(developer):
 
     with pytest.raises(fixlog.WorkspaceError, match="abandoned"):
         fixlog.save_code(FixSession.objects.get(), FIXED, 1, developer)
+
+
+# --- the contract panel and the badge ---
+
+TINY_CONTRACT = (
+    "from t2j_contract import require\n\n"
+    "def spec(torch_program, jax_program):\n    require(jax_program, 'double', params=1)\n"
+)
+PASSED = [
+    {"name": "spec", "status": "passed", "mismatch": None},
+    {"name": "numeric", "status": "passed", "mismatch": None},
+]
+
+
+def test_the_badge_of_a_clean_run_verification_says_so(developer):
+    session = open_session(developer)
+    RunFactory(session=session, code=session.current_code, status=RunStatus.OK)
+    assert fixlog.verification_badge(session) == ""
+
+    fixlog.verify(session, developer, confirmed=True)
+
+    assert fixlog.verification_badge(session) == "verified by a clean run (output confirmed by the developer)"
+
+
+def test_the_badge_of_a_contract_verification_names_the_stages_that_ran():
+    session = FixSessionFactory(
+        status=SessionStatus.VERIFIED,
+        verification={"method": "contract", "stages": PASSED, "run": None, "contract_version": 4},
+        contract_version=4,
+    )
+    assert fixlog.verification_badge(session) == "verified by contract v4: spec ✓ numeric ✓"
+
+
+def test_the_badge_of_an_imported_verified_session_says_there_is_no_record():
+    session = FixSessionFactory(status=SessionStatus.VERIFIED, verification={})
+    assert fixlog.verification_badge(session) == "verified (imported; no verification record)"
+    session.verification = {"method": "demo"}
+    assert fixlog.verification_badge(session) == "verified (demo; no check recorded here)"
+
+
+def test_the_last_contract_run_skips_other_kinds_and_runs_without_a_verdict(developer):
+    session = open_session(developer)
+    checked = RunFactory(session=session, kind=RunKind.CONTRACT, verdict="failed", stages=PASSED)
+    RunFactory(session=session, kind=RunKind.CONTRACT, verdict="")  # killed before it reported
+    failing_run(session)
+
+    assert fixlog.last_contract_run(session) == checked
+
+
+def test_running_the_contract_needs_a_contract(developer):
+    session = open_session(developer)
+    with pytest.raises(fixlog.WorkspaceError, match="no contract"):
+        fixlog.check_contract(session, developer)
+
+
+def test_only_the_owner_of_an_open_session_runs_its_contract(developer, other_developer):
+    session = open_session(developer, sample=SampleFactory(contract=TINY_CONTRACT))
+    with pytest.raises(fixlog.NotAllowed):
+        fixlog.check_contract(session, other_developer)
+    # The owner loses the right once the session is closed.
+    FixSession.objects.filter(pk=session.pk).update(status=SessionStatus.VERIFIED)
+    session.refresh_from_db()
+    with pytest.raises(fixlog.WorkspaceError, match="verified"):
+        fixlog.check_contract(session, developer)
+
+
+@pytest.mark.sandbox
+def test_an_admin_re_checks_a_stale_verified_session_without_changing_it(admin_user, settings, tmp_path):
+    from tests.annotate.sandbox_support import require_sandbox
+
+    require_sandbox()
+    settings.T2J_RUNNER_URLS = []
+    settings.T2J_COMPILE_CACHE_DIR = tmp_path / "compile-cache"
+    sample = SampleFactory(
+        pytorch_code="def double(x):\n    return 2 * x\n", contract=TINY_CONTRACT, contract_version=2
+    )
+    session = FixSessionFactory(
+        translation=TranslationFactory(sample=sample),
+        status=SessionStatus.VERIFIED,
+        current_code="def double(x):\n    return x + x\n",
+        contract_version=1,
+        is_stale=True,
+    )
+
+    result = fixlog.check_contract(session, admin_user)
+
+    session.refresh_from_db()
+    assert result.passed and fixlog.last_contract_run(session).pk == result.run_id
+    assert (session.status, session.is_stale) == ("verified", True)

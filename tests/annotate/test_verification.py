@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from annotate import fixlog, verification
 from annotate.demo import DEMO_DIR
-from annotate.models import FixSession, Run, SessionEvent, SessionEventKind, SessionStatus
+from annotate.models import FixSession, Run, Sample, SessionEvent, SessionEventKind, SessionStatus
 from annotate.sandbox import RunResult
 from tests.annotate.factories import (
     FixSessionFactory,
@@ -445,3 +445,20 @@ def test_a_stored_contract_run_reads_back_for_the_stage_panel():
     assert (result.verdict, result.stages, result.run_id) == ("failed", stages, run.pk)
     assert result.message == "failed at the numeric stage: forward logits: max abs diff 1"
     assert verification.stage_summary(stages) == "spec passed, numeric failed, behavioral not-reached"
+
+
+@pytest.mark.parametrize(
+    "contract, names",
+    [
+        (_read("lstm", "contract.py"), True),
+        ("TIME = {'torch': 'f', 'jax': 'f'}\n\ndef timing(t, j):\n    return {}\n", True),
+        ("TIME: dict = {}\n\ndef timing(t, j):\n    return {}\n", True),
+        ("def timing(t, j):\n    return {}\n", False),  # nothing named
+        ("TIME = {}\n", False),  # no calls to time
+        ("def spec(t, j):\n    TIME = 1\n    def timing(): ...\n", False),  # not at the top level
+        ("def broken(:\n", False),
+        ("", False),
+    ],
+)
+def test_whether_a_contract_names_functions_to_time_is_read_without_running_it(contract, names):
+    assert verification.names_timed_functions(Sample(contract=contract)) is names

@@ -498,7 +498,7 @@ def test_verify_with_a_clean_run_and_confirmation_closes_the_session(developer_c
     assert (response["HX-Redirect"] if htmx else response.url) == url("session_detail", session.pk)
     assert FixSession.objects.get().status == "verified"
     page = developer_client.get(url("session_detail", session.pk)).content.decode()
-    assert "FixCost 0" in page and "clean-run" in page
+    assert "FixCost 0" in page and "verified by a clean run" in page
 
 
 @pytest.mark.parametrize("htmx", [False, True])
@@ -522,8 +522,12 @@ def test_verify_of_a_contract_sample_runs_the_contract_and_stays_open_when_it_ca
     response = developer_client.post(url("session_verify", session.pk), {"confirmed": "on"}, **HX)
 
     assert response.status_code == 400
-    assert "contract error" in response.content.decode()
+    page = response.content.decode()
+    assert "contract error" in page
     assert FixSession.objects.get().status == "open"
+    # The stage panel is updated in place (out of band) beside the message.
+    run = Run.objects.get(kind=RunKind.CONTRACT)
+    assert '<section id="contract-panel"' in page and 'hx-swap-oob="true"' in page and f"run {run.pk}" in page
 
 
 @pytest.mark.parametrize("htmx", [False, True])
@@ -579,3 +583,173 @@ def test_another_developer_cannot_record_a_step_in_a_session_they_do_not_own(dev
     assert developer_client.post(url("fix_step_create", session.pk), {"fix_info": "x"}).status_code == 404
     assert developer_client.post(url("fix_step_new", session.pk), {"code": "x", "version": 1}).status_code == 404
     assert not FixStep.objects.exists() and FixSession.objects.get().current_code == session.current_code
+
+
+# --- the contract's stage panel ---
+
+CONTRACT = "def spec(torch_program, jax_program):\n    pass\n"
+FAILED_STAGES = [
+    {"name": "spec", "status": "passed", "mismatch": None},
+    {
+        "name": "numeric",
+        "status": "failed",
+        "mismatch": {
+            "check": "forward output",
+            "message": "max abs diff 0.5 exceeds the tolerance",
+            "index": "[0, 1]",
+            "actual": 1.5,
+            "expected": 1.0,
+            "max_abs": 0.5,
+            "max_rel": 0.5,
+            "rtol": 1e-05,
+            "atol": 1e-06,
+        },
+    },
+    {"name": "behavioral", "status": "not-reached", "mismatch": None},
+]
+ALL_PASSED = [{"name": name, "status": "passed", "mismatch": None} for name in ("spec", "numeric", "behavioral")]
+
+
+@pytest.fixture
+def contract_session(developer):
+    sample = SampleFactory(contract=CONTRACT, contract_version=2)
+    return fixlog.claim(TranslationFactory(sample=sample, code=DRAFT), developer)
+
+
+def contract_run(session, stages, verdict="failed", **kwargs) -> Run:
+    defaults = {"session": session, "user": session.owner, "code": session.current_code, "contract_version": 2}
+    return RunFactory(kind=RunKind.CONTRACT, verdict=verdict, stages=stages, **{**defaults, **kwargs})
+
+
+def test_the_page_shows_the_latest_contract_runs_stage_panel(developer_client, contract_session):
+    contract_run(contract_session, ALL_PASSED, verdict="passed", code="older code")
+    latest = contract_run(contract_session, FAILED_STAGES)
+
+    page = developer_client.get(url("session_detail", contract_session.pk)).content.decode()
+
+    assert 'id="contract-panel"' in page and f"run {latest.pk}" in page
+    assert "Contract failed" in page and "the current code against contract v2" in page
+    assert 'id="stage-numeric"' in page and "forward output" in page
+    assert "got <code>1.5</code>, expected <code>1.0</code>" in page and "rtol 1e-05, atol 1e-06" in page
+    assert 'class="stage stage-not-reached" id="stage-behavioral"' in page
+    assert 'id="run-contract"' in page
+
+
+def test_the_panel_says_when_it_checked_older_code_or_an_older_contract(developer_client, contract_session):
+    contract_run(contract_session, FAILED_STAGES, code="print('old')\n", contract_version=1)
+
+    page = developer_client.get(url("session_detail", contract_session.pk)).content.decode()
+
+    assert "an earlier version of the code against contract v1 (now v2)" in page
+
+
+def test_a_sample_without_a_contract_has_no_panel_and_no_button(developer_client, session):
+    page = developer_client.get(url("session_detail", session.pk)).content.decode()
+
+    assert 'id="contract-panel"' not in page and 'id="run-contract"' not in page
+
+
+def test_running_the_contract_on_a_sample_without_one_is_a_400(developer_client, session):
+    response = developer_client.post(url("contract_run_create", session.pk), **HX)
+
+    assert response.status_code == 400 and "no contract" in response.content.decode()
+    assert not Run.objects.exists()
+
+
+def test_only_the_owner_or_an_admin_runs_the_contract(client, contract_session, other_developer, reviewer):
+    client.force_login(other_developer)
+    assert client.post(url("contract_run_create", contract_session.pk)).status_code == 404
+    client.force_login(reviewer)
+    assert client.post(url("contract_run_create", contract_session.pk)).status_code == 403
+    assert not Run.objects.exists()
+
+
+def test_a_developer_cannot_run_the_contract_of_a_verified_session(developer_client):
+    session = verified_session(translation=TranslationFactory(sample=SampleFactory(contract=CONTRACT)))
+
+    response = developer_client.post(url("contract_run_create", session.pk), **HX)
+
+    assert response.status_code == 400 and not Run.objects.exists()
+
+
+def test_a_contract_run_with_a_stale_version_is_refused_before_running(developer_client, contract_session):
+    fixlog.save_code(contract_session, FIXED, 1, contract_session.owner)
+
+    response = developer_client.post(
+        url("contract_run_create", contract_session.pk), {"code": "x = 2\n", "version": 1}, **JSON
+    )
+
+    assert response.status_code == 409 and not Run.objects.exists()
+    assert FixSession.objects.get().current_code == FIXED
+
+
+def test_a_verified_sessions_badge_names_the_stages_that_ran(developer_client):
+    session = verified_session(
+        translation=TranslationFactory(sample=SampleFactory(contract=CONTRACT, contract_version=2)),
+        verification={"method": "contract", "stages": ALL_PASSED, "run": None, "contract_version": 2},
+        contract_version=2,
+    )
+
+    page = developer_client.get(url("session_detail", session.pk)).content.decode()
+
+    assert "verified by contract v2: spec ✓ numeric ✓ behavioral ✓" in page
+    assert "stale" not in page
+
+
+def test_a_stale_session_says_the_contract_changed_since(developer_client):
+    session = verified_session(
+        translation=TranslationFactory(sample=SampleFactory(contract=CONTRACT, contract_version=3)),
+        verification={"method": "contract", "stages": ALL_PASSED[:2], "run": None, "contract_version": 2},
+        contract_version=2,
+        is_stale=True,
+    )
+
+    page = developer_client.get(url("session_detail", session.pk)).content.decode()
+
+    assert "verified by contract v2: spec ✓ numeric ✓" in page and "behavioral" not in page.split("verified by")[1][:40]
+    assert "stale: the contract changed since (now v3)" in page
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("htmx", [False, True])
+def test_run_the_contract_shows_where_it_fails_without_verifying(developer_client, developer, real_sandbox, htmx):
+    # A contract whose numeric stage compares the candidate's double() with the PyTorch one.
+    contract = (
+        "from t2j_contract import assert_close, require\n\n"
+        "def spec(torch_program, jax_program):\n    require(jax_program, 'double', params=1)\n\n"
+        "def numeric(torch_program, jax_program):\n"
+        "    assert_close('double(3.0)', jax_program.double(3.0), torch_program.double(3.0))\n"
+    )
+    sample = SampleFactory(pytorch_code="def double(x):\n    return 2 * x\n", contract=contract, contract_version=1)
+    session = fixlog.claim(TranslationFactory(sample=sample, code="def double(x):\n    return x\n"), developer)
+    posted = "def double(x):\n    return 3 * x\n"
+
+    response = developer_client.post(
+        url("contract_run_create", session.pk), {"code": posted, "version": 1}, **(HX if htmx else {})
+    )
+
+    session.refresh_from_db()
+    assert (session.current_code, session.version, session.status) == (posted, 2, "open")
+    run = Run.objects.get(kind=RunKind.CONTRACT)
+    assert run.session == session and run.verdict == "failed" and run.code == posted
+    page = response.content.decode() if htmx else developer_client.get(response.url).content.decode()
+    assert ("<html" in page) is not htmx
+    assert 'id="contract-panel"' in page and "Contract failed" in page
+    assert "double(3.0)" in page and "got <code>9.0</code>, expected <code>6.0</code>" in page
+    if htmx:
+        assert json.loads(response["HX-Trigger"]) == {"t2j:version": {"version": 2}}
+
+
+def test_an_admin_gets_a_run_the_contract_button_on_a_verified_session_others_do_not(client, admin_user, developer):
+    session = verified_session(
+        translation=TranslationFactory(sample=SampleFactory(contract=CONTRACT, contract_version=2)),
+        contract_version=1,
+        is_stale=True,
+    )
+    client.force_login(admin_user)
+    page = client.get(url("session_detail", session.pk)).content.decode()
+    assert 'id="run-contract"' in page and "Run the contract on the verified code" in page
+
+    client.force_login(developer)
+    page = client.get(url("session_detail", session.pk)).content.decode()
+    assert 'id="contract-panel"' in page and 'id="run-contract"' not in page

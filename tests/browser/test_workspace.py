@@ -73,6 +73,13 @@ def test_a_developer_fixes_a_demo_draft_end_to_end(live_server, page, login, wat
     assert "unexpected PRNG key type" in page.inner_text("#jax-output")
     page.wait_for_selector("#editor-pane .failing-line")
 
+    # Verify the draft as it is: the lstm contract stops at its spec stage; the stage panel updates in place.
+    page.click("#verify-button")
+    expect(page.locator("#workspace-messages")).to_contain_text("failed at the spec stage", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#contract-panel #stage-spec")).to_have_class("stage stage-failed")
+    expect(page.locator("#contract-panel #stage-numeric")).to_contain_text("not-reached")
+    assert "model" in page.inner_text("#contract-panel #stage-spec .mismatch")
+
     # Edit in Monaco: the fixed program, plus a line typed on the keyboard.
     set_editor(page, fixed)
     page.click("#editor-pane .monaco-editor .view-lines")
@@ -102,17 +109,31 @@ def test_a_developer_fixes_a_demo_draft_end_to_end(live_server, page, login, wat
     step = FixStep.objects.get(session=session)
     assert (step.author, step.code_before, step.code_after) == (developer, translation.code, editor_value(page))
 
-    # Run again: clean. Then verify with the confirmation.
+    # Run again: clean. Run the contract without verifying: every stage passes, the session stays open.
     page.click("#run-jax")
     page.wait_for_selector("#jax-output .run-ok", timeout=RUN_TIMEOUT_MS)
     assert page.locator("#editor-pane .failing-line").count() == 0
-    page.check("#confirm-verify")
-    page.click("#verify-button")
-    page.wait_for_selector("#verified-summary")
-    assert "FixCost 1" in page.inner_text("#verified-summary")
+    page.click("#run-contract")
+    expect(page.locator("#contract-panel .verdict")).to_contain_text("Contract passed", timeout=RUN_TIMEOUT_MS)
+    assert "the current code against contract v1" in page.inner_text("#contract-panel")
     session.refresh_from_db()
-    assert session.status == "verified" and session.verification["method"] == "clean-run"
-    assert watched["dialogs"] == [] and watched["console"] == [] and watched["failed"] == []
+    assert session.status == "open"
+
+    # Verify: the contract decides (no confirmation box for a sample with a contract); the badge names the stages.
+    assert page.locator("#confirm-verify").count() == 0
+    page.click("#verify-button")
+    page.wait_for_selector("#verified-summary", timeout=RUN_TIMEOUT_MS)
+    assert "FixCost 1" in page.inner_text("#verified-summary")
+    badge = "verified by contract v1: spec ✓ numeric ✓ behavioral ✓"
+    assert badge in page.inner_text("#verification-badge")
+    expect(page.locator("#contract-panel .verdict")).to_contain_text("Contract passed")
+    session.refresh_from_db()
+    assert session.status == "verified" and session.verification["method"] == "contract"
+    assert [stage["status"] for stage in session.verification["stages"]] == ["passed"] * 3
+    # The refused first verification is a 400 on purpose (Chromium logs it); nothing else may go wrong.
+    unexpected = [message for message in watched["console"] if "status of 400 (Bad Request)" not in message]
+    assert len(watched["console"]) - len(unexpected) == 1
+    assert watched["dialogs"] == [] and unexpected == [] and watched["failed"] == []
 
 
 def test_two_tabs_editing_the_same_session_never_overwrite_silently(live_server, page, login, watched):
