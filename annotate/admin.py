@@ -2,7 +2,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from annotate.models import FixSession, FixStep, Job, Run, Sample, SessionEvent, System, Translation
+from annotate.models import (
+    FixSession,
+    FixStep,
+    ImportRecord,
+    Job,
+    Run,
+    Sample,
+    SessionEvent,
+    System,
+    Translation,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -76,3 +86,10 @@ class JobAdmin(admin.ModelAdmin):
     list_display = ["pk", "kind", "system", "status", "done", "failed", "total", "created_at"]
     list_filter = ["kind", "status", "system"]
     readonly_fields = ["done", "failed", "total"]
+
+
+@admin.register(ImportRecord)
+class ImportRecordAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "source", "format", "status", "actor"]
+    list_filter = ["kind", "status", "format"]
+    search_fields = ["source", "errors", "actor__username"]

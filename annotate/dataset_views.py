@@ -11,10 +11,11 @@ from annotate.dataset import DatasetError, export_jsonl, export_t2j, import_data
 from annotate.dataset.exporting import JSONL_CONTENT_TYPE, T2J_CONTENT_TYPE
 from annotate.dataset.importing import CONFLICT, NEW, SAME
 from annotate.dataset_forms import DatasetExportForm, DatasetUploadForm
-from annotate.models import SessionStatus, System
+from annotate.models import ImportRecord, SessionStatus, System
 from annotate.roles import ADMIN, role_required
 
 SESSION_KEY = "dataset_import"
+RECENT_IMPORTS = 10
 
 
 def _home(request: HttpRequest, *, upload_form=None, errors=(), status: int = 200) -> HttpResponse:
@@ -22,6 +23,7 @@ def _home(request: HttpRequest, *, upload_form=None, errors=(), status: int = 20
         "upload_form": upload_form or DatasetUploadForm(),
         "systems": System.objects.filter(translations__fix_sessions__status=SessionStatus.VERIFIED).distinct(),
         "errors": list(errors),
+        "imports": ImportRecord.objects.select_related("actor")[:RECENT_IMPORTS],
     }
     return render(request, "annotate/dataset_home.html", context, status=status)
 

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,7 +28,7 @@ from django.utils import timezone
 
 from annotate import jobs, llm, prompting
 from annotate.code_extraction import NoCodeFound, extract_code
-from annotate.models import DraftStatus, Job, JobStatus, Sample, System, SystemMode, Translation
+from annotate.models import DraftStatus, Job, Sample, System, SystemMode, Translation
 
 log = logging.getLogger(__name__)
 
@@ -320,20 +319,13 @@ def start_draft_job(system: System, user=None, *, retry_failed: bool = False) ->
 
 
 def active_draft_job(system: System) -> Job | None:
-    """The system's running draft job; one whose worker went silent is marked failed so drafting can resume."""
-    job = system.jobs.active().filter(kind=DRAFT_JOB).first()
-    if job is None:
-        return None
-    silent_for = timezone.now() - job.updated_at
-    # One sample can take every retry at the full timeout; longer than that with no progress means the worker died.
-    allowed = timedelta(seconds=settings.T2J_LLM_TIMEOUT_S * (settings.T2J_LLM_MAX_RETRIES + 1) + 120)
-    if silent_for > allowed:
-        job.finish(JobStatus.FAILED, "The worker stopped reporting; start drafting again to resume.")
-        return None
-    return job
+    """The system's running draft job; one whose worker went silent is marked failed first, so drafting can resume."""
+    jobs.fail_silent_jobs()
+    return system.jobs.active().filter(kind=DRAFT_JOB).first()
 
 
 def latest_draft_job(system: System) -> Job | None:
+    jobs.fail_silent_jobs()  # the drafting page shows a job whose worker died as failed, not running
     return system.jobs.filter(kind=DRAFT_JOB).first()
 
 

@@ -463,3 +463,43 @@ class Job(models.Model):
             self.message = message
         self.save(update_fields=["status", "message", "updated_at"])
 
+
+class ImportKind(models.TextChoices):
+    DATASET = "dataset"
+    SAMPLES = "samples"
+    TRANSLATIONS = "translations"
+
+
+class ImportStatus(models.TextChoices):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class ImportRecord(AppendOnlyModel):
+    """The audit trail of imports (RELIABILITY.md case 32): every attempt, failed ones kept after their rollback."""
+
+    kind = models.CharField(max_length=12, choices=ImportKind.choices)
+    source = models.CharField(max_length=255, help_text="The file or folder name")
+    format = models.CharField(max_length=10, blank=True, help_text="t2j, jsonl or folder; empty when unreadable")
+    status = models.CharField(max_length=6, choices=ImportStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    summary = models.JSONField(default=dict, blank=True, help_text="Counts of what was written")
+    errors = models.TextField(blank=True, help_text="Why it failed, each problem with its place")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import of {self.source} ({self.status})"
+
+    def summary_text(self) -> str:
+        """The counts as one line, e.g. "samples: 3 new, 0 unchanged, 0 conflicting; ..."."""
+        parts = []
+        for name, value in self.summary.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{count} {state}" for state, count in value.items())
+            parts.append(f"{name}: {value}")
+        return "; ".join(parts)

@@ -31,7 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
         )
     if ADMIN in roles:
         context["systems"] = System.objects.annotate(n_translations=Count("translations"))
-        context["active_jobs"] = Job.objects.active().select_related("system")[:10]
+        context["active_jobs"] = jobs.for_dashboard().select_related("system")[:10]
     return render(request, "annotate/home.html", context)
 
 
@@ -87,6 +87,7 @@ def system_list(request: HttpRequest) -> HttpResponse:
 @role_required(ADMIN)
 def system_detail(request: HttpRequest, name: str) -> HttpResponse:
     system = get_object_or_404(System, name=name)
+    jobs.fail_silent_jobs()
     job = system.jobs.filter(kind="recount").first()
     return render(request, "annotate/system_detail.html", {"system": system, "job": job})
 
@@ -107,6 +108,8 @@ def system_recount(request: HttpRequest, name: str) -> HttpResponse:
 @role_required(ADMIN)
 def job_progress_hx(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job, pk=pk)
+    if job.is_active and jobs.fail_silent_jobs():
+        job.refresh_from_db()  # a watched job whose worker died turns failed without a page reload
     return render(request, "annotate/_job_progress.html", {"job": job})
 
 

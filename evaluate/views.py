@@ -30,6 +30,7 @@ EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate")
 @role_required(ADMIN)  # names systems
 def dashboard(request: HttpRequest) -> HttpResponse:
     baseline = request.GET.get("baseline", "").strip()[:100]
+    jobs.fail_silent_jobs()  # a dead worker's job must not show as running
     ctx = DashboardContext.from_database(Filters.from_query(request.GET), baseline=baseline)
     context = asdict(ctx) | {
         "query": request.GET.urlencode(),

@@ -5,21 +5,22 @@
 - importing: plan (the preview) and the all-or-nothing write
 - exporting: T2J (byte-identical to the paper's file after an import) and JSONL
 - drafts: samples and translations from folders of KEY.py or JSONL, and translations back to KEY.py files
+- audit: an ImportRecord for every import attempt, ok or failed
 Everything raises DatasetError (a list of problems with places) and writes nothing on bad input.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from pathlib import Path
 
+from annotate.dataset.audit import audited
 from annotate.dataset.errors import DatasetError
 from annotate.dataset.exporting import export_jsonl, export_t2j
 from annotate.dataset.importing import ImportPlan, import_records, plan_import
 from annotate.dataset.reading import decode, read_path
 from annotate.dataset.records import parse_dataset
-
-logger = logging.getLogger(__name__)
+from annotate.models import ImportKind
 
 __all__ = [
     "DatasetError",
@@ -32,32 +33,33 @@ __all__ = [
 ]
 
 
-def import_dataset(
-    data: bytes,
-    *,
+def import_dataset(data: bytes, *, name: str, **options) -> ImportPlan:
+    """Check, parse and import a T2J or JSONL file's bytes; dry_run only plans. Every real attempt is audited."""
+    return _import(lambda: data, name, **options)
+
+
+def import_dataset_file(path: Path, **options) -> ImportPlan:
+    # Reading is inside the audit too: a missing or oversized file is a failed attempt worth a record.
+    return _import(lambda: read_path(path), path.name, **options)
+
+
+def _import(
+    read: Callable[[], bytes],
     name: str,
+    *,
     system: str | None = None,
     replace: bool = False,
     fmt: str = "auto",
     dry_run: bool = False,
     actor=None,
 ) -> ImportPlan:
-    """Check, parse and import a T2J or JSONL file's bytes; dry_run only plans (the upload preview)."""
-    try:
-        text = decode(data, name)
-        parsed = parse_dataset(text, name, system=system, fmt=fmt)
+    known_format = "" if fmt == "auto" else fmt
+    with audited(ImportKind.DATASET, name, actor=actor, dry_run=dry_run, fmt=known_format) as attempt:
+        parsed = parse_dataset(decode(read(), name), name, system=system, fmt=fmt)
+        attempt.format = parsed.format
         plan = import_records(parsed, source=name, replace=replace, dry_run=dry_run, actor=actor)
-    except DatasetError as exc:
-        # The audit trail of failed imports (RELIABILITY.md case 32): who, which file, the first problems.
-        logger.warning("dataset import of %s failed (actor %s): %s", name, actor, exc.message[:2000])
-        raise
-    if not dry_run:
-        logger.info("dataset import of %s by %s: %s", name, actor, plan.counts())
+        attempt.summary = plan.counts()
     return plan
-
-
-def import_dataset_file(path: Path, **options) -> ImportPlan:
-    return import_dataset(read_path(path), name=path.name, **options)
 
 
 def preview_dataset(data: bytes, *, name: str, system: str | None = None, replace: bool = False, fmt: str = "auto"):

@@ -13,11 +13,13 @@ from django.db import transaction
 from django.db.models import F
 
 from annotate import verification
+from annotate.dataset.audit import audited
 from annotate.dataset.errors import DatasetError, Problems
 from annotate.dataset.reading import check_size, decode, key_problem, parse_jsonl, read_path, text_problem
 from annotate.models import (
     Difficulty,
     FixSession,
+    ImportKind,
     Sample,
     SessionEvent,
     SessionEventKind,
@@ -40,11 +42,18 @@ class Outcome:
     unchanged: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
 
+    def counts(self) -> dict[str, int]:
+        return {"new": len(self.new), "unchanged": len(self.unchanged), "replaced": len(self.replaced)}
+
     def summary(self, noun: str) -> str:
         return f"{noun}: {len(self.new)} new, {len(self.unchanged)} unchanged, {len(self.replaced)} replaced"
 
 
 # --- reading sources --------------------------------------------------------------------------------------
+
+
+def source_format(path: Path) -> str:
+    return "folder" if path.is_dir() else "jsonl"
 
 
 def read_source(path: Path, fields: tuple[str, ...], code_field: str) -> list[tuple[str, dict]]:
@@ -122,7 +131,14 @@ def _check_keys(records: list[tuple[str, dict]], key_field: str, problems: Probl
 # --- samples ----------------------------------------------------------------------------------------------
 
 
-def import_samples(path: Path, *, replace: bool = False, dry_run: bool = False) -> Outcome:
+def import_samples(path: Path, *, replace: bool = False, dry_run: bool = False, actor=None) -> Outcome:
+    with audited(ImportKind.SAMPLES, path.name, actor=actor, dry_run=dry_run, fmt=source_format(path)) as attempt:
+        outcome = _import_samples(path, replace=replace, dry_run=dry_run)
+        attempt.summary = outcome.counts()
+    return outcome
+
+
+def _import_samples(path: Path, *, replace: bool, dry_run: bool) -> Outcome:
     records = read_source(path, SAMPLE_FIELDS, "pytorch_code")
     problems = Problems()
     valid = [(place, obj) for place, obj in records if _check_fields(place, obj, ("key", "pytorch_code"), problems)]
@@ -178,7 +194,16 @@ def _write_samples(valid: list[tuple[str, dict]], existing: dict[str, Sample]) -
 # --- translations -----------------------------------------------------------------------------------------
 
 
-def import_translations(path: Path, *, system: str, replace: bool = False, dry_run: bool = False) -> Outcome:
+def import_translations(
+    path: Path, *, system: str, replace: bool = False, dry_run: bool = False, actor=None
+) -> Outcome:
+    with audited(ImportKind.TRANSLATIONS, path.name, actor=actor, dry_run=dry_run, fmt=source_format(path)) as attempt:
+        outcome = _import_translations(path, system=system, replace=replace, dry_run=dry_run)
+        attempt.summary = {"system": system, **outcome.counts()}
+    return outcome
+
+
+def _import_translations(path: Path, *, system: str, replace: bool, dry_run: bool) -> Outcome:
     if problem := key_problem(system):
         raise DatasetError(f"system name {system!r} {problem}")
     records = read_source(path, TRANSLATION_FIELDS, "code")

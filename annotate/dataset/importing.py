@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -221,17 +221,27 @@ def _apply(plan: ImportPlan, actor) -> None:
     systems = {}
     users = _Users()
     for record_plan in plan.records:
-        record = record_plan.record
-        if record.system not in systems:
-            systems[record.system] = System.objects.get_or_create(
-                name=record.system, defaults={"mode": SystemMode.IMPORTED}
-            )[0]
-        translation = _write_translation(record_plan, samples[record.sample_key], systems[record.system])
-        if record_plan.session_state == SAME:
-            continue
-        if record_plan.session is not None:
-            _abandon(record_plan.session, actor, plan.source)
-        _create_session(record, translation, users, actor, plan)
+        try:
+            _apply_record(record_plan, samples, systems, users, actor, plan)
+        except DatabaseError as exc:
+            # The whole transaction rolls back; say which item the database refused so it can be found.
+            raise DatasetError(f"{record_plan.record.place} could not be written: {exc}") from exc
+
+
+def _apply_record(
+    record_plan: RecordPlan, samples: dict, systems: dict, users: _Users, actor, plan: ImportPlan
+) -> None:
+    record = record_plan.record
+    if record.system not in systems:
+        systems[record.system] = System.objects.get_or_create(
+            name=record.system, defaults={"mode": SystemMode.IMPORTED}
+        )[0]
+    translation = _write_translation(record_plan, samples[record.sample_key], systems[record.system])
+    if record_plan.session_state == SAME:
+        return
+    if record_plan.session is not None:
+        _abandon(record_plan.session, actor, plan.source)
+    _create_session(record, translation, users, actor, plan)
 
 
 def _write_samples(plan: ImportPlan) -> dict[str, Sample]:

@@ -15,6 +15,9 @@ from django.core.management import CommandError, call_command
 from annotate.models import (
     FixSession,
     FixStep,
+    ImportKind,
+    ImportRecord,
+    ImportStatus,
     Sample,
     SessionEvent,
     SessionEventKind,
@@ -92,6 +95,7 @@ def test_dry_run_writes_nothing():
 
     assert summary.startswith("Would import")
     assert Sample.objects.count() == 0
+    assert ImportRecord.objects.count() == 0  # a check, not an import: no audit row
 
 
 def test_export_requires_system_when_several_verified_one_sample():
@@ -258,3 +262,60 @@ def test_export_translations_writes_verified_code_else_draft(tmp_path):
 def test_export_translations_unknown_system(tmp_path):
     with pytest.raises(CommandError, match="no system named 'nope'"):
         run("export_translations", "--system", "nope", "--output", str(tmp_path))
+
+
+# --- the import audit trail (RELIABILITY.md case 32) --------------------------------------------------------
+
+
+def test_a_thousand_examples_with_the_999th_invalid_import_nothing_and_leave_import_failed(tmp_path):
+    examples = [
+        {"Example_id": f"k{i}", "Input_Code": "t", "LLM_weak_output": "d", "LLM_fix_output": "f", "Errors": []}
+        for i in range(1000)
+    ]
+    examples[998]["LLM_fix_output"] = 42
+    bad = tmp_path / "big.json"
+    bad.write_text(json.dumps({"Pytorch_to_JAX_Examples": examples}))
+
+    with pytest.raises(CommandError, match=r"Pytorch_to_JAX_Examples\[998\]\.LLM_fix_output must be a string"):
+        run("import_dataset", str(bad))
+
+    assert [model.objects.count() for model in (Sample, Translation, FixSession, FixStep)] == [0, 0, 0, 0]
+    record = ImportRecord.objects.get()
+    assert (record.kind, record.source, record.status, record.actor) == ("dataset", "big.json", "failed", None)
+    assert "Pytorch_to_JAX_Examples[998].LLM_fix_output" in record.errors
+
+
+def test_the_paper_import_through_the_command_is_audited_ok():
+    run("import_dataset", str(PAPER_FILE))
+
+    record = ImportRecord.objects.get()
+    assert (record.kind, record.status, record.format) == (ImportKind.DATASET, ImportStatus.OK, "t2j")
+    assert record.summary["samples"]["new"] == 20 and record.summary["steps"]["new"] == 276
+
+
+def test_a_missing_file_is_an_audited_failure(tmp_path):
+    with pytest.raises(CommandError):
+        run("import_dataset", str(tmp_path / "nope.json"))
+
+    record = ImportRecord.objects.get()
+    assert record.status == ImportStatus.FAILED and "does not exist" in record.errors
+
+
+def test_sample_and_translation_imports_are_audited(tmp_path):
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"key": "a1", "pytorch_code": "x"}) + "\n")
+    drafts = tmp_path / "drafts"
+    drafts.mkdir()
+    (drafts / "zz.py").write_text("import jax\n")
+
+    run("import_samples", str(samples))
+    run("import_samples", str(samples), "--dry-run")
+    with pytest.raises(CommandError):
+        run("import_translations", str(drafts), "--system", "tool-x")
+
+    ok, failed = ImportRecord.objects.order_by("pk")
+    assert (ok.kind, ok.format, ok.status) == (ImportKind.SAMPLES, "jsonl", ImportStatus.OK)
+    assert ok.summary == {"new": 1, "unchanged": 0, "replaced": 0}
+    assert (failed.kind, failed.format, failed.status) == (ImportKind.TRANSLATIONS, "folder", ImportStatus.FAILED)
+    assert "zz.py: there is no sample 'zz'" in failed.errors
+    assert not System.objects.filter(name="tool-x").exists()

@@ -6,12 +6,17 @@ import json
 
 import pytest
 from django.conf import settings
+from django.db import DatabaseError, connection
 
 from annotate.dataset import DatasetError, export_jsonl, export_t2j, import_dataset, preview_dataset
 from annotate.dataset.records import KEY_ORDER
 from annotate.models import (
+    AppendOnlyError,
     FixSession,
     FixStep,
+    ImportKind,
+    ImportRecord,
+    ImportStatus,
     Sample,
     SessionEvent,
     SessionEventKind,
@@ -339,14 +344,17 @@ def test_files_over_the_size_cap_are_refused(settings):
     assert Sample.objects.count() == 0
 
 
-def test_one_bad_item_among_a_thousand_writes_nothing():
+def test_one_bad_item_among_a_thousand_writes_nothing_but_a_failed_audit_row():
     examples = [example(f"k{i}", [step(1)]) for i in range(1000)]
     examples[998]["Errors"][0]["Fixed_Code"] = None
 
     with pytest.raises(DatasetError, match=r"Pytorch_to_JAX_Examples\[998\]\.Errors\[0\]\.Fixed_Code must be a string"):
         do_import(t2j(*examples))
 
-    assert Sample.objects.count() == 0
+    assert row_counts() == dict.fromkeys(row_counts(), 0)
+    record = ImportRecord.objects.get()
+    assert (record.kind, record.source, record.status) == (ImportKind.DATASET, "test.json", ImportStatus.FAILED)
+    assert "Pytorch_to_JAX_Examples[998].Errors[0].Fixed_Code must be a string" in record.errors
 
 
 def test_all_problems_are_listed_not_only_the_first():
@@ -415,3 +423,71 @@ def test_jsonl_owners_without_an_account_are_imported_as_null_and_reported(devel
     assert plan.unknown_users == ["ghost"]
     session = FixSession.objects.get()
     assert session.owner is None and session.steps.get().author == developer
+
+
+# --- the import audit trail (RELIABILITY.md case 32) --------------------------------------------------------
+
+
+def test_a_good_import_leaves_one_ok_audit_row_with_its_counts(developer):
+    plan = do_import(t2j(example("e1"), example("e2")), actor=developer)
+
+    record = ImportRecord.objects.get()
+    assert (record.status, record.format, record.actor, record.errors) == (ImportStatus.OK, "t2j", developer, "")
+    assert record.summary == plan.counts()
+    assert record.summary["samples"]["new"] == 2 and record.summary["steps"]["new"] == 4
+
+
+def test_a_dry_run_and_a_preview_leave_no_audit_row():
+    do_import(t2j(example("e1")), dry_run=True)
+    with pytest.raises(DatasetError):
+        do_import(b"not json", dry_run=True)
+    preview_dataset(t2j(example("e1")), name="test.json")
+
+    assert ImportRecord.objects.count() == 0
+    assert Sample.objects.count() == 0
+
+
+def test_a_refused_collision_is_audited_as_failed_and_writes_nothing():
+    do_import(t2j(example("e1")))
+    before = row_counts()
+
+    with pytest.raises(DatasetError):
+        do_import(t2j(example("e2"), example("e1", Input_Code="changed\n")))
+
+    assert row_counts() == before
+    failed = ImportRecord.objects.get(status=ImportStatus.FAILED)
+    assert "Pytorch_to_JAX_Examples[1]: sample 'e1': Input_Code differs" in failed.errors
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the refusing trigger below is written in SQLite's dialect")
+def test_a_database_failure_at_item_999_rolls_back_all_998_before_it_and_names_the_item():
+    examples = [example(f"k{i}", [step(1)]) for i in range(1000)]
+    examples[998]["Errors"][0]["Fix_info"] = "the database refuses this one"
+    with connection.cursor() as cursor:
+        # A real refusal by the database mid-import (as a full disk or a constraint would give).
+        cursor.execute(
+            "CREATE TEMP TRIGGER refuse_step BEFORE INSERT ON annotate_fixstep "
+            "WHEN NEW.fix_info = 'the database refuses this one' BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+        )
+    try:
+        with pytest.raises(DatasetError, match=r"Pytorch_to_JAX_Examples\[998\] could not be written: refused"):
+            do_import(t2j(*examples))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_step")
+
+    assert row_counts() == dict.fromkeys(row_counts(), 0)
+    record = ImportRecord.objects.get()
+    assert record.status == ImportStatus.FAILED and "Pytorch_to_JAX_Examples[998]" in record.errors
+
+
+def test_audit_rows_cannot_be_changed_or_deleted():
+    do_import(t2j(example("e1")))
+    record = ImportRecord.objects.get()
+
+    with pytest.raises(AppendOnlyError):
+        ImportRecord.objects.update(status=ImportStatus.FAILED)
+    with pytest.raises(AppendOnlyError):
+        record.delete()
+    with pytest.raises(DatabaseError, match="append-only"), connection.cursor() as cursor:
+        cursor.execute("UPDATE annotate_importrecord SET status = 'failed'")

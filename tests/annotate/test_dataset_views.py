@@ -10,7 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from annotate.models import FixSession, Sample, SessionStatus
+from annotate.dataset import import_dataset
+from annotate.models import FixSession, ImportRecord, ImportStatus, Sample, SessionStatus
 from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
 
 PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
@@ -207,3 +208,30 @@ def test_download_needing_a_system_explains_why(admin_client_role):
 
 def test_download_with_unknown_format_is_refused(admin_client_role):
     assert admin_client_role.get(reverse("dataset:export_download"), {"format": "xml"}).status_code == 400
+
+
+# --- the import audit trail (RELIABILITY.md case 32) --------------------------------------------------------
+
+
+def test_a_confirmed_import_is_audited_with_its_admin_and_listed(admin_client_role, admin_user):
+    confirm(admin_client_role, upload(admin_client_role))
+
+    record = ImportRecord.objects.get()
+    assert (record.status, record.actor, record.source) == (ImportStatus.OK, admin_user, "data.json")
+    page = admin_client_role.get(reverse("dataset:home")).content.decode()
+    assert "data.json" in page and "imported" in page and "samples: 1 new" in page
+
+
+def test_a_confirm_that_now_conflicts_is_refused_audited_and_listed_as_import_failed(admin_client_role, admin_user):
+    response = upload(admin_client_role)
+    # Between the preview and the confirm, someone imports a different e1.
+    import_dataset(SMALL.replace(b'"import torch"', b'"import torch as t"'), name="other.json")
+
+    refused = confirm(admin_client_role, response)
+
+    assert refused.status_code == 409
+    failed = ImportRecord.objects.get(status=ImportStatus.FAILED)
+    assert failed.actor == admin_user and "sample 'e1': Input_Code differs" in failed.errors
+    assert Sample.objects.get().pytorch_code == "import torch as t"
+    page = admin_client_role.get(reverse("dataset:home")).content.decode()
+    assert "import failed" in page and "sample &#x27;e1&#x27;: Input_Code differs" in page

@@ -352,6 +352,23 @@ def test_a_job_whose_worker_went_silent_no_longer_blocks_drafting(llm_endpoint, 
     assert drafting.active_draft_job(system) is None
     stuck.refresh_from_db()
     assert stuck.status == JobStatus.FAILED
+    assert "The worker stopped reporting" in stuck.message
+    assert drafting.latest_draft_job(system) == stuck  # the drafting page shows it failed, and drafting may resume
+    assert drafting.start_draft_job(system).status == JobStatus.QUEUED
+
+
+def test_a_slow_drafting_job_within_its_llm_allowance_still_blocks_a_second_one(llm_endpoint, settings):
+    settings.T2J_LLM_TIMEOUT_S = 600.0
+    settings.T2J_LLM_MAX_RETRIES = 0
+    system = SystemFactory(name="std")
+    keyed_sample("e1")
+    slow = Job.objects.create(kind=drafting.DRAFT_JOB, system=system, status=JobStatus.RUNNING)
+    # Silent for 11 minutes: too long for the default allowance, not for one 10-minute LLM call.
+    Job.objects.filter(pk=slow.pk).update(updated_at=slow.updated_at - timedelta(minutes=11))
+
+    assert drafting.active_draft_job(system) == slow
+    with pytest.raises(drafting.DraftingError, match="already running"):
+        drafting.start_draft_job(system)
 
 
 def test_a_job_cancelled_before_it_starts_drafts_nothing(llm_endpoint, django_capture_on_commit_callbacks):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
 
-from annotate import jobs
+from annotate import drafting, jobs
 from annotate.models import Job, JobStatus
 from annotate.tasks import recount_system_stats
 from tests.annotate.factories import SystemFactory, TranslationFactory
@@ -33,3 +37,123 @@ def test_a_job_cancelled_before_it_starts_does_nothing():
     job.refresh_from_db()
     system.refresh_from_db()
     assert job.status == JobStatus.CANCELLED and system.stats == {}
+
+
+# --- jobs whose worker died (RELIABILITY.md case 37) --------------------------------------------------------
+
+
+def job_silent_for(age: timedelta, *, kind: str = "recount", status: str = JobStatus.RUNNING, **fields) -> Job:
+    job = Job.objects.create(kind=kind, status=status, **fields)
+    # updated_at is auto_now: only an UPDATE can put it in the past, as a worker killed that long ago leaves it.
+    Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - age)
+    return job
+
+
+def status_and_message(job: Job) -> tuple[str, str]:
+    job.refresh_from_db()
+    return job.status, job.message
+
+
+@pytest.mark.django_db
+def test_a_running_job_silent_past_its_allowance_is_failed_and_a_recent_one_left_alone():
+    dead = job_silent_for(jobs.DEFAULT_SILENCE + timedelta(minutes=1), message="Counted e7")
+    alive = job_silent_for(jobs.DEFAULT_SILENCE - timedelta(minutes=1), message="Counted e3")
+
+    assert jobs.fail_silent_jobs() == 1
+
+    status, message = status_and_message(dead)
+    assert status == JobStatus.FAILED
+    assert message.startswith("The worker stopped reporting (silent for over 10 minutes)")
+    assert status_and_message(alive) == (JobStatus.RUNNING, "Counted e3")
+
+
+@pytest.mark.django_db
+def test_each_kind_gets_its_own_allowance(settings):
+    settings.T2J_LLM_TIMEOUT_S = 600.0
+    settings.T2J_LLM_MAX_RETRIES = 0
+    # A drafting job may wait out one full LLM call (10 minutes here) plus two; a recount may not.
+    draft = job_silent_for(timedelta(minutes=11), kind=drafting.DRAFT_JOB)
+    recount = job_silent_for(timedelta(minutes=11), kind="recount")
+
+    jobs.fail_silent_jobs()
+
+    assert status_and_message(draft)[0] == JobStatus.RUNNING
+    assert status_and_message(recount)[0] == JobStatus.FAILED
+    assert drafting.DRAFT_JOB in jobs.SILENCE_BY_KIND
+
+
+@pytest.mark.django_db
+def test_a_queued_job_may_wait_for_a_busy_worker_but_not_forever():
+    waiting = job_silent_for(jobs.DEFAULT_SILENCE * 2, status=JobStatus.QUEUED)
+    abandoned = job_silent_for(jobs.QUEUE_WAIT + timedelta(minutes=1), status=JobStatus.QUEUED)
+
+    jobs.fail_silent_jobs()
+
+    assert status_and_message(waiting)[0] == JobStatus.QUEUED
+    status, message = status_and_message(abandoned)
+    assert status == JobStatus.FAILED and message.startswith("No worker started this job within 180 minutes")
+
+
+@pytest.mark.django_db
+def test_finished_jobs_are_never_touched():
+    done = job_silent_for(timedelta(days=3), status=JobStatus.DONE, message="Statistics are up to date.")
+
+    assert jobs.fail_silent_jobs() == 0
+    assert status_and_message(done) == (JobStatus.DONE, "Statistics are up to date.")
+
+
+@pytest.mark.django_db
+def test_the_next_task_to_begin_fails_the_jobs_of_a_dead_worker(django_capture_on_commit_callbacks):
+    system = SystemFactory()
+    dead = job_silent_for(timedelta(hours=1), kind="recount", system=system)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = jobs.start_job("recount", recount_system_stats, system=system, total=0)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE
+    assert status_and_message(dead)[0] == JobStatus.FAILED
+
+
+@pytest.mark.django_db
+def test_a_job_failed_while_queued_is_not_revived_when_a_worker_reaches_it():
+    system = SystemFactory()
+    TranslationFactory(system=system)
+    failed = job_silent_for(jobs.QUEUE_WAIT * 2, kind="recount", status=JobStatus.QUEUED, system=system)
+    jobs.fail_silent_jobs()
+
+    recount_system_stats.call(failed.pk)
+
+    system.refresh_from_db()
+    assert status_and_message(failed)[0] == JobStatus.FAILED and system.stats == {}
+
+
+@pytest.mark.django_db
+def test_the_admin_home_page_shows_a_dead_workers_job_as_failed(admin_client_role):
+    dead = job_silent_for(timedelta(hours=1), kind="recount", system=SystemFactory(name="sys-x"))
+
+    page = admin_client_role.get(reverse("home")).content.decode()
+
+    assert f'id="job-{dead.pk}"' in page
+    assert '<span class="status-failed">failed</span>' in page and "The worker stopped reporting" in page
+    assert status_and_message(dead)[0] == JobStatus.FAILED
+
+
+@pytest.mark.django_db
+def test_the_system_page_shows_its_dead_recount_as_failed(admin_client_role):
+    system = SystemFactory(name="sys-x")
+    job_silent_for(timedelta(hours=1), kind="recount", system=system)
+
+    page = admin_client_role.get(reverse("annotate:system_detail", args=[system.name])).content.decode()
+
+    assert '<span class="status-failed">failed</span>' in page and "The worker stopped reporting" in page
+
+
+@pytest.mark.django_db
+def test_the_polled_progress_fragment_turns_failed_when_the_worker_dies(admin_client_role):
+    dead = job_silent_for(timedelta(hours=1), kind="recount", system=SystemFactory(name="sys-x"))
+
+    fragment = admin_client_role.get(reverse("annotate:job_progress_hx", args=[dead.pk]), HTTP_HX_REQUEST="true")
+
+    html = fragment.content.decode()
+    assert '<span class="status-failed">failed</span>' in html
+    assert 'hx-trigger="every 1s"' not in html  # it stops polling

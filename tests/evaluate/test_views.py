@@ -28,7 +28,8 @@ def test_the_dashboard_reads_stored_metrics_in_few_queries(
     evaluated,
     django_assert_max_num_queries,
 ):
-    with django_assert_max_num_queries(25):
+    # 26: one of them checks for jobs whose worker died, so none shows as running forever.
+    with django_assert_max_num_queries(26):
         assert admin_client_role.get(DASHBOARD, {"origin": "TorchLeet"}).status_code == 200
 
 
