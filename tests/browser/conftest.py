@@ -42,6 +42,17 @@ def page(browser):
     context.close()
 
 
+def failed_request_recorder(sink: list):
+    """A `requestfailed` handler that records real failures, not requests the browser cancelled itself
+    (net::ERR_ABORTED) because the page navigated away while, say, the favicon was still loading."""
+
+    def record(request) -> None:
+        if request.failure != "net::ERR_ABORTED":
+            sink.append(f"{request.url}: {request.failure}")
+
+    return record
+
+
 @pytest.fixture
 def login(live_server, page):
     """Log in through the real form, as a person would."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.annotate.factories import SampleFactory, TranslationFactory
+from tests.browser.conftest import failed_request_recorder
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,7 +16,7 @@ def test_monaco_renders_the_source_without_csp_violations(live_server, page, log
     violations, failed = [], []
     # CSP refusals, and Monaco's "could not create web worker" fallback, both show on the console.
     page.on("console", lambda msg: violations.append(msg.text) if msg.type in ("error", "warning") else None)
-    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.on("requestfailed", failed_request_recorder(failed))
     login(make_user("developer"))
     page.goto(f"{live_server.url}{translation.sample.get_absolute_url()}")
     page.wait_for_selector(".monaco-editor .view-lines")

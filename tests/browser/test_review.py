@@ -6,6 +6,7 @@ import pytest
 
 from evaluate.models import Comparison
 from tests.annotate.factories import SampleFactory, SystemFactory, TranslationFactory
+from tests.browser.conftest import failed_request_recorder
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -22,7 +23,7 @@ def test_a_reviewer_votes_with_the_keyboard_and_must_give_a_reason(live_server, 
     _pair("p2")
     problems = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
-    page.on("requestfailed", lambda request: problems.append(request.url))
+    page.on("requestfailed", failed_request_recorder(problems))
     reviewer = make_user("reviewer", "browser-rev")
     login(reviewer)
 

@@ -12,6 +12,7 @@ from annotate.demo import load_demo
 from annotate.models import FixSession, FixStep, Translation
 from tests.annotate.factories import FixStepFactory, RunFactory, TranslationFactory
 from tests.annotate.sandbox_support import require_sandbox
+from tests.browser.conftest import failed_request_recorder
 from tests.conftest import make_user
 
 pytestmark = [
@@ -28,7 +29,7 @@ def watched(page):
     """Console errors, failed requests and dialogs (an alert() would mean injected script ran)."""
     seen = {"console": [], "failed": [], "dialogs": []}
     page.on("console", lambda msg: seen["console"].append(msg.text) if msg.type == "error" else None)
-    page.on("requestfailed", lambda request: seen["failed"].append(request.url))
+    page.on("requestfailed", failed_request_recorder(seen["failed"]))
     page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
     return seen
 
