@@ -459,22 +459,41 @@ def test_a_refused_collision_is_audited_as_failed_and_writes_nothing():
     assert "Pytorch_to_JAX_Examples[1]: sample 'e1': Input_Code differs" in failed.errors
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="the refusing trigger below is written in SQLite's dialect")
+REFUSED_FIX = "the database refuses this one"
+# A real refusal by the database mid-import (as a full disk or a constraint would give), in each dialect.
+REFUSING_TRIGGER = {
+    "sqlite": (
+        [
+            "CREATE TEMP TRIGGER refuse_step BEFORE INSERT ON annotate_fixstep "
+            f"WHEN NEW.fix_info = '{REFUSED_FIX}' BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+        ],
+        ["DROP TRIGGER refuse_step"],
+    ),
+    "postgresql": (
+        [
+            "CREATE FUNCTION refuse_step() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.fix_info = '{REFUSED_FIX}' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END; $$;",
+            "CREATE TRIGGER refuse_step BEFORE INSERT ON annotate_fixstep FOR EACH ROW EXECUTE FUNCTION refuse_step();",
+        ],
+        ["DROP TRIGGER refuse_step ON annotate_fixstep", "DROP FUNCTION refuse_step()"],
+    ),
+}
+
+
 def test_a_database_failure_at_item_999_rolls_back_all_998_before_it_and_names_the_item():
     examples = [example(f"k{i}", [step(1)]) for i in range(1000)]
-    examples[998]["Errors"][0]["Fix_info"] = "the database refuses this one"
+    examples[998]["Errors"][0]["Fix_info"] = REFUSED_FIX
+    create, drop = REFUSING_TRIGGER[connection.vendor]
     with connection.cursor() as cursor:
-        # A real refusal by the database mid-import (as a full disk or a constraint would give).
-        cursor.execute(
-            "CREATE TEMP TRIGGER refuse_step BEFORE INSERT ON annotate_fixstep "
-            "WHEN NEW.fix_info = 'the database refuses this one' BEGIN SELECT RAISE(ABORT, 'refused'); END;"
-        )
+        for statement in create:
+            cursor.execute(statement)
     try:
         with pytest.raises(DatasetError, match=r"Pytorch_to_JAX_Examples\[998\] could not be written: refused"):
             do_import(t2j(*examples))
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER refuse_step")
+            for statement in drop:
+                cursor.execute(statement)
 
     assert row_counts() == dict.fromkeys(row_counts(), 0)
     record = ImportRecord.objects.get()
