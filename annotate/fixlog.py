@@ -7,7 +7,6 @@ raises a WorkspaceError subclass whose message is meant for the person; nothing 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -251,10 +250,6 @@ def failing_line(traceback: list[dict[str, Any]]) -> int | None:
     return None
 
 
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def last_run(session: FixSession, kind: str = RunKind.JAX) -> Run | None:
     return session.runs.filter(kind=kind).order_by("-created_at", "-pk").first()
 
@@ -471,7 +466,7 @@ class VerificationOutcome:
 def clean_run(session: FixSession) -> Run | None:
     """A successful JAX run of exactly the current code."""
     return (
-        session.runs.filter(kind=RunKind.JAX, status=RunStatus.OK, code_hash=code_hash(session.current_code))
+        session.runs.filter(kind=RunKind.JAX, status=RunStatus.OK, code_hash=sandbox.code_hash(session.current_code))
         .order_by("-created_at", "-pk")
         .first()
     )

@@ -129,14 +129,6 @@ class DraftStatus(models.TextChoices):
     FAILED = "failed"
 
 
-class TranslationQuerySet(models.QuerySet):
-    def awaiting_fix(self) -> TranslationQuerySet:
-        """Drafts with no open or verified session: what the developer queue offers."""
-        return self.filter(draft_status=DraftStatus.OK).exclude(
-            fix_sessions__status__in=[SessionStatus.OPEN, SessionStatus.VERIFIED]
-        )
-
-
 class Translation(models.Model):
     """One JAX program for a sample by a system, with the provenance of how it was drafted."""
 
@@ -159,8 +151,6 @@ class Translation(models.Model):
     drafted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TranslationQuerySet.as_manager()
 
     class Meta:
         ordering = ["sample__import_position", "sample__key", "system__name"]
@@ -365,10 +355,6 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.kind}, {self.status})"
-
-    @property
-    def truncated(self) -> bool:
-        return self.stdout_truncated or self.stderr_truncated
 
 
 class SessionEventKind(models.TextChoices):

@@ -14,7 +14,6 @@ driver is the same for every run, the candidate is what was checked).
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -200,7 +199,7 @@ def _record(run_id: int | None, result: ContractResult, code: str, contract_vers
         "stages": result.stages,
         "contract_version": contract_version,
         "code": code,
-        "code_hash": hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+        "code_hash": sandbox.code_hash(code),
     }
     if result.verdict == ContractVerdict.CONTRACT_ERROR:
         changes["exception_type"] = "ContractError"

@@ -121,7 +121,7 @@ def _contract_panel(session: FixSession, run: Run | None) -> dict:
     sample = session.translation.sample
     code = (
         "the current code"
-        if run.code_hash == fixlog.code_hash(session.current_code)
+        if run.code_hash == sandbox.code_hash(session.current_code)
         else "an earlier version of the code"
     )
     contract = f"contract v{run.contract_version}" if run.contract_version is not None else "the contract"

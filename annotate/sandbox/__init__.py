@@ -21,7 +21,12 @@ from annotate.sandbox.inputs import InvalidRunInput
 from annotate.sandbox.limits import Limits
 from annotate.sandbox.result import RunResult
 
-__all__ = ["InvalidRunInput", "Limits", "RunResult", "run"]
+__all__ = ["InvalidRunInput", "Limits", "RunResult", "code_hash", "run"]
+
+
+def code_hash(code: str) -> str:
+    """The hash stored as Run.code_hash; whoever looks runs up by code must hash the same way."""
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def run(
@@ -71,7 +76,7 @@ def _store(result: RunResult, code: str, kind: str, user_key: str, user: Any, se
 
     return Run.objects.create(
         kind=kind,
-        code_hash=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+        code_hash=code_hash(code),
         code=code,
         user=user,
         user_key=user_key,

@@ -74,15 +74,6 @@ def test_only_one_live_session_per_translation():
         FixSessionFactory(translation=translation, status=SessionStatus.OPEN)
 
 
-def test_awaiting_fix_offers_drafts_without_a_live_session():
-    free = TranslationFactory()
-    taken = TranslationFactory()
-    FixSessionFactory(translation=taken)
-    returned = TranslationFactory()
-    FixSessionFactory(translation=returned, status=SessionStatus.ABANDONED)
-    assert set(type(free).objects.awaiting_fix()) == {free, returned}
-
-
 def test_open_sessions_and_their_runs_are_visible_to_owner_and_admins_only(admin_user):
     owner, stranger = UserFactory(), UserFactory()
     open_session = FixSessionFactory(owner=owner)

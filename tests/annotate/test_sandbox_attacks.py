@@ -133,7 +133,7 @@ def test_output_flood_is_truncated_and_killed(host):
     assert result.stdout_truncated
     assert len(result.stdout.encode()) <= cap
     stored = Run.objects.get(pk=result.run_id)
-    assert len(stored.stdout) <= cap and stored.truncated
+    assert len(stored.stdout) <= cap and stored.stdout_truncated
 
 
 def test_disk_fill_and_sparse_giant_fail_inside_the_box(host):
