@@ -103,6 +103,7 @@ class Bench:
         warm = [self.warm(code, fresh(), wait=True) for _ in range(self.runs)]
         self.pool.wait_until_full(120)
         b2b = [self.warm(code, fresh(), wait=False)[0] for _ in range(self.runs)]
+        self.pool.wait_until_full(120)  # no refill competes with the cold starts
         cold = [self.cold(code) for _ in range(self.runs)]
         warm_times = [t for t, _ in warm]
         return {

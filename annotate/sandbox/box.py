@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
@@ -94,7 +95,7 @@ def box_environment(home: str = "/box", tmp: str = "/tmp") -> dict[str, str]:
         "TF_NUM_INTRAOP_THREADS": threads,
         "TF_NUM_INTEROP_THREADS": "1",
         # One host device; XLA's own pool follows the CPU count, the nproc limit caps threads in the end.
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count=1 {settings.T2J_SANDBOX_XLA_FLAGS}".strip(),
     }
 
 
@@ -150,18 +151,54 @@ class _Capture:
         self._cap = cap
         self._overflow = overflow
         self._lock = threading.Lock()
+        self._wake_read, self._wake_write = os.pipe()
         self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
         self._thread.start()
 
     def _pump(self, stream) -> None:
-        while chunk := stream.read1(65536):
-            with self._lock:
-                room = self._cap - len(self.data)
-                self.data += chunk[: max(room, 0)]
-                if len(chunk) > room:
-                    self.truncated = True
-                    self._overflow.set()
+        fd = stream.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            selector.register(self._wake_read, selectors.EVENT_READ)
+            while True:
+                ready = {key.fd for key, _ in selector.select()}
+                if fd in ready:
+                    if not self._keep(os.read(fd, 65536)):
+                        break
+                elif self._wake_read in ready:
+                    self._drain(fd)
+                    break
         stream.close()
+        with self._lock:
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+            self._wake_write = -1
+
+    def _drain(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        try:
+            while self._keep(os.read(fd, 65536)):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _keep(self, chunk: bytes) -> bool:
+        with self._lock:
+            room = self._cap - len(self.data)
+            self.data += chunk[: max(room, 0)]
+            if len(chunk) > room:
+                self.truncated = True
+                self._overflow.set()
+        return bool(chunk)
+
+    def stop(self) -> None:
+        """Read what is in the pipe now and stop, without waiting for every holder of its other end to exit.
+
+        Only for a writer that has said it is done: everything it wrote before saying so is in the pipe.
+        """
+        with self._lock:
+            if self._wake_write >= 0:  # else the pump has ended already
+                os.write(self._wake_write, b"x")
 
     def reset(self, cap: int) -> bytes:
         with self._lock:
@@ -327,9 +364,15 @@ class Box:
             pass  # the box died; the supervisor below reports how
         reason, peak = self._supervise(started, limits)
         duration = time.monotonic() - started
-        self.kill()
         if self._control.done is None:
+            self.kill()
             self._control.join(2.0)
+        else:
+            # The program has ended and said so: what it wrote is in the pipes. Its leftovers (daemons
+            # included) die in the teardown below, off the request's path.
+            self._kill_group()
+            self._stdout.stop()
+            self._stderr.stop()
         result = self._result(reason, duration, peak)
         # Everything is SIGKILLed already; waiting for big interpreters to finish dying and freeing the uid
         # happen off the request's path.
@@ -339,17 +382,20 @@ class Box:
 
     def kill(self) -> None:
         """SIGKILL the box's process group and every process of its uid (one pass; destroy() makes sure)."""
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        self._kill_group()
         if self.lease is not None:
             for pid in uids.pids_of_uid(self.lease.uid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+    def _kill_group(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def _supervise(self, started: float, limits: Limits) -> tuple[str, int]:
         """Wait for the end; return (host kill reason or "", peak summed RSS of the box's processes)."""

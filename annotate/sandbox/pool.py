@@ -3,6 +3,8 @@
 Boxes are spawned by ONE long-lived thread: bubblewrap's --die-with-parent fires when the thread that
 forked it ends, so a box forked by a short-lived request thread would die with that request.
 Nothing is forked after JAX initialised (that hangs): every box is a fresh bwrap + interpreter.
+A replacement's jax import takes a core for a second or so; while other boxes are ready, it waits for the
+run it replaces to end (up to REFILL_GRACE_S), so that short runs do not share the CPU with it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from annotate.sandbox.box import Box, Refused
 from annotate.sandbox.limits import Limits
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE_S = 5.0
+REFILL_GRACE_S = 1.0
 
 
 class WarmPool:
@@ -26,6 +31,7 @@ class WarmPool:
         self.limits = limits or Limits.from_settings()
         self._ready: deque[Box] = deque()
         self._starting = 0
+        self._lent: dict[Box, float] = {}  # boxes running a program -> when they were lent
         self._cond = threading.Condition()
         self._stopped = False
         self.last_error = ""
@@ -41,6 +47,16 @@ class WarmPool:
         with self._cond:
             return len(self._ready)
 
+    @property
+    def starting_count(self) -> int:
+        with self._cond:
+            return self._starting
+
+    @property
+    def running_count(self) -> int:
+        with self._cond:
+            return len(self._lent)
+
     def wait_until_full(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -50,6 +66,18 @@ class WarmPool:
                     return False
                 self._cond.wait(left)
             return True
+
+    @contextmanager
+    def lend(self, timeout: float = 10.0) -> Iterator[Box | None]:
+        """A ready box for one run (see acquire); its replacement is started by the end of the block at the latest."""
+        box = self.acquire(timeout)
+        try:
+            yield box
+        finally:
+            if box is not None:
+                with self._cond:
+                    self._lent.pop(box, None)
+                    self._cond.notify_all()
 
     def acquire(self, timeout: float = 10.0) -> Box | None:
         """A ready box (removed from the pool), waiting up to `timeout` while one is starting; else None."""
@@ -62,6 +90,7 @@ class WarmPool:
                     return None
                 self._cond.wait(min(left, 0.5))
             box = self._ready.popleft()
+            self._lent[box] = time.monotonic()
             self._cond.notify_all()  # wake the spawner to refill
             return box
 
@@ -84,10 +113,8 @@ class WarmPool:
     def _spawn_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._stopped and (
-                    len(self._ready) + self._starting >= self.size or time.monotonic() < self._retry_at
-                ):
-                    self._cond.wait(max(0.05, self._retry_at - time.monotonic()))
+                while (wait := self._refill_wait_s()) != 0:
+                    self._cond.wait(wait)
                 if self._stopped:
                     return
                 self._starting += 1
@@ -98,6 +125,22 @@ class WarmPool:
                 self._failed(box, str(exc))
                 continue
             threading.Thread(target=self._await_ready, args=(box,), daemon=True).start()
+
+    def _refill_wait_s(self) -> float | None:
+        """0 when the spawner should act now, else how long it may sleep (None: until notified)."""
+        if self._stopped:
+            return 0
+        if len(self._ready) + self._starting >= self.size:
+            return None
+        now = time.monotonic()
+        if now < self._retry_at:
+            return self._retry_at - now
+        if self._lent and (self._ready or self._starting):
+            # Something is ready or coming: the other replacements wait for their runs to end.
+            until = min(self._lent.values()) + REFILL_GRACE_S
+            if now < until:
+                return until - now
+        return 0
 
     def _await_ready(self, box: Box) -> None:
         try:

@@ -1,7 +1,7 @@
 """The runner: a local HTTP API in front of a warm pool, so all web workers share one pool.
 
 POST /run  {"code", "kind", "user_key", "files": {name: base64}, "limits": {...}} -> a RunResult object
-GET  /health -> {"ok": true, "ready": N, "size": N, "last_error": "..."}
+GET  /health -> {"ok": true, "ready": N, "starting": N, "running": N, "size": N, "last_error": "..."}
 Listens on 127.0.0.1 only; the boxes have no network, so programs cannot reach it.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -36,8 +37,8 @@ def run_request(pool: WarmPool | None, payload: Any) -> RunResult:
         limits = Limits.resolve(payload.get("limits"))
     except (TypeError, ValueError) as exc:
         raise inputs.InvalidRunInput(str(exc)) from exc
-    box = pool.acquire() if pool is not None else None
-    result = execute(code, kind, user_key, files, limits, box)
+    with pool.lend() if pool is not None else nullcontext() as box:
+        result = execute(code, kind, user_key, files, limits, box)
     if box is None and result.status != "refused":
         result.note = "cold start: no warm interpreter was ready in the runner"
     return result
@@ -75,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
             {
                 "ok": True,
                 "ready": pool.ready_count if pool else 0,
+                "starting": pool.starting_count if pool else 0,
+                "running": pool.running_count if pool else 0,
                 "size": pool.size if pool else 0,
                 "last_error": pool.last_error if pool else "",
             },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from django.core.management import call_command
@@ -11,6 +12,7 @@ from django.core.management import call_command
 from annotate import sandbox
 from annotate.models import Run
 from annotate.sandbox import cache
+from annotate.sandbox import pool as pool_module
 from annotate.sandbox.pool import WarmPool
 from annotate.sandbox.server import RunnerServer
 from tests.annotate.factories import UserFactory
@@ -39,6 +41,15 @@ def test_stdout_stderr_and_unicode_come_back(host):
     assert result.stdout == "héllo ✓ 日本\n"
     assert result.stderr == "warn\n"
     assert result.isolation == "full"
+
+
+def test_output_written_just_before_the_end_comes_back_whole(host):
+    # Several pipe buffers on each stream, the last bytes written right before the program ends.
+    code = "import sys\nsys.stdout.write('o' * 300_000 + 'END')\nsys.stderr.write('e' * 300_000 + 'END')\n"
+    result = sandbox.run(code, "jax", "u")
+    assert result.status == "ok" and not result.truncated
+    assert result.stdout == "o" * 300_000 + "END"
+    assert result.stderr == "e" * 300_000 + "END"
 
 
 def test_exception_reports_type_message_and_user_line_numbers(host):
@@ -225,6 +236,51 @@ def test_runner_serves_runs_from_pre_warmed_interpreters(host, runner):
     first = sandbox.run("open('left.txt', 'w').write('x')", "jax", "u")
     second = sandbox.run("import os\nprint(os.listdir('.'))", "jax", "u")
     assert first.started_warm and second.started_warm and "left.txt" not in second.stdout
+
+
+def _eventually(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_replacement_waits_for_the_run_it_replaces_while_another_box_is_ready(host, monkeypatch):
+    monkeypatch.setattr(pool_module, "REFILL_GRACE_S", 1.5)
+    pool = WarmPool(2, []).start()
+    try:
+        assert pool.wait_until_full(60), pool.last_error
+        with pool.lend() as first:
+            time.sleep(0.5)
+            # One box is still ready: the running program keeps the CPU to itself.
+            assert (pool.ready_count, pool.starting_count, pool.running_count) == (1, 0, 1)
+            with pool.lend() as second:
+                # Nothing is ready any more: the replacement starts at once.
+                assert _eventually(lambda: pool.starting_count + pool.ready_count == 1)
+                second.destroy()
+            # A long run gets its replacement after the grace period.
+            assert _eventually(lambda: pool.starting_count + pool.ready_count == 2, timeout=10)
+            first.destroy()
+        assert pool.running_count == 0
+        assert pool.wait_until_full(60)
+    finally:
+        pool.stop()
+
+
+def test_a_replacement_starts_as_soon_as_the_run_ends(host, monkeypatch):
+    monkeypatch.setattr(pool_module, "REFILL_GRACE_S", 600)
+    pool = WarmPool(2, []).start()
+    try:
+        assert pool.wait_until_full(60), pool.last_error
+        with pool.lend() as box:
+            time.sleep(0.3)
+            assert pool.starting_count == 0
+            box.destroy()
+        assert pool.wait_until_full(30)
+    finally:
+        pool.stop()
 
 
 def test_warm_runs_report_errors_like_cold_ones(host, runner):
