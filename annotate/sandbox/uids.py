@@ -8,10 +8,12 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 
 PR_SET_CHILD_SUBREAPER = 36
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _subreaper = False
 
 
@@ -53,40 +55,80 @@ def lease() -> UidLease:
     raise NoFreeUid(f"all {count} sandbox uids are busy")
 
 
-def _scan(uid: int) -> dict[int, tuple[int, bool, int]]:
-    """{pid: (resident bytes, is zombie, parent pid)} of processes whose real, effective or saved uid is `uid`.
+class Process(NamedTuple):
+    rss: int  # resident bytes
+    zombie: bool
+    ppid: int
+    cpu_s: float  # user + system time, of its threads and of its reaped children
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 16384)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _field(status: bytes, name: bytes) -> list[bytes]:
+    start = status.find(b"\n" + name + b":")
+    if start < 0:
+        return []
+    end = status.find(b"\n", start + 1)
+    return status[start + len(name) + 2 : end if end >= 0 else None].split()
+
+
+def _cpu_seconds(pid: str) -> float:
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return 0.0
+    # Fields after the command name (which may contain anything) start at field 3; utime, stime, cutime
+    # and cstime are fields 14 to 17.
+    fields = stat.rsplit(b")", 1)[-1].split()
+    try:
+        return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    except ValueError:
+        return 0.0
+
+
+def _scan(uid: int) -> dict[int, Process]:
+    """The processes whose real, effective or saved uid is `uid`, by pid.
 
     Reads /proc/PID/status rather than the owner of /proc/PID, which a program can turn to root by
-    making itself non-dumpable.
+    making itself non-dumpable. Kept cheap: the watchdog calls it every few tens of milliseconds.
     """
     found = {}
-    wanted = str(uid)
+    wanted = str(uid).encode("ascii")
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            with open(f"/proc/{name}/status", "rb") as handle:
-                text = handle.read().decode("ascii", "replace")
-        except OSError:
+        status = _read(f"/proc/{name}/status")
+        if status is None or wanted not in _field(status, b"Uid")[:3]:
             continue
-        uid_line, rss, zombie, ppid = None, 0, False, 0
-        for line in text.splitlines():
-            if line.startswith("State:"):
-                zombie = line.split()[1] in ("Z", "X")
-            elif line.startswith("PPid:"):
-                ppid = int(line.split()[1])
-            elif line.startswith("Uid:"):
-                uid_line = line.split()[1:4]
-            elif line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) * 1024
-        if uid_line and wanted in uid_line:
-            found[int(name)] = (rss, zombie, ppid)
+        state, ppid, rss = _field(status, b"State"), _field(status, b"PPid"), _field(status, b"VmRSS")
+        found[int(name)] = Process(
+            rss=int(rss[0]) * 1024 if rss else 0,
+            zombie=bool(state) and state[0] in (b"Z", b"X"),
+            ppid=int(ppid[0]) if ppid else 0,
+            cpu_s=_cpu_seconds(name),
+        )
     return found
 
 
-def processes_of_uid(uid: int, include_zombies: bool = False) -> dict[int, int]:
-    """{pid: resident bytes} of the processes of `uid` (zombies only when asked)."""
-    return {pid: rss for pid, (rss, zombie, _) in _scan(uid).items() if include_zombies or not zombie}
+def processes_of_uid(uid: int, include_zombies: bool = False) -> dict[int, Process]:
+    """The processes of `uid` by pid (zombies only when asked)."""
+    return {pid: proc for pid, proc in _scan(uid).items() if include_zombies or not proc.zombie}
+
+
+def usage_of_uid(uid: int) -> tuple[int, float]:
+    """(resident bytes, CPU seconds) summed over the live processes of `uid`."""
+    live = processes_of_uid(uid).values()
+    return sum(proc.rss for proc in live), sum(proc.cpu_s for proc in live)
 
 
 def pids_of_uid(uid: int) -> list[int]:
@@ -118,10 +160,10 @@ def kill_uid(uid: int, timeout_s: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while True:
         found = _scan(uid)
-        _reap([pid for pid, (_, zombie, _) in found.items() if zombie])
+        _reap([pid for pid, proc in found.items() if proc.zombie])
         me = os.getpid()
         # Left: live processes, and zombies we must reap (ours; bwrap's init is re-parented to us).
-        pids = [pid for pid, (_, zombie, ppid) in found.items() if not zombie or ppid == me]
+        pids = [pid for pid, proc in found.items() if not proc.zombie or proc.ppid == me]
         if not pids:
             return True
         if time.monotonic() > deadline:

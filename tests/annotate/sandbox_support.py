@@ -50,7 +50,7 @@ def sandbox_processes() -> dict[int, list[int]]:
                 continue
             # Live processes, and zombies that are ours to reap (others' are their parents' business).
             me = os.getpid()
-            pids = [pid for pid, (_, zombie, ppid) in uids._scan(uid).items() if not zombie or ppid == me]
+            pids = [pid for pid, proc in uids._scan(uid).items() if not proc.zombie or proc.ppid == me]
             if pids:
                 found[uid] = pids
         finally:

@@ -35,6 +35,27 @@ def test_cpu_limit_kills_a_busy_loop_as_timeout(host):
     assert result.duration_s < 1 + GRACE_S + 2
 
 
+def test_ignoring_sigxcpu_still_ends_as_a_timeout_at_the_cpu_limit(host):
+    code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass\n"
+    result = sandbox.run(code, "jax", "u", limits={"cpu_s": 1, "wall_s": 20})
+    assert result.status == "timeout"
+    assert result.duration_s < 1 + GRACE_S + 2
+
+
+def test_the_cpu_limit_counts_the_whole_process_tree(host):
+    # Each child stays under the per-process limit; together they exceed it.
+    code = program("""
+        import subprocess, sys
+        burn = "import time\\nwhile time.process_time() < 0.8:\\n    pass\\n"
+        for _ in range(4):
+            subprocess.run([sys.executable, "-c", burn], check=True)
+        print("all children finished")
+    """)
+    result = sandbox.run(code, "jax", "u", limits={"cpu_s": 2, "wall_s": 20})
+    assert result.status == "timeout"
+    assert "all children finished" not in result.stdout
+
+
 def test_sleeper_is_killed_by_the_wall_clock(host):
     result = sandbox.run("import time\ntime.sleep(3600)\n", "jax", "u", limits={"wall_s": 1.5})
     assert result.status == "timeout"
