@@ -70,7 +70,7 @@ class Bench:
         self.runs = runs
         self.limits = Limits.from_settings()
         self.pool = WarmPool(max(2, settings.T2J_RUNNER_POOL_SIZE), list(settings.T2J_RUNNER_PRELOAD)).start()
-        self.server = RunnerServer(("127.0.0.1", 0), self.pool)
+        self.server = RunnerServer(("127.0.0.1", 0), self.pool, token=settings.T2J_RUNNER_TOKEN)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 

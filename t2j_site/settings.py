@@ -260,6 +260,8 @@ T2J_RUN_OPEN_FILES = env_int("T2J_RUN_OPEN_FILES", 256, minimum=16)
 T2J_RUN_DISK_BYTES = env_int("T2J_RUN_DISK_BYTES", 256 * 1024**2, minimum=1024**2)
 T2J_RUN_OUTPUT_BYTES = env_int("T2J_RUN_OUTPUT_BYTES", 1024**2, minimum=1024)
 T2J_RUNNER_URLS = env_list("T2J_RUNNER_URLS", ["http://127.0.0.1:8765"])
+# Shared secret between the web app and its runners; required for a runner listening beyond loopback.
+T2J_RUNNER_TOKEN = env_str("T2J_RUNNER_TOKEN", "")
 T2J_RUNNER_POOL_SIZE = env_int("T2J_RUNNER_POOL_SIZE", 2, minimum=0)
 T2J_RUNNER_PRELOAD = env_list("T2J_RUNNER_PRELOAD", ["jax", "jax.numpy"])
 T2J_COMPILE_CACHE_DIR = Path(env_str("T2J_COMPILE_CACHE_DIR", str(DATA_DIR / "compile-cache")))

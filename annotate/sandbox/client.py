@@ -7,6 +7,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from django.conf import settings
+
 from annotate.sandbox.result import RunResult
 
 CONNECT_GRACE_S = 60.0  # on top of the wall limit: cache copy, box start when the pool is empty
@@ -16,10 +18,11 @@ def run_remote(urls: list[str], payload: dict[str, Any], wall_s: float) -> tuple
     """The first runner's answer, or None with why each runner failed."""
     failures = []
     body = json.dumps(payload).encode("utf-8")
+    headers = {"Content-Type": "application/json"}
+    if settings.T2J_RUNNER_TOKEN:
+        headers["Authorization"] = f"Bearer {settings.T2J_RUNNER_TOKEN}"
     for url in urls:
-        request = urllib.request.Request(
-            url.rstrip("/") + "/run", data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
+        request = urllib.request.Request(url.rstrip("/") + "/run", data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=wall_s + CONNECT_GRACE_S) as response:
                 data = json.loads(response.read())

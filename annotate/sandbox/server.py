@@ -2,11 +2,13 @@
 
 POST /run  {"code", "kind", "user_key", "files": {name: base64}, "limits": {...}} -> a RunResult object
 GET  /health -> {"ok": true, "ready": N, "starting": N, "running": N, "size": N, "last_error": "..."}
-Listens on 127.0.0.1 only; the boxes have no network, so programs cannot reach it.
+With a token (T2J_RUNNER_TOKEN for `sandbox_server`), /run needs `Authorization: Bearer <token>` (401
+otherwise). The boxes have no network, so programs cannot reach it.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from contextlib import nullcontext
@@ -47,8 +49,9 @@ def run_request(pool: WarmPool | None, payload: Any) -> RunResult:
 class RunnerServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], pool: WarmPool | None) -> None:
+    def __init__(self, address: tuple[str, int], pool: WarmPool | None, token: str = "") -> None:
         self.pool = pool
+        self.token = token
         super().__init__(address, _Handler)
 
 
@@ -65,6 +68,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _authorised(self) -> bool:
+        token = self.server.token
+        if not token:
+            return True
+        given = self.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode("utf-8"), f"Bearer {token}".encode())
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path != "/health":
@@ -86,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         if self.path != "/run":
             self._reply(404, {"error": "not found"})
+            return
+        if not self._authorised():
+            self._reply(401, {"error": "a valid runner token is required"})
             return
         try:
             length = int(self.headers.get("Content-Length", "0"))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from annotate import sandbox
@@ -308,6 +312,52 @@ def test_runner_rejects_bad_requests_with_400_and_runs_nothing(host, runner, san
     assert caught.value.code == 400
     assert "file name" in json.loads(caught.value.read())["error"]
     assert runner.ready_count == 1  # the warm interpreter was not used
+
+
+@pytest.fixture
+def locked_runner(sandbox_settings):
+    """A runner that wants the token "s3cret", without a warm pool, wired into T2J_RUNNER_URLS."""
+    server = RunnerServer(("127.0.0.1", 0), None, token="s3cret")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sandbox_settings.T2J_RUNNER_URLS = [f"http://127.0.0.1:{server.server_address[1]}"]
+    yield sandbox_settings.T2J_RUNNER_URLS[0]
+    server.shutdown()
+    server.server_close()
+
+
+def _post_run(url: str, headers: dict[str, str]) -> int:
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"code": "print(1)", "kind": "jax"}).encode()
+    request = urllib.request.Request(url + "/run", data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_a_runner_with_a_token_answers_only_requests_that_carry_it(host, locked_runner, sandbox_settings):
+    assert _post_run(locked_runner, {}) == 401
+    assert _post_run(locked_runner, {"Authorization": "Bearer wrong"}) == 401
+    assert _post_run(locked_runner, {"Authorization": "Bearer s3cret"}) == 200
+    # The web side sends the token it is configured with...
+    sandbox_settings.T2J_RUNNER_TOKEN = "s3cret"
+    result = sandbox.run("print('through the runner')", "jax", "u")
+    assert result.stdout == "through the runner\n" and result.note.startswith(f"runner {locked_runner}")
+    # ...and with a wrong one it runs cold and says why.
+    sandbox_settings.T2J_RUNNER_TOKEN = "stale"
+    result = sandbox.run("print('cold')", "jax", "u")
+    assert result.stdout == "cold\n" and "cold start" in result.note and "Unauthorized" in result.note
+
+
+def test_the_runner_will_not_listen_beyond_loopback_without_a_token(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "T2J_RUNNER_TOKEN"} | {"T2J_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "manage.py", "sandbox_server", "--bind", "0.0.0.0", "--pool-size", "0"]
+    done = subprocess.run(command, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "refusing to listen on 0.0.0.0 without T2J_RUNNER_TOKEN" in done.stderr
 
 
 def test_short_runs_still_report_peak_memory(host):

@@ -1,7 +1,8 @@
-"""The sandbox runner: `manage.py sandbox_server [--port N] [--pool-size N]` (127.0.0.1 only)."""
+"""The sandbox runner: `manage.py sandbox_server [--bind ADDRESS] [--port N] [--pool-size N]`."""
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -17,14 +18,26 @@ def default_port() -> int:
     return (urlsplit(urls[0]).port if urls else None) or 8765
 
 
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
 class Command(BaseCommand):
-    help = "Serve sandbox runs from a pool of pre-warmed interpreters on 127.0.0.1."
+    help = "Serve sandbox runs from a pool of pre-warmed interpreters."
 
     def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--bind", default="127.0.0.1", help="address to listen on; beyond loopback T2J_RUNNER_TOKEN is required"
+        )
         parser.add_argument("--port", type=int, default=None, help="default: the port of T2J_RUNNER_URLS[0]")
         parser.add_argument("--pool-size", type=int, default=None, help="default: T2J_RUNNER_POOL_SIZE")
 
-    def handle(self, *args, port: int | None, pool_size: int | None, **options) -> None:
+    def handle(self, *args, bind: str, port: int | None, pool_size: int | None, **options) -> None:
+        if not _is_loopback(bind) and not settings.T2J_RUNNER_TOKEN:
+            raise CommandError(f"refusing to listen on {bind} without T2J_RUNNER_TOKEN: anyone could run programs")
         problem = preflight()
         if problem:
             # Still serve: every run is answered `refused` with the reason, never run unsandboxed.
@@ -33,7 +46,7 @@ class Command(BaseCommand):
         if size < 0:
             raise CommandError("--pool-size must be >= 0")
         pool = WarmPool(size, list(settings.T2J_RUNNER_PRELOAD)).start()
-        server = RunnerServer(("127.0.0.1", port or default_port()), pool)
+        server = RunnerServer((bind, port or default_port()), pool, token=settings.T2J_RUNNER_TOKEN)
         host, bound = server.server_address[:2]
         self.stdout.write(
             f"sandbox runner on http://{host}:{bound} (pool {size}, preload {settings.T2J_RUNNER_PRELOAD})"
