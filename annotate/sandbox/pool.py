@@ -69,8 +69,9 @@ class WarmPool:
 
     @contextmanager
     def lend(self, timeout: float = 10.0) -> Iterator[Box | None]:
-        """A ready box for one run (see acquire); its replacement is started by the end of the block at the latest."""
-        box = self.acquire(timeout)
+        """A ready box (removed from the pool) for one run, waiting up to `timeout` while one is starting; else
+        None. Its replacement starts by the end of the block at the latest."""
+        box = self._acquire(timeout)
         try:
             yield box
         finally:
@@ -79,8 +80,7 @@ class WarmPool:
                     self._lent.pop(box, None)
                     self._cond.notify_all()
 
-    def acquire(self, timeout: float = 10.0) -> Box | None:
-        """A ready box (removed from the pool), waiting up to `timeout` while one is starting; else None."""
+    def _acquire(self, timeout: float) -> Box | None:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not self._ready:
