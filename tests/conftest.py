@@ -9,6 +9,19 @@ from annotate.roles import ADMIN, DEVELOPER, REVIEWER
 from tests.annotate.factories import UserFactory
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` run only against PostgreSQL (`make test-postgres`); elsewhere they are
+    deselected, not skipped, the way that run deselects the browser and sandbox tests."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    elsewhere = [item for item in items if item.get_closest_marker("postgres")]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+
+
 @pytest.fixture(autouse=True)
 def _tasks_run_immediately(settings):
     """Tasks run inline in tests so their effects can be asserted; the worker path is tested apart."""
