@@ -251,40 +251,46 @@ def _eventually(condition, timeout: float = 30.0) -> bool:
     return False
 
 
-def test_a_replacement_waits_for_the_run_it_replaces_while_another_box_is_ready(host, monkeypatch):
-    monkeypatch.setattr(pool_module, "REFILL_GRACE_S", 1.5)
-    pool = WarmPool(2, []).start()
-    try:
-        assert pool.wait_until_full(60), pool.last_error
-        with pool.lend() as first:
-            time.sleep(0.5)
-            # One box is still ready: the running program keeps the CPU to itself.
-            assert (pool.ready_count, pool.starting_count, pool.running_count) == (1, 0, 1)
-            with pool.lend() as second:
-                # Nothing is ready any more: the replacement starts at once.
-                assert _eventually(lambda: pool.starting_count + pool.ready_count == 1)
-                second.destroy()
-            # A long run gets its replacement after the grace period.
-            assert _eventually(lambda: pool.starting_count + pool.ready_count == 2, timeout=10)
-            first.destroy()
-        assert pool.running_count == 0
-        assert pool.wait_until_full(60)
-    finally:
+@pytest.fixture
+def full_pool(host, monkeypatch):
+    """A full pool of two boxes without jax (they start fast); call it with the refill grace period."""
+    pools = []
+
+    def make(grace_s: float) -> WarmPool:
+        monkeypatch.setattr(pool_module, "REFILL_GRACE_S", grace_s)
+        pools.append(WarmPool(2, []).start())
+        assert pools[-1].wait_until_full(60), pools[-1].last_error
+        return pools[-1]
+
+    yield make
+    for pool in pools:
         pool.stop()
 
 
-def test_a_replacement_starts_as_soon_as_the_run_ends(host, monkeypatch):
-    monkeypatch.setattr(pool_module, "REFILL_GRACE_S", 600)
-    pool = WarmPool(2, []).start()
-    try:
-        assert pool.wait_until_full(60), pool.last_error
-        with pool.lend() as box:
-            time.sleep(0.3)
-            assert pool.starting_count == 0
-            box.destroy()
-        assert pool.wait_until_full(30)
-    finally:
-        pool.stop()
+def test_a_replacement_waits_for_the_run_it_replaces_while_another_box_is_ready(full_pool):
+    pool = full_pool(grace_s=1.5)
+    with pool.lend() as first:
+        time.sleep(0.5)
+        # One box is still ready: the running program keeps the CPU to itself.
+        assert (pool.ready_count, pool.starting_count, pool.running_count) == (1, 0, 1)
+        with pool.lend() as second:
+            # Nothing is ready any more: the replacement starts at once.
+            assert _eventually(lambda: pool.starting_count + pool.ready_count == 1)
+            second.destroy()
+        # A long run gets its replacement after the grace period.
+        assert _eventually(lambda: pool.starting_count + pool.ready_count == 2, timeout=10)
+        first.destroy()
+    assert pool.running_count == 0
+    assert pool.wait_until_full(60)
+
+
+def test_a_replacement_starts_as_soon_as_the_run_ends(full_pool):
+    pool = full_pool(grace_s=600)
+    with pool.lend() as box:
+        time.sleep(0.3)
+        assert pool.starting_count == 0
+        box.destroy()
+    assert pool.wait_until_full(30)
 
 
 def test_warm_runs_report_errors_like_cold_ones(host, runner):
