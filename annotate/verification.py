@@ -220,22 +220,6 @@ def result_of(run: Run) -> ContractResult:
 # --- timing (for the runtime metric) ---------------------------------------------------------------------
 
 
-def time_functions(
-    sample: Sample,
-    code: str,
-    *,
-    repeats: int = 5,
-    user_key: str = "runtime-bench",
-    limits: dict[str, Any] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Time the function the contract names per side (TIME + timing()): first call apart, median of `repeats`.
-
-    Returns {"torch": {"function", "first_s", "median_s", "repeats"}, "jax": {...}}; raises ContractProblem
-    when the contract names nothing to time or the run gives no timing.
-    """
-    return timing_run(sample, code, repeats=repeats, user_key=user_key, limits=limits)[0]
-
-
 def timing_run(
     sample: Sample,
     code: str,
@@ -244,7 +228,12 @@ def timing_run(
     user_key: str = "runtime-bench",
     limits: dict[str, Any] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], int | None]:
-    """time_functions, and the id of the sandbox Run that measured it (stored with the runtime metric)."""
+    """Time the function the contract names per side (TIME + timing()): first call apart, median of `repeats`.
+
+    Returns ({"torch": {"function", "first_s", "median_s", "repeats"}, "jax": {...}}, id of the sandbox Run
+    that measured it, stored with the runtime metric); raises ContractProblem when the contract names
+    nothing to time or the run gives no timing.
+    """
     if not sample.contract.strip():
         raise ContractProblem(f"sample {sample.key} has no contract")
     nonce = secrets.token_hex(16)

@@ -240,7 +240,7 @@ def test_a_translation_cannot_forge_a_passing_result_line(sandbox_settings):
 @pytest.mark.sandbox
 @pytest.mark.django_db
 def test_the_contract_times_the_function_it_names_on_each_side(sandbox_settings):
-    timing = verification.time_functions(demo_sample("linreg"), _read("linreg", "fixed.py"), repeats=3)
+    timing, _ = verification.timing_run(demo_sample("linreg"), _read("linreg", "fixed.py"), repeats=3)
 
     for side in ("torch", "jax"):
         assert timing[side]["function"] == "train_step"
@@ -255,7 +255,7 @@ def test_the_contract_times_the_function_it_names_on_each_side(sandbox_settings)
 def test_timing_needs_a_contract_that_names_a_function(sandbox_settings):
     sample = tiny_sample("def spec(torch_program, jax_program):\n    pass\n")
     with pytest.raises(verification.ContractProblem, match="names no function to time"):
-        verification.time_functions(sample, TINY_TORCH)
+        verification.timing_run(sample, TINY_TORCH)
 
 
 # --- what the host makes of the box's output (no sandbox needed) -----------------------------------------------
