@@ -13,19 +13,7 @@ from django.db import connection, connections
 
 from annotate.backup import BackupError, backup, restore
 from t2j_site.settings import _database
-
-
-def _register(alias: str, config: dict) -> None:
-    connections.settings[alias] = {
-        "TEST": {}, "TIME_ZONE": None, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False, "CONN_HEALTH_CHECKS": False,
-        **config,
-    }  # fmt: skip
-
-
-def _forget(alias: str) -> None:
-    connections[alias].close()
-    del connections[alias]
-    del connections.settings[alias]
+from tests.database_aliases import forget, register
 
 
 @pytest.fixture
@@ -33,14 +21,14 @@ def live_sqlite(tmp_path, monkeypatch, django_db_blocker):
     """A file database built by the settings' own function (WAL, IMMEDIATE), with a notes table."""
     alias = f"live_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'live.sqlite3'}")
-    _register(alias, _database())
+    register(alias, _database())
     with django_db_blocker.unblock():
         with connections[alias].cursor() as cursor:
             cursor.execute("CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app TEXT, name TEXT)")
             cursor.execute("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
             cursor.executemany("INSERT INTO note (body) VALUES (%s)", [("first",), ("second",)])
         yield alias
-        _forget(alias)
+        forget(alias)
 
 
 def _bodies(alias: str) -> list[str]:
@@ -144,12 +132,12 @@ def test_the_commands_back_up_and_restore_and_restore_wants_yes(live_sqlite, tmp
 
 def test_an_in_memory_database_has_nothing_to_back_up(tmp_path, django_db_blocker):
     alias = f"memory_{uuid.uuid4().hex[:8]}"
-    _register(alias, {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"})
+    register(alias, {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"})
     try:
         with pytest.raises(BackupError, match="in memory"):
             backup(tmp_path / "x.sqlite3", using=alias)
     finally:
-        _forget(alias)
+        forget(alias)
 
 
 @pytest.mark.postgres
@@ -158,11 +146,11 @@ def test_postgresql_backup_and_restore_round_trip_all_or_nothing(tmp_path, djang
     with django_db_blocker.unblock():  # a scratch database of our own, beside the test database
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE DATABASE "{name}"')
-        _register(name, {**connection.settings_dict, "NAME": name})
+        register(name, {**connection.settings_dict, "NAME": name})
         try:
             _round_trip_postgresql(name, tmp_path)
         finally:
-            _forget(name)
+            forget(name)
             with connection.cursor() as cursor:
                 cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
 

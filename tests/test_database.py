@@ -9,6 +9,7 @@ import pytest
 from django.db import OperationalError, connections, transaction
 
 from t2j_site.settings import _database
+from tests.database_aliases import forget, register
 
 THREADS, TRANSACTIONS = 8, 50
 
@@ -44,11 +45,10 @@ def file_database(tmp_path, monkeypatch, django_db_blocker):
 
     def make(alias: str, transaction_mode: str | None = None) -> str:
         monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / alias}.sqlite3")
-        config = {**_database(), "TEST": {}, "TIME_ZONE": None, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False}
-        config["CONN_HEALTH_CHECKS"] = False
+        config = _database()
         if transaction_mode is not None:
             config["OPTIONS"] = {**config["OPTIONS"], "transaction_mode": transaction_mode, "timeout": 5}
-        connections.settings[alias] = config
+        register(alias, config)
         aliases.append(alias)
         with connections[alias].cursor() as cursor:
             cursor.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")
@@ -59,8 +59,7 @@ def file_database(tmp_path, monkeypatch, django_db_blocker):
     with django_db_blocker.unblock():  # our own file databases, not the test database
         yield make
     for alias in aliases:
-        connections[alias].close()
-        del connections.settings[alias]
+        forget(alias)
 
 
 def _value(alias: str) -> int:
