@@ -377,8 +377,8 @@ class Box:
             self._stdout.stop()
             self._stderr.stop()
         result = self._result(reason, duration, peak)
-        # Everything is SIGKILLed already; waiting for big interpreters to finish dying and freeing the uid
-        # happen off the request's path.
+        # The uid-wide sweep, waiting for big interpreters to finish dying and freeing the uid happen off the
+        # request's path (the box's process group is SIGKILLed already).
         threading.Thread(target=self.destroy, name=TEARDOWN_THREAD, daemon=True).start()
         cache_out = (self._control.done or {}).get("cache") or {}
         return result, cache_out if isinstance(cache_out, dict) else {}
