@@ -27,6 +27,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from annotate.contracts import change_contract
 from annotate.models import (
     FixSession,
     FixStep,
@@ -39,7 +40,6 @@ from annotate.models import (
     Translation,
 )
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
-from annotate.verification import change_contract
 from evaluate.models import Comparison, Verdict
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
