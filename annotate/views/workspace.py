@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from annotate import contracts, fixlog, prefill, runs, sandbox
+from annotate.forms.workspace import CodeForm, QueueFilterForm, ReassignForm, RetractForm, RunForm, StepForm, VerifyForm
 from annotate.models import Difficulty, FixSession, FixStep, Run, RunKind, Sample, System, Translation
 from annotate.roles import ADMIN, DEVELOPER, is_admin, role_required
-from annotate.workspace_forms import CodeForm, QueueFilterForm, ReassignForm, RetractForm, RunForm, StepForm, VerifyForm
 
 WORKSPACE = "annotate/workspace.html"
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from annotate import drafting, llm, prompting, tasks
-from annotate.drafting_forms import LLMSystemForm
+from annotate.forms.drafting import LLMSystemForm
 from annotate.models import Sample, System
 from annotate.roles import ADMIN, role_required
 
