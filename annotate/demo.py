@@ -1,4 +1,4 @@
-"""The demo data set (fixtures/demo): samples, two LLM systems' drafts, verified fix sessions, comparisons.
+"""The demo data set (fixtures/demo): samples, two LLM systems' drafts, verified fix sessions, demo users.
 
 `fixtures/demo/demo.json` describes it; the programs live beside it as `<key>/pytorch.py`, `<key>/fixed.py`
 and one file per draft, with the sample's equivalence contract in `<key>/contract.py`. A fix session's
@@ -7,7 +7,8 @@ code before and after, and the last one must give `fixed.py`, so the logged inte
 real ones and cannot drift from the files.
 
 Loading is idempotent: everything is matched on natural keys (sample key, system name, the
-(sample, system) pair, the reviewer and the pair compared), so a second run creates nothing.
+(sample, system) pair), so a second run creates nothing. The blind comparisons of demo.json are evaluate's
+records: evaluate/demo.py checks and loads them after this part (annotate never imports evaluate).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from annotate.contracts import change_contract
 from annotate.models import (
     FixSession,
     FixStep,
@@ -39,8 +41,6 @@ from annotate.models import (
     Translation,
 )
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
-from annotate.verification import change_contract
-from evaluate.models import Comparison, Verdict
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
 # username -> role; boss is also staff and superuser so the Django admin works for the demo.
@@ -109,7 +109,6 @@ def read_demo(directory: Path | None = None) -> dict[str, Any]:
         raise DemoDataError(f"cannot read {path}: {exc}") from exc
     try:
         _read_programs(data, directory)
-        _check_comparisons(data)
     except (KeyError, TypeError) as exc:
         raise DemoDataError(f"{path} lacks or mistypes an entry: {exc!r}") from exc
     return data
@@ -133,18 +132,6 @@ def _read_programs(data: dict[str, Any], directory: Path) -> None:
             if sample["session"]["owner"] not in DEMO_USERS:
                 raise DemoDataError(f"{sample['key']}: the session owner must be a demo user")
             sample["session"]["step_specs"] = session_steps(sample)
-
-
-def _check_comparisons(data: dict[str, Any]) -> None:
-    drafts = {sample["key"]: sample["drafts"] for sample in data["samples"]}
-    for spec in data.get("comparisons", []):
-        where = f"comparison on {spec['sample']}"
-        if spec["verdict"] not in Verdict.values:
-            raise DemoDataError(f"{where}: unknown verdict {spec['verdict']!r}")
-        if spec["left"] not in drafts.get(spec["sample"], {}) or spec["right"] not in drafts[spec["sample"]]:
-            raise DemoDataError(f"{where}: both sides must be drafts of that sample")
-        if spec["left"] == spec["right"] or spec["judge"] not in DEMO_USERS:
-            raise DemoDataError(f"{where}: needs two different drafts and a demo user as judge")
 
 
 def _read(path: Path) -> str:
@@ -191,12 +178,18 @@ def session_steps(sample: dict[str, Any]) -> list[StepSpec]:
 
 
 def load_demo(stdout: TextIO | None = None, directory: Path | None = None) -> dict[str, Any]:
-    """Create whatever of the demo is missing, in one transaction; return how many rows of each were made.
-
-    The result also lists the demo users created now, with their passwords, under "new_users".
-    """
+    """Create whatever of annotate's part of the demo is missing, in one transaction (see write_demo)."""
     data = read_demo(directory)  # check every file before writing anything
-    counts = {"users": 0, "systems": 0, "samples": 0, "translations": 0, "sessions": 0, "steps": 0, "comparisons": 0}
+    return write_demo(data, stdout)
+
+
+def write_demo(data: dict[str, Any], stdout: TextIO | None = None) -> dict[str, Any]:
+    """Create what is missing of `data` (from read_demo) in one transaction; how many rows of each were made.
+
+    Returns {"users", "systems", "samples", "translations", "sessions", "steps": int, "new_users": the demo
+    users created now as (username, role, password)}. Per sample, one line goes to `stdout` when given.
+    """
+    counts = {"users": 0, "systems": 0, "samples": 0, "translations": 0, "sessions": 0, "steps": 0}
     with transaction.atomic():
         users = ensure_demo_users()
         new_users = [(name, role, password) for name, role, password in users if password]
@@ -212,8 +205,6 @@ def load_demo(stdout: TextIO | None = None, directory: Path | None = None) -> di
                 _ensure_session(translations[spec["session"]["system"]], spec, counts)
             new = {kind: counts[kind] - before[kind] for kind in ("samples", "translations", "sessions", "steps")}
             _say(stdout, f"{sample.key}: " + ", ".join(f"{n} new {kind}" for kind, n in new.items()))
-        for spec in data.get("comparisons", []):
-            _ensure_comparison(spec, systems, counts)
     return {**counts, "new_users": new_users}
 
 
@@ -308,22 +299,3 @@ def _ensure_session(translation: Translation, spec: dict[str, Any], counts: dict
     SessionEvent.objects.create(session=session, kind=SessionEventKind.IMPORTED, detail={"source": "demo"})
     counts["sessions"] += 1
     counts["steps"] += len(steps)
-
-
-def _ensure_comparison(spec: dict[str, Any], systems: dict[str, System], counts: dict[str, int]) -> None:
-    sample = Sample.objects.get(key=spec["sample"])
-    left = Translation.objects.get(sample=sample, system=systems[spec["left"]])
-    right = Translation.objects.get(sample=sample, system=systems[spec["right"]])
-    judge = get_user_model().objects.get(username=spec["judge"])
-    if Comparison.objects.filter(sample=sample, left=left, right=right, judge_user=judge).exists():
-        return
-    Comparison.objects.create(
-        sample=sample,
-        left=left,
-        right=right,
-        judge_user=judge,
-        verdict=spec["verdict"],
-        reason=spec["reason"],
-        time_spent_s=spec.get("time_spent_s"),
-    )
-    counts["comparisons"] += 1

@@ -288,10 +288,12 @@ def _store(
 # --- Background jobs ------------------------------------------------------------------------------------------
 
 
-def start_draft_job(system: System, user=None, *, retry_failed: bool = False) -> Job:
-    """Queue "draft all samples" (or "retry the failed drafts") for `system`; refuses what cannot run."""
-    from annotate.drafting_tasks import draft_system_task  # the task module imports this one
+def draft_job_keys(system: System, *, retry_failed: bool = False) -> list[str]:
+    """The keys of the samples a "draft all" (or "retry the failed drafts") job would draft.
 
+    Raises DraftingError when the job cannot run: not an LLM system, no endpoint, a draft job already
+    active, or nothing left to draft. annotate.tasks.start_draft_job queues the job with these keys.
+    """
     ensure_llm_system(system)
     problem = llm.configuration_problem(system.model)
     if problem:
@@ -306,16 +308,7 @@ def start_draft_job(system: System, user=None, *, retry_failed: bool = False) ->
     if not plan.to_draft:
         what = "failed drafts to retry" if retry_failed else "samples left to draft"
         raise DraftingError(f"No {what} for {system.name}.")
-    keys = [sample.key for sample in plan.to_draft]
-    return jobs.start_job(
-        DRAFT_JOB,
-        draft_system_task,
-        system=system,
-        user=user,
-        total=len(keys),
-        sample_keys=keys,
-        retry_failed=retry_failed,
-    )
+    return [sample.key for sample in plan.to_draft]
 
 
 def active_draft_job(system: System) -> Job | None:

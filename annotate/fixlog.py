@@ -1,30 +1,31 @@
 """The fix log: claiming a draft, editing it safely, running it, recording fix steps, and verifying it.
 
-The state changes of a FixSession live here as functions taking the session (models.py is frozen), in the
-order a developer meets them: claim → save/run → record steps (and retract mistakes) → verify. Every refusal
-raises a WorkspaceError subclass whose message is meant for the person; nothing is changed when one is raised.
+The state changes of a FixSession live here as functions taking the session, in the order a developer meets
+them: claim → save/run → record steps (and retract mistakes) → verify. Every refusal raises a WorkspaceError
+subclass whose message is meant for the person; nothing is changed when one is raised. What the step form is
+pre-filled with is annotate.prefill; runs are stored and looked up by annotate.runs; the contract gate is
+annotate.contracts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from diff_match_patch import diff_match_patch
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotate import sandbox, similarity
+from annotate import contracts, runs, sandbox
+from annotate.contracts import VerificationOutcome
+from annotate.diffs import edit_size, line_diff
 from annotate.models import (
     FixSession,
     FixStep,
     Run,
     RunKind,
-    RunStatus,
     SessionEvent,
     SessionEventKind,
     SessionStatus,
@@ -33,9 +34,6 @@ from annotate.models import (
 )
 from annotate.roles import is_admin
 from annotate.taxonomy import suggest_category
-
-# Lines of unchanged code kept around the changed region of a step's erroneous/corrected code.
-CONTEXT_LINES = 2
 
 
 class WorkspaceError(Exception):
@@ -237,137 +235,18 @@ def run_code(session: FixSession, user, kind: str) -> sandbox.RunResult:
         code = session.translation.sample.pytorch_code
     else:
         raise WorkspaceError(f"Unknown run kind {kind!r}: choose jax or pytorch.")
-    result = sandbox.run(code, kind, user_key=user.get_username(), user=user, session=session)
+    result = runs.run(code, kind, user_key=user.get_username(), user=user, session=session)
     touch(session)
     return result
 
 
-def failing_line(traceback: list[dict[str, Any]]) -> int | None:
-    """The line of the program itself (main.py) where the error surfaced: its innermost frame."""
-    for frame in reversed(traceback or []):
-        if frame.get("file") == "main.py" and isinstance(frame.get("line"), int):
-            return frame["line"]
-    return None
-
-
-def last_run(session: FixSession, kind: str = RunKind.JAX) -> Run | None:
-    return session.runs.filter(kind=kind).order_by("-created_at", "-pk").first()
-
-
-def last_failing_run(session: FixSession) -> Run | None:
-    """The latest failed JAX run since the last step: the error the next step fixes (an older one was fixed)."""
-    runs = session.runs.filter(kind=RunKind.JAX).exclude(status=RunStatus.OK)
-    last_step = session.steps.order_by("-created_at").values_list("created_at", flat=True).first()
-    if last_step is not None:
-        runs = runs.filter(created_at__gt=last_step)
-    return runs.order_by("-created_at", "-pk").first()
-
-
-def error_text(run: Run | None) -> str:
-    """The error message a step is pre-filled with: the exception line, else the end of stderr."""
-    if run is None:
-        return ""
-    if run.exception_type:
-        return f"{run.exception_type}: {run.exception_message}".strip()
-    tail = [line for line in run.stderr.strip().splitlines() if line.strip()][-3:]
-    return "\n".join(tail) or f"run ended with status {run.status}"
-
-
-# --- diffs -----------------------------------------------------------------------------------------------------
-
-
-def line_diff(before: str, after: str) -> list[tuple[int, str]]:
-    """Line-level diff with diff-match-patch: [(op, text)] where op is -1 removed, 0 same, 1 added."""
-    dmp = diff_match_patch()
-    chars_before, chars_after, lines = dmp.diff_linesToChars(before, after)
-    diffs = dmp.diff_main(chars_before, chars_after, False)
-    dmp.diff_charsToLines(diffs, lines)
-    return [(op, text) for op, text in diffs if text]
-
-
-def changed_region(before: str, after: str, context: int = CONTEXT_LINES) -> tuple[str, str]:
-    """The erroneous and corrected code: the changed lines of `before`/`after` with `context` lines around."""
-    before_lines = before.splitlines(keepends=True)
-    after_lines = after.splitlines(keepends=True)
-    first_b = first_a = last_b = last_a = None
-    pos_b = pos_a = 0
-    for op, text in line_diff(before, after):
-        n = len(text.splitlines(keepends=True))
-        if op != 0:
-            if first_b is None:
-                first_b, first_a = pos_b, pos_a
-            last_b = pos_b + (n if op == -1 else 0)
-            last_a = pos_a + (n if op == 1 else 0)
-        if op <= 0:
-            pos_b += n
-        if op >= 0:
-            pos_a += n
-    if first_b is None:
-        return "", ""
-    start_b, start_a = max(0, first_b - context), max(0, first_a - context)
-    return (
-        "".join(before_lines[start_b : last_b + context]),
-        "".join(after_lines[start_a : last_a + context]),
-    )
-
-
-def edit_size(before: str, after: str) -> int:
-    """Characters inserted plus deleted (Levenshtein-style size of the edit)."""
-    dmp = diff_match_patch()
-    diffs = dmp.diff_main(before, after)
-    return sum(len(text) for op, text in diffs if op != 0)
-
-
 # --- steps -----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class StepDraft:
-    """What the record-step form is pre-filled with."""
-
-    error: str
-    error_code: str
-    fixed_code: str
-    category: str
-    run_id: int | None
-    code_before: str
-    code_after: str
-    similar: list[FixStep] = field(default_factory=list)
-
-    @property
-    def has_changes(self) -> bool:
-        return self.code_before != self.code_after
 
 
 def last_snapshot(session: FixSession) -> str:
     """The code as of the last counted step (retracted steps count nowhere), else the original draft."""
     step = session.steps.counted().order_by("-index").first()
     return step.code_after if step else session.translation.code
-
-
-def draft_step(session: FixSession) -> StepDraft:
-    before, after = last_snapshot(session), session.current_code
-    run = last_failing_run(session)
-    error = error_text(run)
-    error_code, fixed_code = changed_region(before, after)
-    return StepDraft(
-        error=error,
-        error_code=error_code,
-        fixed_code=fixed_code,
-        category=suggest_category(error, error_code, fixed_code),
-        run_id=run.pk if run else None,
-        code_before=before,
-        code_after=after,
-        similar=similar_fixes(session, error, error_code),
-    )
-
-
-def similar_fixes(session: FixSession, error: str, code: str = "", limit: int = 5) -> list[FixStep]:
-    """Most similar shared steps for the current error (never this session's own)."""
-    if not error.strip() and not code.strip():
-        return []
-    found = similarity.similar_steps(error, code, limit=limit + 10)
-    return [step for step in found if step.session_id != session.pk][:limit]
 
 
 def record_step(
@@ -452,26 +331,6 @@ def _last_mark(session: FixSession) -> datetime:
 # --- verification ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class VerificationOutcome:
-    """What a verification attempt found; the contract checker (annotate.verification) returns one too."""
-
-    passed: bool
-    stages: list[dict[str, Any]] = field(default_factory=list)
-    run_id: int | None = None
-    method: str = "contract"
-    message: str = ""
-
-
-def clean_run(session: FixSession) -> Run | None:
-    """A successful JAX run of exactly the current code."""
-    return (
-        session.runs.filter(kind=RunKind.JAX, status=RunStatus.OK, code_hash=sandbox.code_hash(session.current_code))
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-
-
 def verify(session: FixSession, user, *, confirmed: bool) -> VerificationOutcome:
     """Close the session as verified: by its contract when it has one, else by a clean run plus confirmation."""
     _require_editor(session, user)
@@ -485,16 +344,14 @@ def verify(session: FixSession, user, *, confirmed: bool) -> VerificationOutcome
 
 
 def _verify_by_contract(session: FixSession) -> VerificationOutcome:
-    from annotate import verification  # it imports this module's VerificationOutcome
-
-    outcome = verification.check(session)
+    outcome = contracts.check(session)
     if not outcome.passed and not outcome.message:
         outcome.message = "The contract did not pass; the session stays open."
     return outcome
 
 
 def _verify_by_clean_run(session: FixSession, confirmed: bool) -> VerificationOutcome:
-    run = clean_run(session)
+    run = runs.clean_run(session)
     if run is None:
         raise WorkspaceError("Run the current code first: verifying needs a clean run (status ok) of this exact code.")
     if not confirmed:
@@ -528,28 +385,21 @@ def _mark_verified(session: FixSession, user, outcome: VerificationOutcome) -> N
     session.refresh_from_db()
 
 
-def check_contract(session: FixSession, user):
+def check_contract(session: FixSession, user) -> contracts.ContractResult:
     """Run the sample's contract on the session's saved code without verifying: to see where it fails.
 
     Its owner may while the session is open; an admin may on any session (e.g. to re-check a stale one).
-    Returns annotate.verification's ContractResult; the Run is stored with the session.
+    The Run is stored with the session.
     """
-    from annotate import verification  # it imports this module's VerificationOutcome
-
     if not is_admin(user):
         _require_editor(session, user)
     sample = session.translation.sample
     if not sample.contract.strip():
         raise WorkspaceError("This sample has no contract to run.")
-    result = verification.run_contract(sample, session.current_code, user=user, session=session)
+    result = contracts.run_contract(sample, session.current_code, user=user, session=session)
     if session.status == SessionStatus.OPEN and session.owner_id == user.pk:
         touch(session)
     return result
-
-
-def last_contract_run(session: FixSession) -> Run | None:
-    """The latest contract run of this session that has a verdict (what the stage panel shows on reload)."""
-    return session.runs.filter(kind=RunKind.CONTRACT).exclude(verdict="").order_by("-created_at", "-pk").first()
 
 
 STAGE_MARKS = {"passed": "✓", "failed": "✗", "not-reached": "–"}

@@ -72,10 +72,6 @@ def configuration_problem(model: str = "") -> str:
     return ""
 
 
-def is_configured(model: str = "") -> bool:
-    return not configuration_problem(model)
-
-
 def chat(
     messages: Sequence[dict],
     *,

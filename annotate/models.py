@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotate.fields import OrderedJSONField
+from annotate.roles import is_admin
 
 
 class AppendOnlyError(Exception):
@@ -172,8 +173,6 @@ class SessionStatus(models.TextChoices):
 class FixSessionQuerySet(models.QuerySet):
     def visible_to(self, user) -> FixSessionQuerySet:
         """Verified sessions are shared knowledge; open and abandoned ones belong to their owner."""
-        from annotate.roles import is_admin
-
         if is_admin(user):
             return self
         return self.filter(Q(status=SessionStatus.VERIFIED) | Q(owner=user))
@@ -309,8 +308,6 @@ class ContractVerdict(models.TextChoices):
 
 class RunQuerySet(models.QuerySet):
     def visible_to(self, user) -> RunQuerySet:
-        from annotate.roles import is_admin
-
         if is_admin(user):
             return self
         return self.filter(Q(user=user) | Q(session__status=SessionStatus.VERIFIED))

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from annotate.models import FixStep, Sample, StepCategory, System, SystemMode
+from annotate.similarity import rank_steps
+from annotate.taxonomy import suggest_category
 
 BYTES_PER_TOKEN = 3
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -253,8 +255,6 @@ class _Packer:
 
 def _by_priority(sample: Sample, steps: list[FixStep]) -> list[FixStep]:
     """Coverage first (the most relevant step of each category), then everything else by relevance."""
-    from annotate.similarity import rank_steps  # written beside this module; imported when first needed
-
     ranked = [step for step, _score in rank_steps(f"{sample.title}\n{sample.pytorch_code}", steps)]
     seen_ids = {step.pk for step in ranked}
     ranked += [step for step in steps if step.pk not in seen_ids]  # steps the ranking left out, kept last
@@ -268,10 +268,6 @@ def _by_priority(sample: Sample, steps: list[FixStep]) -> list[FixStep]:
 def _category(step: FixStep) -> str:
     if step.category:
         return step.category
-    try:
-        from annotate.taxonomy import suggest_category
-    except ImportError:
-        return StepCategory.OTHER
     return suggest_category(step.error, step.code_before, step.code_after) or StepCategory.OTHER
 
 

@@ -1,4 +1,7 @@
-"""Background tasks (Django's Tasks API through the django-tasks backport)."""
+"""Background tasks (Django's Tasks API through the django-tasks backport) and the functions that queue them.
+
+Every annotate task lives here; each fills in the progress of its Job (annotate.jobs).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,16 @@ from collections import Counter
 from django.utils import timezone
 from django_tasks import task
 
-from annotate import jobs
-from annotate.models import DraftStatus, JobStatus, SessionStatus, Translation
+from annotate import drafting, jobs, llm
+from annotate.models import DraftStatus, Job, JobStatus, SessionStatus, System, Translation
 
 STAT_KEYS = (
     "translations", "drafts_failed", "sessions_open", "sessions_verified", "sessions_abandoned",
     "fix_steps", "prompt_tokens", "completion_tokens",
-)
+)  # fmt: skip
+
+
+# --- system statistics --------------------------------------------------------------------------------------
 
 
 def translation_counts(translation: Translation) -> Counter:
@@ -46,3 +52,45 @@ def recount_system_stats(job_id: int) -> None:
     job.system.stats_updated_at = timezone.now()
     job.system.save(update_fields=["stats", "stats_updated_at"])
     job.finish(JobStatus.DONE, "Statistics are up to date.")
+
+
+# --- drafting -----------------------------------------------------------------------------------------------
+
+
+def start_draft_job(system: System, user=None, *, retry_failed: bool = False) -> Job:
+    """Queue "draft all samples" (or "retry the failed drafts") for `system`; raises drafting.DraftingError
+    for what cannot run (see drafting.draft_job_keys)."""
+    keys = drafting.draft_job_keys(system, retry_failed=retry_failed)
+    return jobs.start_job(
+        drafting.DRAFT_JOB,
+        draft_system_task,
+        system=system,
+        user=user,
+        total=len(keys),
+        sample_keys=keys,
+        retry_failed=retry_failed,
+    )
+
+
+@task()
+def draft_system_task(job_id: int) -> None:
+    """Draft the samples the job names; resumable (drafted samples are skipped) and cancellable between samples."""
+    job = jobs.begin(job_id)
+    if job is None:
+        return
+    try:
+        samples = drafting.samples_by_keys(job.params.get("sample_keys") or [])
+        report = drafting.draft_samples(
+            job.system,
+            samples,
+            retry_failed=bool(job.params.get("retry_failed")),
+            on_outcome=drafting.progress_callback(job),
+            should_stop=lambda: jobs.cancelled(job),
+        )
+    except (drafting.DraftingError, llm.LLMNotConfigured) as error:
+        job.finish(JobStatus.FAILED, str(error))
+        return
+    except Exception as error:
+        job.finish(JobStatus.FAILED, f"Drafting stopped on an unexpected error: {type(error).__name__}: {error}")
+        raise
+    job.finish(JobStatus.CANCELLED if report.cancelled else JobStatus.DONE, report.summary())

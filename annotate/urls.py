@@ -1,15 +1,73 @@
-from django.urls import path
+"""Every URL of the annotate app, grouped by prefix; each group keeps its namespace.
 
-from annotate import views
+t2j_site/urls.py includes this module once. Paths and names are what the role-matrix test walks
+(tests/test_role_matrix.py): a new view needs a row there.
+"""
 
-app_name = "annotate"
+from django.urls import include, path
+
+from annotate.views import catalog, contracts, dataset, drafting, workspace
+
+# Samples, systems and jobs: namespace "annotate".
+catalog_patterns = [
+    path("samples/", catalog.sample_list, name="sample_list"),
+    path("samples/<slug:key>/", catalog.sample_detail, name="sample_detail"),
+    path("systems/", catalog.system_list, name="system_list"),
+    path("systems/<slug:name>/", catalog.system_detail, name="system_detail"),
+    path("systems/<slug:name>/recount/", catalog.system_recount, name="system_recount"),
+    path("jobs/<int:pk>/progress/", catalog.job_progress_hx, name="job_progress_hx"),
+    path("jobs/<int:pk>/cancel/", catalog.job_cancel, name="job_cancel"),
+]
+
+# Moving the bug-fix dataset in and out, under dataset/.
+dataset_patterns = [
+    path("", dataset.dataset_home, name="home"),
+    path("import/preview/", dataset.import_preview, name="import_preview"),
+    path("import/confirm/", dataset.import_confirm, name="import_confirm"),
+    path("export/", dataset.export_download, name="export_download"),
+]
+
+# LLM drafting systems, under drafting/.
+drafting_patterns = [
+    path("", drafting.system_list, name="system_list"),
+    path("systems/new/", drafting.system_create, name="system_create"),
+    path("systems/<slug:name>/", drafting.system_detail, name="system_detail"),
+    path("systems/<slug:name>/draft/", drafting.draft_start, name="draft_start"),
+    path("systems/<slug:name>/retry-failed/", drafting.draft_retry, name="draft_retry"),
+    path("systems/<slug:name>/preview/", drafting.prompt_preview, name="prompt_preview"),
+]
+
+# The developer queue and the fix workspace, under work/.
+# Admin actions last: the role-matrix test walks URLs in order, and a reopen changes what the others see.
+workspace_patterns = [
+    path("", workspace.queue, name="queue"),
+    path("translations/<int:translation_id>/claim/", workspace.translation_claim, name="translation_claim"),
+    path("sessions/<int:session_id>/", workspace.session_detail, name="session_detail"),
+    path("sessions/<int:session_id>/save/", workspace.code_save, name="code_save"),
+    path("sessions/<int:session_id>/run/", workspace.run_create, name="run_create"),
+    path("sessions/<int:session_id>/steps/new/", workspace.fix_step_new, name="fix_step_new"),
+    path("sessions/<int:session_id>/steps/", workspace.fix_step_create, name="fix_step_create"),
+    path("sessions/<int:session_id>/verify/", workspace.session_verify, name="session_verify"),
+    path("sessions/<int:session_id>/contract-runs/", workspace.contract_run_create, name="contract_run_create"),
+    path("sessions/<int:session_id>/abandon/", workspace.session_abandon, name="session_abandon"),
+    path("steps/<int:step_id>/", workspace.fix_step_detail, name="fix_step_detail"),
+    path("steps/<int:step_id>/retract/", workspace.fix_step_retract, name="fix_step_retract"),
+    path("sessions/<int:session_id>/reassign/", workspace.session_reassign, name="session_reassign"),
+    path("sessions/<int:session_id>/reopen/", workspace.session_reopen, name="session_reopen"),
+]
+
+# Admins' contract editor, under contracts/.
+contract_patterns = [
+    path("", contracts.contract_list, name="contract_list"),
+    path("<slug:key>/", contracts.contract_edit, name="contract_edit"),
+    path("<slug:key>/check/", contracts.contract_check, name="contract_check"),
+]
 
 urlpatterns = [
-    path("samples/", views.sample_list, name="sample_list"),
-    path("samples/<slug:key>/", views.sample_detail, name="sample_detail"),
-    path("systems/", views.system_list, name="system_list"),
-    path("systems/<slug:name>/", views.system_detail, name="system_detail"),
-    path("systems/<slug:name>/recount/", views.system_recount, name="system_recount"),
-    path("jobs/<int:pk>/progress/", views.job_progress_hx, name="job_progress_hx"),
-    path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
+    path("", catalog.home, name="home"),
+    path("", include((catalog_patterns, "annotate"))),
+    path("dataset/", include((dataset_patterns, "dataset"))),
+    path("drafting/", include((drafting_patterns, "drafting"))),
+    path("work/", include((workspace_patterns, "workspace"))),
+    path("contracts/", include((contract_patterns, "contracts"))),
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.db import transaction
 from django.db.models import F
 
-from annotate import verification
+from annotate import contracts
 from annotate.dataset.audit import audited
 from annotate.dataset.errors import DatasetError, Problems
 from annotate.dataset.reading import check_size, decode, key_problem, parse_jsonl, read_path, text_problem
@@ -188,7 +188,7 @@ def _write_samples(valid: list[tuple[str, dict]], existing: dict[str, Sample]) -
         if "contract" in changed:
             # A new contract invalidates verifications made under the old one: the same path as an admin's
             # edit in the contract editor (a STALE event per session).
-            verification.mark_stale(sample)
+            contracts.mark_stale(sample)
 
 
 # --- translations -----------------------------------------------------------------------------------------

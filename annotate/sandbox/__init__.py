@@ -4,12 +4,12 @@
     result = sandbox.run(code, "jax", user_key="dev")
 
 Tries the runners of T2J_RUNNER_URLS (warm pool); when none answers, starts a cold box here and says so
-in `result.note`. Every run is stored as a Run row after the timed part; `result.run_id` names it.
+in `result.note`. The package imports nothing of the project but settings: it returns a RunResult and
+stores nothing; annotate.runs stores the Run rows.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django.conf import settings
@@ -21,12 +21,7 @@ from annotate.sandbox.inputs import InvalidRunInput
 from annotate.sandbox.limits import Limits
 from annotate.sandbox.result import RunResult
 
-__all__ = ["InvalidRunInput", "Limits", "RunResult", "code_hash", "run"]
-
-
-def code_hash(code: str) -> str:
-    """The hash stored as Run.code_hash; whoever looks runs up by code must hash the same way."""
-    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+__all__ = ["InvalidRunInput", "Limits", "RunResult", "run"]
 
 
 def run(
@@ -35,12 +30,8 @@ def run(
     user_key: str,
     files: dict[str, str | bytes] | None = None,
     limits: Limits | dict[str, Any] | None = None,
-    *,
-    user: Any = None,
-    session: Any = None,
-    store: bool = True,
 ) -> RunResult:
-    """Run `code` in the sandbox and store the Run. Raises InvalidRunInput for bad input (nothing stored)."""
+    """Run `code` in the sandbox; nothing is stored. Raises InvalidRunInput for bad input (nothing run)."""
     code = inputs.check_code(code)
     kind = inputs.check_kind(kind)
     if not isinstance(user_key, str):
@@ -50,10 +41,7 @@ def run(
         resolved = Limits.resolve(limits)
     except (TypeError, ValueError) as exc:
         raise InvalidRunInput(str(exc)) from exc
-    result = _run_somewhere(code, kind, user_key, encoded, resolved)
-    if store:
-        result.run_id = _store(result, code, kind, user_key, user, session).pk
-    return result
+    return _run_somewhere(code, kind, user_key, encoded, resolved)
 
 
 def _run_somewhere(code: str, kind: str, user_key: str, files: dict[str, str], limits: Limits) -> RunResult:
@@ -69,29 +57,3 @@ def _run_somewhere(code: str, kind: str, user_key: str, files: dict[str, str], l
         why = "; ".join(failures) if failures else "no runner configured"
         result.note = f"cold start: no runner answered ({why})"
     return result
-
-
-def _store(result: RunResult, code: str, kind: str, user_key: str, user: Any, session: Any):
-    from annotate.models import Run
-
-    return Run.objects.create(
-        kind=kind,
-        code_hash=code_hash(code),
-        code=code,
-        user=user,
-        user_key=user_key,
-        session=session,
-        status=result.status,
-        exit_code=result.exit_code,
-        stdout=result.stdout,
-        stderr=result.stderr,
-        stdout_truncated=result.stdout_truncated,
-        stderr_truncated=result.stderr_truncated,
-        exception_type=result.exception_type,
-        exception_message=result.exception_message,
-        traceback=result.traceback,
-        duration_s=result.duration_s,
-        peak_memory_bytes=result.peak_memory_bytes,
-        isolation=result.isolation,
-        started_warm=result.started_warm,
-    )

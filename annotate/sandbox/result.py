@@ -25,6 +25,7 @@ class RunResult:
     note: str = ""
     # Measured inside the box around exec() of the program (bench only; not stored).
     inprocess_s: float | None = None
+    # The stored Run's id: the sandbox stores nothing, annotate.runs sets it when it stores the result.
     run_id: int | None = None
 
     @property

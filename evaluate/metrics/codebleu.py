@@ -159,9 +159,3 @@ def compute_for(
             )
             stored += 1
     return stored, skipped
-
-
-def translations_for_scoring():
-    return Translation.objects.select_related("sample", "system").prefetch_related(
-        "sample__translations__fix_sessions__translation__system"
-    )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from annotate import sandbox, verification
+from annotate import contracts, runs
 from annotate.models import Sample, SessionStatus, Translation
 from evaluate.models import RuntimeMeasurement
 
@@ -71,7 +71,7 @@ def time_program(code: str, kind: str, *, repeats: int = 3) -> Timing:
     first = None
     last_run = None
     for attempt in range(repeats + 1):
-        result = sandbox.run(code, kind, user_key=USER_KEY)
+        result = runs.run(code, kind, user_key=USER_KEY)
         last_run = result.run_id
         if result.status != "ok":
             why = result.exception_message or result.stderr[-300:] or result.status
@@ -86,7 +86,7 @@ def time_program(code: str, kind: str, *, repeats: int = 3) -> Timing:
 
 def environment() -> dict:
     """Library versions and CPU as the sandbox sees them, stored with each timing."""
-    result = sandbox.run(ENVIRONMENT_PROBE, "jax", user_key=USER_KEY)
+    result = runs.run(ENVIRONMENT_PROBE, "jax", user_key=USER_KEY)
     try:
         return json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -101,8 +101,8 @@ def time_functions(sample: Sample, code: str, *, repeats: int = 3) -> tuple[Timi
     different quantity in the same column. The PyTorch side is None then.
     """
     try:
-        timing, run_id = verification.timing_run(sample, code, repeats=repeats, user_key=USER_KEY)
-    except verification.ContractProblem as problem:
+        timing, run_id = contracts.timing_run(sample, code, repeats=repeats, user_key=USER_KEY)
+    except contracts.ContractProblem as problem:
         return None, _failed(f"function timing failed: {problem}")
     return _side(timing["torch"], run_id), _side(timing["jax"], run_id)
 
@@ -145,7 +145,7 @@ def measure(translations: Iterable[Translation], *, repeats: int = 3, pytorch: b
         if session is None or not session.current_code.strip():
             continue
         sample = translation.sample
-        if verification.names_timed_functions(sample):
+        if contracts.names_timed_functions(sample):
             torch_timing, jax_timing = time_functions(sample, session.current_code, repeats=repeats)
         else:
             jax_timing = time_program(session.current_code, "jax", repeats=repeats)

@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request
 
 from annotate.models import FixSession, FixStep, SessionStatus
-from tests.annotate.factories import FixSessionFactory, FixStepFactory, TranslationFactory
+from tests.annotate.factories import FixSessionFactory, FixStepFactory, SampleFactory, TranslationFactory
 
 CHAT_PATH = "/v1/chat/completions"
 JAX_PROGRAM = "import jax\nimport jax.numpy as jnp\n\nprint(jnp.ones(2).sum())\n"
@@ -98,3 +98,8 @@ def verified_steps(sample, n: int = 2, *, category: str = "prng", error: str = "
 
 def open_session(translation) -> FixSession:
     return FixSessionFactory(translation=translation, status=SessionStatus.OPEN)
+
+
+def keyed_sample(key: str, **kwargs):
+    """A sample whose program names its key, so the fake server can tell prompts apart."""
+    return SampleFactory(key=key, pytorch_code=f"import torch\nprint('SAMPLE-KEY: {key}')\n", **kwargs)

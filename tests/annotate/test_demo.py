@@ -1,64 +1,36 @@
-"""The demo data set: what fixtures/demo/demo.json describes is what load_demo creates, once."""
+"""The demo data set: what fixtures/demo/demo.json describes of annotate's part is what load_demo creates, once.
+
+The comparisons, the whole demo and the load_demo command: tests/evaluate/test_demo.py."""
 
 from __future__ import annotations
 
 import ast
-import json
-import shutil
-from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
 
 from annotate import fixlog
 from annotate.demo import DEMO_DIR, DEMO_USERS, DemoDataError, ensure_demo_users, load_demo
-from annotate.models import (
-    FixSession,
-    FixStep,
-    Sample,
-    SessionEventKind,
-    SessionStatus,
-    StepCategory,
-    System,
-    Translation,
+from annotate.models import FixSession, FixStep, Sample, SessionEventKind, SessionStatus, StepCategory, Translation
+from tests.annotate import demo_files
+from tests.annotate.demo_files import (
+    SESSION_SAMPLES,
+    SPEC,
+    edit_spec,
+    expected_counts,
+    table_counts,
 )
-from evaluate.models import Comparison, Verdict
 from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
 
-SPEC = json.loads((DEMO_DIR / "demo.json").read_text(encoding="utf-8"))
-SESSION_SAMPLES = [s for s in SPEC["samples"] if "session" in s]
 ALL_PY = sorted(DEMO_DIR.rglob("*.py"))
+
+demo_copy = demo_files.demo_copy
 
 
 @pytest.fixture(autouse=True)
 def _no_demo_password(monkeypatch):
     monkeypatch.delenv("T2J_DEMO_PASSWORD", raising=False)
-
-
-def _table_counts() -> dict[str, int]:
-    return {
-        "systems": System.objects.count(),
-        "samples": Sample.objects.count(),
-        "translations": Translation.objects.count(),
-        "sessions": FixSession.objects.count(),
-        "steps": FixStep.objects.count(),
-        "comparisons": Comparison.objects.count(),
-        "users": get_user_model().objects.count(),
-    }
-
-
-def _expected_counts() -> dict[str, int]:
-    return {
-        "systems": len(SPEC["systems"]),
-        "samples": len(SPEC["samples"]),
-        "translations": sum(len(s["translations"]) for s in SPEC["samples"]),
-        "sessions": len(SESSION_SAMPLES),
-        "steps": sum(len(s["session"]["steps"]) for s in SESSION_SAMPLES),
-        "comparisons": len(SPEC["comparisons"]),
-        "users": len(DEMO_USERS),
-    }
 
 
 # --- the files -----------------------------------------------------------------------------------------
@@ -126,8 +98,8 @@ def test_every_sample_has_a_contract_with_its_three_stages():
 def test_load_demo_creates_what_demo_json_describes():
     result = load_demo()
 
-    expected = _expected_counts()
-    assert _table_counts() == expected
+    expected = expected_counts()
+    assert table_counts() == expected
     assert {k: result[k] for k in expected} == expected
     assert [s.key for s in Sample.objects.order_by("import_position")] == [s["key"] for s in SPEC["samples"]]
     assert list(Sample.objects.order_by("import_position").values_list("import_position", flat=True)) == list(
@@ -153,16 +125,14 @@ def test_samples_and_drafts_hold_the_files():
 @pytest.mark.django_db
 def test_loading_twice_changes_nothing():
     load_demo()
-    before = _table_counts()
+    before = table_counts()
     passwords = dict(get_user_model().objects.values_list("username", "password"))
 
     result = load_demo()
 
-    assert _table_counts() == before
+    assert table_counts() == before
     assert result["new_users"] == []
-    assert all(
-        result[k] == 0 for k in ("users", "systems", "samples", "translations", "sessions", "steps", "comparisons")
-    )
+    assert all(result[k] == 0 for k in ("users", "systems", "samples", "translations", "sessions", "steps"))
     assert dict(get_user_model().objects.values_list("username", "password")) == passwords
 
 
@@ -210,17 +180,6 @@ def test_drafts_without_a_session_are_left_for_developers():
 
 
 @pytest.mark.django_db
-def test_comparisons_are_by_the_demo_reviewer_on_one_sample():
-    load_demo()
-    for comparison in Comparison.objects.all():
-        assert comparison.judge_user.username == "rev"
-        assert comparison.left.sample_id == comparison.right.sample_id == comparison.sample_id
-        assert comparison.left_id != comparison.right_id
-        assert comparison.verdict in Verdict.values
-        assert comparison.reason
-
-
-@pytest.mark.django_db
 def test_load_demo_leaves_an_existing_session_alone(other_developer):
     # Someone claimed the weak linreg draft before the demo was loaded: their session stays the only one.
     spec = SESSION_SAMPLES[0]
@@ -253,20 +212,6 @@ def test_loading_again_adds_contracts_to_samples_loaded_without_them():
     assert mine.contract_version == 4 and mine.contract.startswith("def spec")
 
 
-@pytest.fixture
-def demo_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(DEMO_DIR, target)
-    return target
-
-
-def _edit_spec(directory: Path, change) -> None:
-    path = directory / "demo.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
-
-
 @pytest.mark.django_db
 def test_steps_that_do_not_end_in_the_fixed_program_are_refused(demo_copy):
     fixed = demo_copy / SESSION_SAMPLES[0]["key"] / "fixed.py"
@@ -280,7 +225,7 @@ def test_steps_that_do_not_end_in_the_fixed_program_are_refused(demo_copy):
 
 @pytest.mark.django_db
 def test_an_unknown_category_is_refused(demo_copy):
-    _edit_spec(
+    edit_spec(
         demo_copy,
         lambda d: next(s for s in d["samples"] if "session" in s)["session"]["steps"][0].update(category="typo"),
     )
@@ -291,60 +236,11 @@ def test_an_unknown_category_is_refused(demo_copy):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        ({"verdict": "maybe"}, "unknown verdict 'maybe'"),
-        ({"left": "no-such-system"}, "both sides must be drafts"),
-        ({"judge": "mallory"}, "a demo user as judge"),
-    ],
-)
-def test_a_bad_comparison_writes_nothing(demo_copy, change, message):
-    _edit_spec(demo_copy, lambda d: d["comparisons"][-1].update(change))
-
-    with pytest.raises(DemoDataError, match=message):
-        load_demo(directory=demo_copy)
-    assert _table_counts() == {k: 0 for k in _table_counts()}
-
-
-@pytest.mark.django_db
 def test_a_missing_entry_is_reported_not_crashed_on(demo_copy):
-    _edit_spec(demo_copy, lambda d: d["samples"][0].pop("translations"))
+    edit_spec(demo_copy, lambda d: d["samples"][0].pop("translations"))
 
     with pytest.raises(DemoDataError, match="'translations'"):
         load_demo(directory=demo_copy)
-    assert Sample.objects.count() == 0
-
-
-# --- the command -------------------------------------------------------------------------------------
-
-
-@pytest.mark.django_db
-def test_load_demo_command_prints_a_summary_and_new_passwords():
-    out = StringIO()
-    call_command("load_demo", stdout=out)
-    lines = out.getvalue().splitlines()
-    expected = _expected_counts()
-    assert lines[-1] == (
-        f"demo loaded: {expected['samples']} samples, {expected['translations']} translations, "
-        f"{expected['sessions']} sessions, {expected['steps']} steps, {expected['comparisons']} comparisons created"
-    )
-    assert sum("password:" in line for line in lines) == len(DEMO_USERS)
-
-    again = StringIO()
-    call_command("load_demo", stdout=again)
-    assert again.getvalue().splitlines() == [
-        "demo loaded: 0 samples, 0 translations, 0 sessions, 0 steps, 0 comparisons created"
-    ]
-
-
-@pytest.mark.django_db
-def test_load_demo_command_reports_broken_files(monkeypatch, demo_copy):
-    (demo_copy / "demo.json").write_text("{not json", encoding="utf-8")
-    monkeypatch.setattr("annotate.demo.DEMO_DIR", demo_copy)
-
-    with pytest.raises(CommandError, match="demo data not loaded"):
-        call_command("load_demo", stdout=StringIO())
     assert Sample.objects.count() == 0
 
 

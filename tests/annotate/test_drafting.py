@@ -3,27 +3,29 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import timedelta
 
 import pytest
 from django.test import override_settings
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from annotate import drafting, jobs, llm
-from annotate.models import DraftStatus, Job, JobStatus, SystemMode, Translation
+from annotate import drafting, llm
+from annotate.models import DraftStatus, SystemMode, Translation
 from tests.annotate import llm_fakes
 from tests.annotate.factories import SampleFactory, SystemFactory, TranslationFactory
-from tests.annotate.llm_fakes import CHAT_PATH, answer, chat_requests, completion, open_session, prompt_text
+from tests.annotate.llm_fakes import (
+    CHAT_PATH,
+    answer,
+    chat_requests,
+    completion,
+    keyed_sample,
+    open_session,
+    prompt_text,
+)
 
 pytestmark = pytest.mark.django_db
 llm_endpoint = llm_fakes.llm_endpoint
 no_llm_endpoint = llm_fakes.no_llm_endpoint
-
-
-def keyed_sample(key: str, **kwargs):
-    """A sample whose program names its key, so the fake server can tell prompts apart."""
-    return SampleFactory(key=key, pytorch_code=f"import torch\nprint('SAMPLE-KEY: {key}')\n", **kwargs)
 
 
 def test_a_standard_draft_stores_the_code_and_its_provenance(llm_endpoint):
@@ -289,97 +291,3 @@ def test_the_command_system_is_created_or_must_match(llm_endpoint):
         drafting.system_for_command("mine", mode="standard")
     with pytest.raises(drafting.DraftingError, match="model m1, not m2"):
         drafting.system_for_command("mine", model="m2")
-
-
-def test_the_background_job_drafts_everything_left_and_counts_progress(
-    llm_endpoint, django_capture_on_commit_callbacks, admin_user
-):
-    samples = [keyed_sample("e1"), keyed_sample("e2"), keyed_sample("e3")]
-    system = SystemFactory(name="std")
-    TranslationFactory(sample=samples[0], system=system)
-
-    def by_sample(request):
-        body = answer() if llm_fakes.sample_key_of(request) != "e3" else completion("no code here")
-        return Response(json.dumps(body), content_type="application/json")
-
-    llm_endpoint.expect_request(CHAT_PATH).respond_with_handler(by_sample)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        job = drafting.start_draft_job(system, admin_user)
-
-    job.refresh_from_db()
-    assert job.params["sample_keys"] == ["e2", "e3"]
-    assert (job.status, job.total, job.done, job.failed) == (JobStatus.DONE, 2, 1, 1)
-    assert "Drafted 1; failed 1" in job.message
-    assert drafting.token_totals(system)["completion_tokens"] == 60
-
-
-def test_retry_failed_job_takes_only_the_failed_drafts(llm_endpoint, django_capture_on_commit_callbacks):
-    system = SystemFactory(name="std")
-    failed = TranslationFactory(sample=keyed_sample("e1"), system=system, draft_status=DraftStatus.FAILED, code="")
-    keyed_sample("e2")  # never drafted: not part of a retry
-    llm_endpoint.expect_request(CHAT_PATH).respond_with_json(answer())
-
-    with django_capture_on_commit_callbacks(execute=True):
-        job = drafting.start_draft_job(system, retry_failed=True)
-
-    failed.refresh_from_db()
-    assert job.params["sample_keys"] == ["e1"]
-    assert failed.draft_status == DraftStatus.OK
-    assert system.translations.count() == 1
-
-
-def test_a_job_is_refused_when_nothing_is_left_or_one_is_running(llm_endpoint):
-    system = SystemFactory(name="std")
-    TranslationFactory(sample=keyed_sample("e1"), system=system)
-    with pytest.raises(drafting.DraftingError, match="No samples left to draft"):
-        drafting.start_draft_job(system)
-
-    keyed_sample("e2")
-    Job.objects.create(kind=drafting.DRAFT_JOB, system=system, status=JobStatus.RUNNING)
-    with pytest.raises(drafting.DraftingError, match="already running"):
-        drafting.start_draft_job(system)
-
-
-def test_a_job_whose_worker_went_silent_no_longer_blocks_drafting(llm_endpoint, settings):
-    settings.T2J_LLM_TIMEOUT_S = 1.0
-    settings.T2J_LLM_MAX_RETRIES = 0
-    system = SystemFactory(name="std")
-    keyed_sample("e1")
-    stuck = Job.objects.create(kind=drafting.DRAFT_JOB, system=system, status=JobStatus.RUNNING)
-    Job.objects.filter(pk=stuck.pk).update(updated_at=stuck.updated_at - timedelta(hours=1))
-
-    assert drafting.active_draft_job(system) is None
-    stuck.refresh_from_db()
-    assert stuck.status == JobStatus.FAILED
-    assert "The worker stopped reporting" in stuck.message
-    assert drafting.latest_draft_job(system) == stuck  # the drafting page shows it failed, and drafting may resume
-    assert drafting.start_draft_job(system).status == JobStatus.QUEUED
-
-
-def test_a_slow_drafting_job_within_its_llm_allowance_still_blocks_a_second_one(llm_endpoint, settings):
-    settings.T2J_LLM_TIMEOUT_S = 600.0
-    settings.T2J_LLM_MAX_RETRIES = 0
-    system = SystemFactory(name="std")
-    keyed_sample("e1")
-    slow = Job.objects.create(kind=drafting.DRAFT_JOB, system=system, status=JobStatus.RUNNING)
-    # Silent for 11 minutes: too long for the default allowance, not for one 10-minute LLM call.
-    Job.objects.filter(pk=slow.pk).update(updated_at=slow.updated_at - timedelta(minutes=11))
-
-    assert drafting.active_draft_job(system) == slow
-    with pytest.raises(drafting.DraftingError, match="already running"):
-        drafting.start_draft_job(system)
-
-
-def test_a_job_cancelled_before_it_starts_drafts_nothing(llm_endpoint, django_capture_on_commit_callbacks):
-    system = SystemFactory(name="std")
-    keyed_sample("e1")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        job = drafting.start_draft_job(system)
-    jobs.request_cancel(job)
-    for callback in callbacks:
-        callback()
-
-    job.refresh_from_db()
-    assert job.status == JobStatus.CANCELLED
-    assert chat_requests(llm_endpoint) == []

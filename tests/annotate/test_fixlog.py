@@ -5,11 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotate import fixlog, verification
+from annotate import contracts, diffs, fixlog, prefill, runs
 from annotate.models import (
     FixSession,
     FixStep,
-    RunKind,
     RunStatus,
     SessionEvent,
     SessionEventKind,
@@ -22,32 +21,9 @@ from tests.annotate.factories import (
     SampleFactory,
     TranslationFactory,
 )
+from tests.annotate.fix_sessions import DRAFT, FIXED, failing_run, open_session
 
 pytestmark = pytest.mark.django_db
-
-DRAFT = "import jax.numpy as jnp\n\nx = jnp.zeros(3)\nx[0] = 1.0\nprint(x)\n"
-FIXED = "import jax.numpy as jnp\n\nx = jnp.zeros(3)\nx = x.at[0].set(1.0)\nprint(x)\n"
-
-
-def open_session(owner, code: str = DRAFT, **kwargs) -> FixSession:
-    translation = TranslationFactory(code=code, **kwargs)
-    return fixlog.claim(translation, owner)
-
-
-def failing_run(session, **kwargs):
-    defaults = {
-        "kind": RunKind.JAX,
-        "status": RunStatus.ERROR,
-        "exit_code": 1,
-        "exception_type": "TypeError",
-        "exception_message": "JAX arrays are immutable and do not support in-place item assignment.",
-        "traceback": [{"file": "main.py", "line": 4, "function": "<module>"}],
-        "session": session,
-        "user": session.owner,
-        "code": session.current_code,
-    }
-    return RunFactory(**{**defaults, **kwargs})
-
 
 # --- claims ---
 
@@ -253,69 +229,7 @@ def test_a_verified_session_cannot_be_saved(developer):
         fixlog.save_code(session, FIXED, session.version, developer)
 
 
-# --- diffs ---
-
-
-def test_changed_region_is_trimmed_to_the_change_with_context():
-    before = "".join(f"line{i}\n" for i in range(1, 21))
-    after = before.replace("line10\n", "LINE10\nextra\n")
-
-    erroneous, corrected = fixlog.changed_region(before, after, context=2)
-
-    assert erroneous == "line8\nline9\nline10\nline11\nline12\n"
-    assert corrected == "line8\nline9\nLINE10\nextra\nline11\nline12\n"
-
-
-def test_changed_region_spans_from_the_first_to_the_last_change():
-    before = "a\nb\nc\nd\ne\nf\ng\nh\n"
-    after = "a\nB\nc\nd\ne\nf\nG\nh\n"
-
-    assert fixlog.changed_region(before, after, context=1) == ("a\nb\nc\nd\ne\nf\ng\nh\n", after)
-
-
-def test_changed_region_of_identical_code_is_empty():
-    assert fixlog.changed_region(DRAFT, DRAFT) == ("", "")
-
-
-def test_changed_region_at_the_start_of_the_file():
-    assert fixlog.changed_region("a\nb\nc\nd\n", "import x\na\nb\nc\nd\n", context=1) == ("a\n", "import x\na\n")
-
-
-def test_edit_size_counts_inserted_and_deleted_characters():
-    assert fixlog.edit_size("abc", "abXc") == 1
-    assert fixlog.edit_size("x[0] = 1.0", "x = x.at[0].set(1.0)") > 0
-    assert fixlog.edit_size(DRAFT, DRAFT) == 0
-
-
 # --- steps ---
-
-
-def test_the_step_draft_is_prefilled_from_the_failing_run_and_the_diff(developer):
-    session = open_session(developer)
-    run = failing_run(session)
-    fixlog.save_code(session, FIXED, 1, developer)
-
-    draft = fixlog.draft_step(session)
-
-    assert draft.error.startswith("TypeError: JAX arrays are immutable")
-    assert draft.run_id == run.pk
-    assert "x[0] = 1.0" in draft.error_code and "x.at[0]" not in draft.error_code
-    assert "x = x.at[0].set(1.0)" in draft.fixed_code
-    assert draft.category == "inplace-mutation"
-    assert (draft.code_before, draft.code_after) == (DRAFT, FIXED)
-
-
-def test_the_error_of_a_run_without_an_exception_is_the_end_of_stderr(developer):
-    session = open_session(developer)
-    failing_run(
-        session,
-        status=RunStatus.TIMEOUT,
-        exception_type="",
-        exception_message="",
-        stderr="a\nb\nkilled: wall-clock limit\n",
-    )
-
-    assert fixlog.draft_step(session).error == "a\nb\nkilled: wall-clock limit"
 
 
 def test_record_step_stores_full_code_run_time_and_edit_size(developer):
@@ -338,7 +252,7 @@ def test_record_step_stores_full_code_run_time_and_edit_size(developer):
 
     assert (step.index, step.code_before, step.code_after, step.run, step.author) == (1, DRAFT, FIXED, run, developer)
     assert 299 <= step.time_spent_s <= 310
-    assert step.edit_size == fixlog.edit_size(DRAFT, FIXED)
+    assert step.edit_size == diffs.edit_size(DRAFT, FIXED)
     assert step.category == "inplace-mutation"  # suggested when left empty
 
 
@@ -352,7 +266,7 @@ def test_the_next_step_starts_from_the_last_snapshot(developer):
     second = fixlog.record_step(session, developer, fix_info="second")
 
     assert (second.index, second.code_before, second.code_after) == (2, FIXED, final)
-    assert fixlog.draft_step(session).code_before == final
+    assert prefill.prefill_step(session).code_before == final
 
 
 @pytest.mark.parametrize("description", ["", "   \n"])
@@ -417,26 +331,6 @@ def test_steps_of_a_verified_session_cannot_be_retracted(developer):
         fixlog.retract(step, developer)
 
 
-def test_similar_fixes_are_shared_steps_of_other_sessions(developer):
-    shared = FixStepFactory(session__status=SessionStatus.VERIFIED, error="TypeError: item assignment immutable")
-    session = open_session(developer)
-    FixStepFactory(session=session, error="TypeError: item assignment immutable", author=developer)
-
-    assert fixlog.similar_fixes(session, "TypeError: does not support item assignment") == [shared]
-    assert fixlog.similar_fixes(session, "") == []
-
-
-def test_failing_line_is_the_innermost_frame_of_the_program():
-    frames = [
-        {"file": "main.py", "line": 9, "function": "<module>"},
-        {"file": "main.py", "line": 4, "function": "step"},
-        {"file": "/opt/venv/jax/_src/numpy/array_methods.py", "line": 975, "function": "_unimplemented_setitem"},
-    ]
-
-    assert fixlog.failing_line(frames) == 4
-    assert fixlog.failing_line([]) is None
-
-
 # --- verify ---
 
 
@@ -481,10 +375,10 @@ def test_verify_closes_the_session_and_records_how(developer):
 
 @pytest.mark.parametrize("passed", [True, False])
 def test_a_contract_sample_is_verified_only_when_its_contract_passes(developer, monkeypatch, passed):
-    """The gate's bookkeeping; real contract runs are tested in test_verification.py."""
+    """The gate's bookkeeping; real contract runs are tested in test_contracts.py."""
     stages = [{"name": "spec", "status": "passed"}, {"name": "numeric", "status": "passed" if passed else "failed"}]
     monkeypatch.setattr(
-        verification, "check", lambda session: fixlog.VerificationOutcome(passed=passed, stages=stages, run_id=None)
+        contracts, "check", lambda session: contracts.VerificationOutcome(passed=passed, stages=stages, run_id=None)
     )
     session = open_session(developer, sample=SampleFactory(contract="def spec(): ...", contract_version=3))
 
@@ -524,15 +418,6 @@ def test_the_expire_claims_command_reports_what_it_expired(developer):
 
     assert out.getvalue().startswith("1 claim idle over 48 h")
     assert FixSession.objects.get().status == "abandoned"
-
-
-def test_the_step_draft_ignores_failing_runs_from_before_the_last_step(developer):
-    session = open_session(developer)
-    failing_run(session)
-    fixlog.record_step(session, developer, fix_info="fixed the in-place update")
-
-    assert fixlog.draft_step(session).error == ""
-    assert fixlog.draft_step(session).run_id is None
 
 
 def test_a_claim_without_an_activity_time_expires_from_its_claim_time(developer):
@@ -591,15 +476,6 @@ def test_the_badge_of_an_imported_verified_session_says_there_is_no_record():
     assert fixlog.verification_badge(session) == "verified (demo; no check recorded here)"
 
 
-def test_the_last_contract_run_skips_other_kinds_and_runs_without_a_verdict(developer):
-    session = open_session(developer)
-    checked = RunFactory(session=session, kind=RunKind.CONTRACT, verdict="failed", stages=PASSED)
-    RunFactory(session=session, kind=RunKind.CONTRACT, verdict="")  # killed before it reported
-    failing_run(session)
-
-    assert fixlog.last_contract_run(session) == checked
-
-
 def test_running_the_contract_needs_a_contract(developer):
     session = open_session(developer)
     with pytest.raises(fixlog.WorkspaceError, match="no contract"):
@@ -638,5 +514,5 @@ def test_an_admin_re_checks_a_stale_verified_session_without_changing_it(admin_u
     result = fixlog.check_contract(session, admin_user)
 
     session.refresh_from_db()
-    assert result.passed and fixlog.last_contract_run(session).pk == result.run_id
+    assert result.passed and runs.last_contract_run(session).pk == result.run_id
     assert (session.status, session.is_stale) == ("verified", True)

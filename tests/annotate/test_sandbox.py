@@ -1,4 +1,4 @@
-"""Normal programs through the real sandbox: output, errors, line numbers, libraries, storage, CLI, runner."""
+"""Normal programs through the real sandbox: output, errors, line numbers, libraries, CLI, runner."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from annotate import sandbox
+from annotate import runs, sandbox
 from annotate.models import Run
 from annotate.sandbox import cache
 from annotate.sandbox import pool as pool_module
 from annotate.sandbox.pool import WarmPool
 from annotate.sandbox.server import RunnerServer
-from tests.annotate.factories import UserFactory
 from tests.annotate.sandbox_support import program
 
 pytest_plugins = ["tests.annotate.sandbox_fixtures"]  # fixtures: sandbox_settings, host
@@ -151,30 +150,6 @@ def test_contract_helper_package_is_importable(host):
     assert result.status == "ok" and result.stdout.strip()
 
 
-def test_each_run_is_stored(host):
-    user = UserFactory()
-    result = sandbox.run("print('stored')", "pytorch", "alice", user=user)
-    run = Run.objects.get(pk=result.run_id)
-    assert (run.kind, run.status, run.stdout, run.user, run.user_key) == ("pytorch", "ok", "stored\n", user, "alice")
-    assert run.code == "print('stored')" and len(run.code_hash) == 64
-    assert run.isolation == "full" and run.duration_s is not None and not run.started_warm
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("print(1)", "rust", "u"), "unknown run kind"),
-        ((b"print(1)", "jax", "u"), "code must be text"),
-        (("print(1)", "jax", "u", None, {"wall_s": -1}), "positive"),
-        (("print(1)", "jax", "u", None, {"gpu": 1}), "unknown sandbox limits"),
-    ],
-)
-def test_bad_input_is_rejected_and_nothing_is_stored(sandbox_settings, args, message):
-    with pytest.raises(sandbox.InvalidRunInput, match=message):
-        sandbox.run(*args)
-    assert Run.objects.count() == 0
-
-
 def test_limits_can_only_be_tightened(sandbox_settings):
     sandbox_settings.T2J_RUN_WALL_S = 5.0
     assert sandbox.Limits.resolve({"wall_s": 500}).wall_s == 5.0
@@ -231,7 +206,7 @@ def runner(sandbox_settings):
 
 
 def test_runner_serves_runs_from_pre_warmed_interpreters(host, runner):
-    result = sandbox.run("import sys\nprint('jax' in sys.modules)", "jax", "u")
+    result = runs.run("import sys\nprint('jax' in sys.modules)", "jax", "u")
     assert (result.status, result.stdout, result.started_warm) == ("ok", "True\n", True)
     assert result.note.startswith("runner http://127.0.0.1:")
     assert Run.objects.get(pk=result.run_id).started_warm

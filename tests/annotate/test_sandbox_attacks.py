@@ -10,7 +10,7 @@ import time
 import pytest
 from django.conf import settings
 
-from annotate import sandbox
+from annotate import runs, sandbox
 from annotate.models import Run
 from annotate.sandbox import cache
 from tests.annotate.sandbox_support import program
@@ -149,7 +149,7 @@ def test_thread_caps_are_set_for_blas_and_xla(host):
 
 def test_output_flood_is_truncated_and_killed(host):
     cap = 64 * 1024
-    result = sandbox.run("while True:\n    print('x' * 1000)\n", "jax", "u", limits={"output_bytes": cap, "wall_s": 10})
+    result = runs.run("while True:\n    print('x' * 1000)\n", "jax", "u", limits={"output_bytes": cap, "wall_s": 10})
     assert result.status == "output-limit"
     assert result.stdout_truncated
     assert len(result.stdout.encode()) <= cap
@@ -349,7 +349,7 @@ def test_host_cache_loader_skips_links_planted_in_the_cache_folder(sandbox_setti
 @pytest.mark.parametrize("name", ["../../x", "/abs", "a/../../b", "a/./b", "", "x\x00y", "main.py"])
 def test_path_traversal_in_file_names_is_rejected_before_anything_runs(host, name):
     with pytest.raises(sandbox.InvalidRunInput):
-        sandbox.run("print(1)", "jax", "u", files={name: "data"})
+        runs.run("print(1)", "jax", "u", files={name: "data"})
     assert Run.objects.count() == 0
 
 
@@ -382,7 +382,7 @@ def never_ran(tmp_path):
 def test_missing_bubblewrap_refuses(host, settings, never_ran):
     settings.T2J_SANDBOX_BWRAP = "/nonexistent/bwrap"
     mark, code = never_ran
-    result = sandbox.run(code, "jax", "u")
+    result = runs.run(code, "jax", "u")
     assert result.status == "refused" and "bubblewrap" in result.exception_message
     assert Run.objects.get(pk=result.run_id).status == "refused"
     assert not mark.exists()
@@ -432,7 +432,7 @@ def test_parallel_runs_do_not_see_each_other(host):
     results: dict[int, sandbox.RunResult] = {}
 
     def one(index: int) -> None:
-        results[index] = sandbox.run(code, "jax", f"user{index}", files={"me.txt": str(index)}, store=False,
+        results[index] = sandbox.run(code, "jax", f"user{index}", files={"me.txt": str(index)},
                                      limits={"wall_s": 20})  # fmt: skip
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
@@ -453,7 +453,7 @@ def test_reduced_isolation_is_only_used_when_the_operator_chose_it_and_is_report
     settings.T2J_SANDBOX_BWRAP = "/nonexistent/bwrap"
     settings.T2J_SANDBOX_ISOLATION = "reduced"
     code = "import os\nprint(os.getuid(), os.getcwd(), 'SECRET_KEY' in os.environ)\n"
-    result = sandbox.run(code, "jax", "u", limits=SMALL)
+    result = runs.run(code, "jax", "u", limits=SMALL)
     uid, workdir, leaked = result.stdout.split()
     assert (result.status, result.isolation) == ("ok", "reduced")
     assert Run.objects.get(pk=result.run_id).isolation == "reduced"

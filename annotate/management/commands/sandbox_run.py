@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate import sandbox
+from annotate import runs, sandbox
 from annotate.sandbox.box import wait_for_teardowns
 from annotate.sandbox.inputs import KINDS
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"cannot read {file}: {exc}") from exc
         try:
-            result = sandbox.run(code, kind, user)
+            result = runs.run(code, kind, user)
         except sandbox.InvalidRunInput as exc:
             raise CommandError(str(exc)) from exc
         finally:

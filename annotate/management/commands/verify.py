@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotate.contracts import ContractProblem, code_to_verify, run_contract
 from annotate.models import Translation
-from annotate.verification import ContractProblem, code_to_verify, run_contract
 
 MARKS = {"passed": "PASS", "failed": "FAIL", "not-reached": "----"}
 

@@ -11,10 +11,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from annotate import fixlog, sandbox, verification
+from annotate import contracts, fixlog, prefill, runs, sandbox
+from annotate.forms.workspace import CodeForm, QueueFilterForm, ReassignForm, RetractForm, RunForm, StepForm, VerifyForm
 from annotate.models import Difficulty, FixSession, FixStep, Run, RunKind, Sample, System, Translation
 from annotate.roles import ADMIN, DEVELOPER, is_admin, role_required
-from annotate.workspace_forms import CodeForm, QueueFilterForm, ReassignForm, RetractForm, RunForm, StepForm, VerifyForm
 
 WORKSPACE = "annotate/workspace.html"
 
@@ -87,7 +87,7 @@ def translation_claim(request: HttpRequest, translation_id: int) -> HttpResponse
 def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> dict:
     steps = list(session.steps.select_related("author", "retracts").order_by("index"))
     retracted_ids = {s.retracts_id for s in steps if s.retracts_id}
-    jax_run = fixlog.last_run(session, RunKind.JAX)
+    jax_run = runs.last_run(session, RunKind.JAX)
     context = {
         "session": session,
         "sample": session.translation.sample,
@@ -99,8 +99,8 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
         "counted_steps": sum(1 for s in steps if not s.retracts_id and s.pk not in retracted_ids),
         "snapshot": fixlog.last_snapshot(session),
         "jax_run": jax_run,
-        "jax_failing_line": fixlog.failing_line(jax_run.traceback) if jax_run else None,
-        "pytorch_run": fixlog.last_run(session, RunKind.PYTORCH),
+        "jax_failing_line": runs.failing_line(jax_run.traceback) if jax_run else None,
+        "pytorch_run": runs.last_run(session, RunKind.PYTORCH),
         "summary": fixlog.summary(session) if session.status == "verified" else None,
         "has_contract": bool(session.translation.sample.contract.strip()),
         "badge": fixlog.verification_badge(session),
@@ -109,7 +109,7 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
     }
     if context["is_admin"] and session.status == "open":
         context["reassign_form"] = ReassignForm()
-    context.update(_contract_panel(session, fixlog.last_contract_run(session)))
+    context.update(_contract_panel(session, runs.last_contract_run(session)))
     context.update(extra)
     return context
 
@@ -121,13 +121,13 @@ def _contract_panel(session: FixSession, run: Run | None) -> dict:
     sample = session.translation.sample
     code = (
         "the current code"
-        if run.code_hash == sandbox.code_hash(session.current_code)
+        if run.code_hash == runs.code_hash(session.current_code)
         else "an earlier version of the code"
     )
     contract = f"contract v{run.contract_version}" if run.contract_version is not None else "the contract"
     if run.contract_version is not None and run.contract_version != sample.contract_version:
         contract += f" (now v{sample.contract_version})"
-    return {"contract_result": verification.result_of(run), "contract_checked": f"{code} against {contract}"}
+    return {"contract_result": contracts.result_of(run), "contract_checked": f"{code} against {contract}"}
 
 
 def _render_workspace(request: HttpRequest, session: FixSession, status: int = 200, **extra) -> HttpResponse:
@@ -219,7 +219,7 @@ def run_create(request: HttpRequest, session_id: int) -> HttpResponse:
     context = {
         "run": run,
         "note": result.note,
-        "failing_line": fixlog.failing_line(run.traceback) if run.kind == "jax" else None,
+        "failing_line": runs.failing_line(run.traceback) if run.kind == "jax" else None,
     }
     response = render(request, "annotate/_workspace_run.html", context)
     return trigger_client_event(response, "t2j:version", {"version": session.version})
@@ -249,21 +249,23 @@ def fix_step_new(request: HttpRequest, session_id: int) -> HttpResponse:
             fixlog.save_code(session, code_form.cleaned_data["code"], code_form.cleaned_data["version"], request.user)
         except fixlog.VersionConflict as conflict:
             return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
-    draft = fixlog.draft_step(session)
+    step_prefill = prefill.prefill_step(session)
     form = StepForm(
         initial={
-            "error": draft.error,
-            "error_code": draft.error_code,
-            "fixed_code": draft.fixed_code,
-            "category": draft.category,
-            "run": draft.run_id,
+            "error": step_prefill.error,
+            "error_code": step_prefill.error_code,
+            "fixed_code": step_prefill.fixed_code,
+            "category": step_prefill.category,
+            "run": step_prefill.run_id,
         }
     )
-    return _render_step_form(request, session, form, draft)
+    return _render_step_form(request, session, form, step_prefill)
 
 
-def _render_step_form(request: HttpRequest, session: FixSession, form: StepForm, draft, status: int = 200):
-    context = {"step_form": form, "draft": draft}
+def _render_step_form(
+    request: HttpRequest, session: FixSession, form: StepForm, step_prefill: prefill.StepPrefill, status: int = 200
+) -> HttpResponse:
+    context = {"step_form": form, "prefill": step_prefill}
     if request.htmx:
         context["session"] = session
         response = render(request, "annotate/_workspace_step_form.html", context, status=status)
@@ -282,7 +284,7 @@ def fix_step_create(request: HttpRequest, session_id: int) -> HttpResponse:
             fixlog.check_editable(session, request.user)
         except fixlog.WorkspaceError as error:
             return _refuse(request, session, error)
-        return _render_step_form(request, session, form, fixlog.draft_step(session), status=400)
+        return _render_step_form(request, session, form, prefill.prefill_step(session), status=400)
     run_id = form.cleaned_data["run"]
     run = session.runs.filter(pk=run_id).first() if run_id else None
     try:
@@ -354,7 +356,9 @@ def session_verify(request: HttpRequest, session_id: int) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _refuse_with_panel(request: HttpRequest, session: FixSession, outcome: fixlog.VerificationOutcome) -> HttpResponse:
+def _refuse_with_panel(
+    request: HttpRequest, session: FixSession, outcome: contracts.VerificationOutcome
+) -> HttpResponse:
     """A failed verification: the message, and the contract run's stage panel updated in place (400)."""
     response = _refuse(request, session, fixlog.WorkspaceError(outcome.message), status=400)
     if request.htmx and outcome.run_id:
@@ -375,7 +379,7 @@ def contract_run_create(request: HttpRequest, session_id: int) -> HttpResponse:
         fixlog.check_contract(session, request.user)
     except fixlog.VersionConflict as conflict:
         return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
-    except (fixlog.WorkspaceError, sandbox.InvalidRunInput, verification.ContractProblem) as error:
+    except (fixlog.WorkspaceError, sandbox.InvalidRunInput, contracts.ContractProblem) as error:
         return _with_version(request, session, _refuse(request, session, error), saved)
     if not request.htmx:
         return redirect(reverse("workspace:session_detail", args=[session.pk]) + "#contract-panel")

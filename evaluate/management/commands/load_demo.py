@@ -1,8 +1,11 @@
+"""`manage.py load_demo`: lives in evaluate because it loads both apps' parts of the demo (evaluate.demo)."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate.demo import DemoDataError, load_demo
+from annotate.demo import DemoDataError
+from evaluate.demo import load_demo
 
 
 class Command(BaseCommand):

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from annotate import drafting, llm, prompting
-from annotate.drafting_forms import LLMSystemForm
+from annotate import drafting, llm, prompting, tasks
+from annotate.forms.drafting import LLMSystemForm
 from annotate.models import Sample, System
 from annotate.roles import ADMIN, role_required
 
@@ -69,7 +69,7 @@ def draft_retry(request: HttpRequest, name: str) -> HttpResponse:
 
 def _start(request: HttpRequest, system: System, *, retry_failed: bool) -> HttpResponse:
     try:
-        job = drafting.start_draft_job(system, request.user, retry_failed=retry_failed)
+        job = tasks.start_draft_job(system, request.user, retry_failed=retry_failed)
     except drafting.DraftingError as error:
         messages.error(request, str(error))
     else:

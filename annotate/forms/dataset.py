@@ -1,3 +1,5 @@
+"""Forms of the dataset pages: the upload to import and the export choice."""
+
 from __future__ import annotations
 
 from django import forms

@@ -1,4 +1,4 @@
-"""Admins write and try samples' equivalence contracts. Views are glue: check access, call verification, render."""
+"""Admins write and try samples' equivalence contracts. Views are glue: check access, call contracts, render."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotate import verification
+from annotate import contracts
 from annotate.models import Sample, SessionStatus, Translation
 from annotate.roles import ADMIN, role_required
 
@@ -40,8 +40,8 @@ def contract_edit(request: HttpRequest, key: str) -> HttpResponse:
     if based_on is None:
         return _edit_page(request, sample, text, None, error="The form lacks the version you edited.", status=400)
     try:
-        stale = verification.change_contract(sample, text, based_on=based_on, user=request.user)
-    except verification.ContractProblem as problem:
+        stale = contracts.change_contract(sample, text, based_on=based_on, user=request.user)
+    except contracts.ContractProblem as problem:
         return _edit_page(request, sample, text, based_on, error=str(problem), status=400)
     if sample.contract_version == based_on:
         messages.info(request, "No change: the contract is the one already saved.")
@@ -63,11 +63,11 @@ def contract_check(request: HttpRequest, key: str) -> HttpResponse:
     translation = Translation.objects.filter(sample=sample, pk=translation_id).select_related("system").first()
     if translation is None:
         return _check_response(request, sample, error="Choose a translation of this sample to check.", status=400)
-    code, source, _ = verification.code_to_verify(translation)
+    code, source, _ = contracts.code_to_verify(translation)
     try:
         # Not attached to the session: an admin's trial run is not part of the developer's work.
-        result = verification.run_contract(sample, code, user=request.user)
-    except verification.ContractProblem as problem:
+        result = contracts.run_contract(sample, code, user=request.user)
+    except contracts.ContractProblem as problem:
         return _check_response(request, sample, error=str(problem), status=400)
     return _check_response(request, sample, result=result, checked=f"{translation.system.name} ({source} code)")
 

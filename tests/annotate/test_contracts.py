@@ -1,4 +1,4 @@
-"""Verification by contract: demo contracts pass correct translations and catch typical bugs at the right stage;
+"""Contracts: demo contracts pass correct translations and catch typical bugs at the right stage;
 broken contracts are contract errors; results are stored on the Run; changed contracts make sessions stale."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from annotate import fixlog, verification
+from annotate import contracts, fixlog
 from annotate.demo import DEMO_DIR
 from annotate.models import FixSession, Run, Sample, SessionEvent, SessionEventKind, SessionStatus
 from annotate.sandbox import RunResult
@@ -44,7 +44,7 @@ def mutated(key: str, old: str, new: str) -> str:
     return code.replace(old, new)
 
 
-def failed_stage(result: verification.ContractResult) -> dict:
+def failed_stage(result: contracts.ContractResult) -> dict:
     return next(stage for stage in result.stages if stage["status"] == "failed")
 
 
@@ -64,7 +64,7 @@ def test_the_sandbox_runs_the_helper_package_of_this_source_tree(sandbox_setting
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", DEMO_KEYS)
 def test_the_demo_contract_passes_the_fixed_translation(sandbox_settings, key):
-    result = verification.run_contract(demo_sample(key), _read(key, "fixed.py"))
+    result = contracts.run_contract(demo_sample(key), _read(key, "fixed.py"))
 
     assert result.verdict == "passed", result.message
     assert [(s["name"], s["status"]) for s in result.stages] == [
@@ -123,7 +123,7 @@ BUGS = [
 @pytest.mark.django_db
 @pytest.mark.parametrize("key, old, new, stage, check, words", BUGS, ids=lambda v: v if v in DEMO_KEYS else None)
 def test_a_typical_bug_fails_at_its_stage_with_a_clear_mismatch(sandbox_settings, key, old, new, stage, check, words):
-    result = verification.run_contract(demo_sample(key), mutated(key, old, new))
+    result = contracts.run_contract(demo_sample(key), mutated(key, old, new))
 
     assert result.verdict == "failed"
     failed = failed_stage(result)
@@ -141,7 +141,7 @@ def test_a_typical_bug_fails_at_its_stage_with_a_clear_mismatch(sandbox_settings
 def test_a_numeric_mismatch_reports_values_and_tolerance(sandbox_settings):
     code = mutated("linreg", 'return x @ params["w"] + params["b"]', 'return x @ params["w"] - params["b"]')
 
-    mismatch = failed_stage(verification.run_contract(demo_sample("linreg"), code))["mismatch"]
+    mismatch = failed_stage(contracts.run_contract(demo_sample("linreg"), code))["mismatch"]
 
     assert mismatch["check"] == "predict(params, x)"
     assert mismatch["max_abs"] > 0.1 and mismatch["rtol"] == 1e-5 and mismatch["atol"] == 1e-5
@@ -160,7 +160,7 @@ def tiny_sample(contract: str):
 def test_a_crashing_contract_is_a_contract_error(sandbox_settings):
     sample = tiny_sample("def spec(torch_program, jax_program):\n    raise RuntimeError('the contract is broken')\n")
 
-    result = verification.run_contract(sample, TINY_TORCH)
+    result = contracts.run_contract(sample, TINY_TORCH)
 
     assert result.verdict == "contract-error"
     assert "RuntimeError: the contract is broken" in result.message
@@ -178,7 +178,7 @@ def test_a_hanging_contract_is_a_contract_error(sandbox_settings):
         "    while True:\n"
         "        pass\n"
     )
-    result = verification.run_contract(tiny_sample(contract), TINY_TORCH, limits={"wall_s": 4})
+    result = contracts.run_contract(tiny_sample(contract), TINY_TORCH, limits={"wall_s": 4})
 
     assert result.verdict == "contract-error"
     assert "time limit" in result.message
@@ -190,7 +190,7 @@ def test_a_hanging_contract_is_a_contract_error(sandbox_settings):
 def test_a_contract_that_floods_output_is_a_contract_error(sandbox_settings):
     contract = "def spec(torch_program, jax_program):\n    while True:\n        print('x' * 1000)\n"
 
-    result = verification.run_contract(tiny_sample(contract), TINY_TORCH, limits={"wall_s": 10})
+    result = contracts.run_contract(tiny_sample(contract), TINY_TORCH, limits={"wall_s": 10})
 
     assert result.verdict == "contract-error"
     assert "output limit" in result.message
@@ -203,7 +203,7 @@ def test_a_program_that_trains_at_import_gets_the_main_guard_explained(sandbox_s
     unguarded = sample.pytorch_code.replace('if __name__ == "__main__":\n    main()', "main()")
     sample.pytorch_code = unguarded
 
-    result = verification.run_contract(sample, _read("linreg", "fixed.py"))
+    result = contracts.run_contract(sample, _read("linreg", "fixed.py"))
 
     assert result.verdict == "contract-error"
     assert "printed output while being imported" in result.message
@@ -227,7 +227,7 @@ def test_a_translation_cannot_forge_a_passing_result_line(sandbox_settings):
         "def numeric(torch_program, jax_program):\n"
         "    assert_close('double', jax_program.double(2.0), torch_program.double(2.0))\n"
     )
-    result = verification.run_contract(tiny_sample(contract), forged)
+    result = contracts.run_contract(tiny_sample(contract), forged)
 
     assert "T2J-CONTRACT-RESULT 0 " in Run.objects.get(pk=result.run_id).stdout
     assert result.verdict == "failed"
@@ -240,7 +240,7 @@ def test_a_translation_cannot_forge_a_passing_result_line(sandbox_settings):
 @pytest.mark.sandbox
 @pytest.mark.django_db
 def test_the_contract_times_the_function_it_names_on_each_side(sandbox_settings):
-    timing, _ = verification.timing_run(demo_sample("linreg"), _read("linreg", "fixed.py"), repeats=3)
+    timing, _ = contracts.timing_run(demo_sample("linreg"), _read("linreg", "fixed.py"), repeats=3)
 
     for side in ("torch", "jax"):
         assert timing[side]["function"] == "train_step"
@@ -254,8 +254,8 @@ def test_the_contract_times_the_function_it_names_on_each_side(sandbox_settings)
 @pytest.mark.django_db
 def test_timing_needs_a_contract_that_names_a_function(sandbox_settings):
     sample = tiny_sample("def spec(torch_program, jax_program):\n    pass\n")
-    with pytest.raises(verification.ContractProblem, match="names no function to time"):
-        verification.timing_run(sample, TINY_TORCH)
+    with pytest.raises(contracts.ContractProblem, match="names no function to time"):
+        contracts.timing_run(sample, TINY_TORCH)
 
 
 # --- what the host makes of the box's output (no sandbox needed) -----------------------------------------------
@@ -270,10 +270,10 @@ def test_only_one_line_with_this_runs_nonce_counts():
         '{"verdict": "failed", "stages": '
         '[{"name": "spec", "status": "failed", "mismatch": {"check": "c", "message": "m"}}]}'
     )
-    assert verification.parse_result(_box_said(f"T2J-CONTRACT-RESULT abc {good}\n"), "abc").verdict == "failed"
-    assert verification.parse_result(_box_said(f"T2J-CONTRACT-RESULT xyz {good}\n"), "abc").verdict == "contract-error"
+    assert contracts.parse_result(_box_said(f"T2J-CONTRACT-RESULT abc {good}\n"), "abc").verdict == "failed"
+    assert contracts.parse_result(_box_said(f"T2J-CONTRACT-RESULT xyz {good}\n"), "abc").verdict == "contract-error"
     twice = f"T2J-CONTRACT-RESULT abc {good}\nT2J-CONTRACT-RESULT abc {good}\n"
-    assert "more than one result line" in verification.parse_result(_box_said(twice), "abc").message
+    assert "more than one result line" in contracts.parse_result(_box_said(twice), "abc").message
 
 
 @pytest.mark.parametrize(
@@ -287,14 +287,14 @@ def test_only_one_line_with_this_runs_nonce_counts():
     ],
 )
 def test_a_result_of_the_wrong_shape_is_a_contract_error(payload):
-    result = verification.parse_result(_box_said(f"T2J-CONTRACT-RESULT n {payload}\n"), "n")
+    result = contracts.parse_result(_box_said(f"T2J-CONTRACT-RESULT n {payload}\n"), "n")
     assert result.verdict == "contract-error"
 
 
 @pytest.mark.parametrize("status", ["timeout", "memory", "output-limit", "killed", "refused"])
 def test_a_run_the_sandbox_stopped_is_a_contract_error(status):
     passed = '{"verdict": "passed", "stages": [{"name": "spec", "status": "passed", "mismatch": null}]}'
-    result = verification.parse_result(_box_said(f"T2J-CONTRACT-RESULT n {passed}\n", status), "n")
+    result = contracts.parse_result(_box_said(f"T2J-CONTRACT-RESULT n {passed}\n", status), "n")
     assert result.verdict == "contract-error" and result.exit_code == 2
 
 
@@ -346,7 +346,7 @@ def test_changing_a_contract_marks_sessions_verified_under_the_old_one_stale(adm
     by_clean_run = FixSessionFactory(translation=TranslationFactory(sample=sample), status=SessionStatus.VERIFIED)
     still_open = FixSessionFactory(translation=TranslationFactory(sample=sample))
 
-    stale = verification.change_contract(sample, "def spec(t, j):\n    assert True\n", based_on=1, user=admin_user)
+    stale = contracts.change_contract(sample, "def spec(t, j):\n    assert True\n", based_on=1, user=admin_user)
 
     assert stale == 1 and sample.contract_version == 2
     by_contract.refresh_from_db()
@@ -359,7 +359,7 @@ def test_changing_a_contract_marks_sessions_verified_under_the_old_one_stale(adm
         assert not other.is_stale
 
     # Saving the same text again changes nothing and marks nothing twice.
-    assert verification.change_contract(sample, sample.contract, based_on=2) == 0
+    assert contracts.change_contract(sample, sample.contract, based_on=2) == 0
     assert sample.contract_version == 2 and SessionEvent.objects.count() == 1
 
 
@@ -367,10 +367,10 @@ def test_changing_a_contract_marks_sessions_verified_under_the_old_one_stale(adm
 def test_a_contract_change_based_on_an_old_version_or_invalid_python_is_refused():
     sample = SampleFactory(contract="def spec(t, j):\n    pass\n", contract_version=3)
 
-    with pytest.raises(verification.ContractProblem, match="changed meanwhile"):
-        verification.change_contract(sample, "def spec(t, j):\n    return\n", based_on=2)
-    with pytest.raises(verification.ContractProblem, match="not valid Python: line 1"):
-        verification.change_contract(sample, "def spec(:\n", based_on=3)
+    with pytest.raises(contracts.ContractProblem, match="changed meanwhile"):
+        contracts.change_contract(sample, "def spec(t, j):\n    return\n", based_on=2)
+    with pytest.raises(contracts.ContractProblem, match="not valid Python: line 1"):
+        contracts.change_contract(sample, "def spec(:\n", based_on=3)
 
     sample.refresh_from_db()
     assert sample.contract_version == 3 and sample.contract == "def spec(t, j):\n    pass\n"
@@ -378,8 +378,8 @@ def test_a_contract_change_based_on_an_old_version_or_invalid_python_is_refused(
 
 @pytest.mark.django_db
 def test_running_without_a_contract_is_refused():
-    with pytest.raises(verification.ContractProblem, match="has no contract"):
-        verification.run_contract(SampleFactory(contract=""), "x = 1\n")
+    with pytest.raises(contracts.ContractProblem, match="has no contract"):
+        contracts.run_contract(SampleFactory(contract=""), "x = 1\n")
     assert Run.objects.count() == 0
 
 
@@ -440,11 +440,11 @@ def test_a_stored_contract_run_reads_back_for_the_stage_panel():
     ]
     run = RunFactory(kind="contract", verdict="failed", stages=stages)
 
-    result = verification.result_of(run)
+    result = contracts.result_of(run)
 
     assert (result.verdict, result.stages, result.run_id) == ("failed", stages, run.pk)
     assert result.message == "failed at the numeric stage: forward logits: max abs diff 1"
-    assert verification.stage_summary(stages) == "spec passed, numeric failed, behavioral not-reached"
+    assert contracts.stage_summary(stages) == "spec passed, numeric failed, behavioral not-reached"
 
 
 @pytest.mark.parametrize(
@@ -461,4 +461,4 @@ def test_a_stored_contract_run_reads_back_for_the_stage_panel():
     ],
 )
 def test_whether_a_contract_names_functions_to_time_is_read_without_running_it(contract, names):
-    assert verification.names_timed_functions(Sample(contract=contract)) is names
+    assert contracts.names_timed_functions(Sample(contract=contract)) is names

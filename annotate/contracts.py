@@ -1,4 +1,4 @@
-"""Verification by contract: run a sample's equivalence contract on a candidate JAX program in the sandbox.
+"""Contracts: run a sample's equivalence contract on a candidate JAX program in the sandbox, and what it found.
 
 The contract (Sample.contract) is a Python module with stage functions `spec`, `numeric`, `behavioral`
 (see sandbox_runtime/README.md). A contract run is a sandbox run of kind `contract` whose main.py is the
@@ -7,8 +7,9 @@ driver prints one result line carrying a per-run nonce; anything else (the contr
 output flood, no result line) is a `contract-error`: the check could not be made, and that is never
 counted against the translation.
 
-The verdict and stages are stored on the Run; for contract runs the Run's code is the candidate (the
-driver is the same for every run, the candidate is what was checked).
+The verdict and stages are stored on the Run (by annotate.runs); for contract runs the Run's code is the
+candidate (the driver is the same for every run, the candidate is what was checked). The outcome types of a
+verification attempt (VerificationOutcome, ContractResult) live here; annotate.fixlog's verify gate uses them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from django.db import transaction
 
-from annotate import sandbox
+from annotate import runs, sandbox
 from annotate.models import (
     ContractVerdict,
     FixSession,
@@ -79,6 +80,17 @@ class ContractResult:
         return {ContractVerdict.PASSED: 0, ContractVerdict.FAILED: 1}.get(self.verdict, 2)
 
 
+@dataclass
+class VerificationOutcome:
+    """What a verification attempt found: by contract (check() below) or by a clean run (annotate.fixlog)."""
+
+    passed: bool
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    run_id: int | None = None
+    method: str = "contract"
+    message: str = ""
+
+
 # --- running ---------------------------------------------------------------------------------------------
 
 
@@ -105,10 +117,17 @@ def run_contract(
     }
     if user_key == "" and user is not None:
         user_key = user.get_username()
-    run = sandbox.run(DRIVER, RunKind.CONTRACT, user_key or CLI_USER_KEY, files, limits, user=user, session=session)
+    run = runs.run(DRIVER, RunKind.CONTRACT, user_key or CLI_USER_KEY, files, limits, user=user, session=session)
     result = parse_result(run, nonce)
     result.run_id = run.run_id
-    _record(run.run_id, result, code, sample.contract_version)
+    runs.record_verdict(
+        run.run_id,
+        verdict=result.verdict,
+        stages=result.stages,
+        code=code,
+        contract_version=sample.contract_version,
+        error_message="\n".join(part for part in (result.message, result.hint) if part),
+    )
     return result
 
 
@@ -191,22 +210,6 @@ def _text(value: Any) -> str:
     return str(value)[:MAX_TEXT] if value is not None else ""
 
 
-def _record(run_id: int | None, result: ContractResult, code: str, contract_version: int) -> None:
-    if run_id is None:
-        return
-    changes: dict[str, Any] = {
-        "verdict": result.verdict,
-        "stages": result.stages,
-        "contract_version": contract_version,
-        "code": code,
-        "code_hash": sandbox.code_hash(code),
-    }
-    if result.verdict == ContractVerdict.CONTRACT_ERROR:
-        changes["exception_type"] = "ContractError"
-        changes["exception_message"] = "\n".join(part for part in (result.message, result.hint) if part)
-    Run.objects.filter(pk=run_id).update(**changes)
-
-
 def result_of(run: Run) -> ContractResult:
     """A stored contract run as a ContractResult (for pages that show the stage panel)."""
     result = ContractResult(verdict=run.verdict, stages=list(run.stages or []), run_id=run.pk)
@@ -243,7 +246,7 @@ def timing_run(
         "contract.py": sample.contract,
         "t2j_run.json": json.dumps({"nonce": nonce, "mode": "time", "repeats": int(repeats)}),
     }
-    run = sandbox.run(DRIVER, RunKind.CONTRACT, user_key, files, limits)
+    run = runs.run(DRIVER, RunKind.CONTRACT, user_key, files, limits)
     if run.status in SANDBOX_STATUS_ERRORS:
         raise ContractProblem(SANDBOX_STATUS_ERRORS[run.status])
     prefix = f"{MARKER} {nonce} "
@@ -291,10 +294,8 @@ def _valid_timing(timing: Any) -> bool:
 # --- the workspace's verify gate ------------------------------------------------------------------------
 
 
-def check(session: FixSession):
+def check(session: FixSession) -> VerificationOutcome:
     """Run the contract on the session's current code: annotate.fixlog's verify gate calls this."""
-    from annotate.fixlog import VerificationOutcome
-
     sample = session.translation.sample
     result = run_contract(sample, session.current_code, user=session.owner, session=session)
     if result.passed:

@@ -18,14 +18,13 @@ from tests.annotate.factories import (
     SystemFactory,
     TranslationFactory,
 )
+from tests.annotate.fix_sessions import DRAFT, FIXED, failing_run
 from tests.annotate.sandbox_support import require_sandbox
 
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
 JSON = {"HTTP_ACCEPT": "application/json"}
-DRAFT = "import jax.numpy as jnp\n\nx = jnp.zeros(3)\nx[0] = 1.0\nprint(x)\n"
-FIXED = "import jax.numpy as jnp\n\nx = jnp.zeros(3)\nx = x.at[0].set(1.0)\nprint(x)\n"
 PAYLOAD = "<img src=x onerror=alert(1)></textarea></script><script>alert(2)</script>"
 
 
@@ -36,21 +35,6 @@ def url(name: str, *args) -> str:
 @pytest.fixture
 def session(developer):
     return fixlog.claim(TranslationFactory(code=DRAFT), developer)
-
-
-def failing_run(session, **kwargs) -> Run:
-    defaults = {
-        "kind": RunKind.JAX,
-        "status": RunStatus.ERROR,
-        "exit_code": 1,
-        "exception_type": "TypeError",
-        "exception_message": "JAX arrays are immutable and do not support in-place item assignment.",
-        "traceback": [{"file": "main.py", "line": 4, "function": "<module>"}],
-        "session": session,
-        "user": session.owner,
-        "code": session.current_code,
-    }
-    return RunFactory(**{**defaults, **kwargs})
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Pages of the annotate app. Views are glue: check the role, call the domain, render."""
+"""The catalog: the home page, samples, systems and their background jobs."""
 
 from __future__ import annotations
 

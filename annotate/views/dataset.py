@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.dataset import DatasetError, export_jsonl, export_t2j, import_dataset, preview_dataset, staging
 from annotate.dataset.exporting import JSONL_CONTENT_TYPE, T2J_CONTENT_TYPE
 from annotate.dataset.importing import CONFLICT, NEW, SAME
-from annotate.dataset_forms import DatasetExportForm, DatasetUploadForm
+from annotate.forms.dataset import DatasetExportForm, DatasetUploadForm
 from annotate.models import ImportRecord, SessionStatus, System
 from annotate.roles import ADMIN, role_required
 
