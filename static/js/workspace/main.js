@@ -3,7 +3,7 @@
 // themselves may mount before or after this runs (editor.js's whenEditorReady handles both).
 //
 // Panels never reach into each other's state; they talk through DOM events on document.body:
-//   t2j:editor-ready {editor}   monaco-setup.js → editor, save, shortcuts: the Monaco editor of #code exists
+//   t2j:editor-ready {editor}   monaco-setup.js → whenEditorReady (editor, shortcuts, here): #code's Monaco exists
 //   t2j:failing-line {line}     runs → editor: the line the last JAX run failed at (null: none)
 //   t2j:version {version}       server (HX-Trigger) → save: the version the posted code was saved as
 //   htmx:configRequest          → save: a request that carries the code saves it (no autosave needed)
