@@ -26,9 +26,12 @@ RUN_TIMEOUT_MS = 60_000
 
 @pytest.fixture
 def watched(page):
-    """Console errors, failed requests and dialogs (an alert() would mean injected script ran)."""
+    """Console errors (CSP refusals and module scripts that fail to load show there), uncaught script errors,
+    failed requests and dialogs (an alert() would mean injected script ran)."""
     seen = {"console": [], "failed": [], "dialogs": []}
     page.on("console", lambda msg: seen["console"].append(msg.text) if msg.type == "error" else None)
+    # An exception thrown by a workspace module reaches Playwright as a page error, not as a console message.
+    page.on("pageerror", lambda error: seen["console"].append(f"uncaught: {error}"))
     page.on("requestfailed", failed_request_recorder(seen["failed"]))
     page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
     return seen
