@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate import jobs
 from annotate.models import Job
 from annotate.roles import ADMIN, REVIEWER, role_required
-from evaluate import review, scoring
-from evaluate.compute import METRICS, ComputeError, metrics_for, system_named
+from evaluate import metrics, review, scoring
+from evaluate.compute import ComputeError, metrics_for, system_named
 from evaluate.contexts import DASHBOARD_TABLES, DashboardContext, Filters
 from evaluate.exports import TABLES, render_table, to_csv, to_json
 from evaluate.tasks import compute_metrics_task, fixcost_estimate_task, llm_compare_task
@@ -35,7 +35,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = asdict(ctx) | {
         "query": request.GET.urlencode(),
         "tables": DASHBOARD_TABLES,
-        "metrics": METRICS,
+        "metrics": metrics.all_metrics(),
         "jobs": Job.objects.filter(kind__in=EVALUATE_JOB_KINDS)[:5],
     }
     return render(request, "evaluate/dashboard.html", context)
