@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from annotate.models import System, Translation
-from evaluate import metrics
+from evaluate import dashboard, metrics
 from evaluate.metrics import ComputeOptions, ComputeReport
 
 __all__ = ["ComputeError", "ComputeReport", "compute", "metrics_for", "system_named"]
@@ -48,7 +48,7 @@ def compute(
     processes: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ComputeReport:
-    """Compute and store the chosen metrics (for one system's translations, or all)."""
+    """Compute and store the chosen metrics (for one system's translations, or all), then the dashboard."""
     chosen = metrics_for(choice)
     options = ComputeOptions(
         reference=system_named(reference_system),
@@ -68,4 +68,5 @@ def compute(
             report.problems.append("Cancelled.")
             break
         metrics.get(name).compute(translations, report, options)
+    dashboard.refresh(changed=True)
     return report

@@ -236,26 +236,32 @@ class DashboardContext:
         ctx.error_stacks = Stack.from_rows(ctx.error_categories, ctx.categories)
         return ctx
 
+    def to_payload(self) -> dict:
+        """The context as JSON-ready dicts and lists (what the dashboard stores and the template reads)."""
+        return _json_safe(asdict(self))
+
     def table(self, name: str) -> tuple[list[dict], list[str]]:
-        """A dashboard table as export rows and columns (for the CSV and JSON downloads)."""
-        if name == "systems":
-            rows = [_flat_system(s) for s in self.systems]
-        elif name == "pairs":
-            rows = [asdict(p) for p in self.pair_scores]
-        elif name == "ranking":
-            rows = [asdict(r) for r in self.bt_ranking]
-        elif name == "correlations":
-            rows = [asdict(c) for c in self.correlations]
-        elif name == "agreement":
-            rows = [asdict(a) for a in self.agreement]
-        elif name == "fixcost-distribution":
-            rows = self.fixcost_distribution
-        elif name == "error-categories":
-            rows = self.error_categories
-        else:
-            raise ValueError(f"unknown dashboard table {name!r}")
-        columns = list(rows[0]) if rows else []
-        return rows, columns
+        return dashboard_table(self.to_payload(), name)
+
+
+def dashboard_table(context: dict, name: str) -> tuple[list[dict], list[str]]:
+    """A table of a stored context (`to_payload()`) as export rows and columns (the CSV and JSON downloads)."""
+    sources = {
+        "pairs": "pair_scores",
+        "ranking": "bt_ranking",
+        "correlations": "correlations",
+        "agreement": "agreement",
+        "fixcost-distribution": "fixcost_distribution",
+        "error-categories": "error_categories",
+    }
+    if name == "systems":
+        rows = [_flat_system(s) for s in context["systems"]]
+    elif name in sources:
+        rows = context[sources[name]]
+    else:
+        raise ValueError(f"unknown dashboard table {name!r}")
+    columns = list(rows[0]) if rows else []
+    return rows, columns
 
 
 DASHBOARD_TABLES = (
@@ -269,19 +275,24 @@ DASHBOARD_TABLES = (
 )
 
 
-def _flat_system(row: SystemRow) -> dict:
-    flat = {"system": row.name, "mode": row.mode, "translations": row.translations, "verified": row.verified}
-    for column, ci in row.means.items():
-        flat[f"mean_{column}"] = ci.mean
-        flat[f"mean_{column}_n"] = ci.n
-    flat.update(
-        runtime_ratio=row.runtime_ratio,
-        bt_rank=row.bt_rank,
-        bt_strength=row.bt_strength,
-        bt_low=row.bt_low,
-        bt_high=row.bt_high,
-    )
+def _flat_system(row: dict) -> dict:
+    flat = {"system": row["name"], **{key: row[key] for key in ("mode", "translations", "verified")}}
+    for column, ci in row["means"].items():
+        flat[f"mean_{column}"] = ci["mean"]
+        flat[f"mean_{column}_n"] = ci["n"]
+    flat.update({key: row[key] for key in ("runtime_ratio", "bt_rank", "bt_strength", "bt_low", "bt_high")})
     return flat
+
+
+def _json_safe(value):
+    """`value` with tuples as lists and NaN or infinite floats as None, so that it is valid JSON."""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _system_rows(translations, rows, bt, baseline: str, cells: list[TableCell]) -> list[SystemRow]:
