@@ -70,3 +70,4 @@ lint:
 
 bench:
 	$(PY) bench/sandbox_latency.py
+	$(PY) bench/dashboard.py
