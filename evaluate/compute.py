@@ -12,8 +12,6 @@ from annotate.models import System, Translation
 from evaluate import dashboard, metrics
 from evaluate.metrics import ComputeOptions, ComputeReport
 
-__all__ = ["ComputeError", "ComputeReport", "compute", "metrics_for", "system_named"]
-
 
 class ComputeError(ValueError):
     """Bad arguments (unknown metric or system): nothing was computed."""

@@ -10,8 +10,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import QuerySet
+
 # Translation ids to read stored values for: a list of ints or a `values("pk")` queryset (a subquery).
-TranslationIds = Collection[int] | Any
+TranslationIds = Collection[int] | QuerySet
 # {translation id: {column name: value}}, only for translations and columns that have a stored value.
 StoredValues = dict[int, dict[str, Any]]
 
