@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
@@ -51,8 +52,9 @@ def generation() -> int:
 def mark_stale() -> Job | None:
     """What the dashboard shows changed: move the generation on (the stored context is now stale) and queue
     a refresh unless one is queued or running. Call it in the transaction that made the change."""
-    _next_generation()
-    return queue_refresh()
+    with transaction.atomic(savepoint=False):  # joins the caller's transaction: no savepoint per vote
+        _next_generation()
+        return queue_refresh()
 
 
 def data_changed(sender=None, **kwargs) -> None:
@@ -66,15 +68,16 @@ def queue_refresh(user=None) -> Job | None:
     The claim is a compare-and-swap on the generation row's refresh_job: of two processes that both saw
     the slot free, the second UPDATE matches nothing, and its Job is removed again.
     """
-    held = _refresh_job_held()
-    if held is not None and held.is_active:
-        return None
-    job = Job.objects.create(kind=REFRESH_JOB, created_by=user, total=1)
-    if not DashboardGeneration.objects.filter(pk=ROW, refresh_job=held).update(refresh_job=job):
-        job.delete()
-        return None
-    refresh_queued.send(sender=Job, job=job)
-    return job
+    with transaction.atomic(savepoint=False):
+        held = _refresh_job_held()
+        if held is not None and held.is_active:
+            return None
+        job = Job.objects.create(kind=REFRESH_JOB, created_by=user, total=1)
+        if not DashboardGeneration.objects.filter(pk=ROW, refresh_job=held).update(refresh_job=job):
+            job.delete()
+            return None
+        refresh_queued.send(sender=Job, job=job)
+        return job
 
 
 def _next_generation() -> None:
