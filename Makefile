@@ -47,10 +47,12 @@ sandbox-runtime:
 
 migrate:
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
 
 demo-data:
 	$(PY) manage.py load_demo
 	$(PY) manage.py create_demo_users
+	$(PY) manage.py compute_metrics --metric fixcost
 
 run:
 	@echo "T2J Workbench on http://$(HOST):$(PORT)/ (Ctrl+C stops web, worker and sandbox runner)"
@@ -68,3 +70,4 @@ lint:
 
 bench:
 	$(PY) bench/sandbox_latency.py
+	$(PY) bench/dashboard.py

@@ -1,7 +1,8 @@
 """Data the evaluate pages show, built as dataclasses so each can be tested without a request.
 
-Pages only read stored metrics (computed by tasks or `manage.py compute_metrics`); the few cheap aggregates
-(comparison scores, Bradley–Terry, kappas, correlations) are computed here from stored rows.
+The dashboard's context is built here from stored rows (metric values, votes, scores) by the refresh job
+and stored by evaluate/dashboard.py; pages read what it stored. Which metric columns are averaged, ranked,
+charted and correlated is the registry's (evaluate/metrics/__init__.py).
 """
 
 from __future__ import annotations
@@ -13,37 +14,12 @@ from dataclasses import asdict, dataclass, field
 from statistics import mean, stdev
 
 from annotate.models import Difficulty, FixStep, Sample, SessionStatus, StepCategory, System, Translation
-from evaluate import agreement, ranking
+from evaluate import agreement, metrics, ranking
 from evaluate.correlation import Correlation, correlation_table
 from evaluate.exports import metric_rows
 from evaluate.metrics import runtime
-from evaluate.models import Comparison, FixCostRecord, FixCostSource, Judgement, Verdict
+from evaluate.models import Comparison, Judgement, Verdict
 
-CORRELATED_METRICS = (
-    "fixcost_llm_score",
-    "codebleu",
-    "codetrans_usefulness_ref",
-    "codetrans_usefulness_noref",
-    "codetrans_func_ref",
-    "codetrans_func_noref",
-    "human_codetrans_usefulness_ref",
-    "human_codetrans_usefulness_noref",
-    "human_codetrans_func_ref",
-    "human_codetrans_func_noref",
-    "runtime_median_s",
-)
-MEAN_COLUMNS = (
-    "fixcost_steps",
-    "fixcost_llm_steps",
-    "fixcost_score",
-    "codebleu",
-    "codetrans_usefulness_ref",
-    "codetrans_usefulness_noref",
-    "codetrans_func_ref",
-    "codetrans_func_noref",
-    "human_codetrans_func_noref",
-    "runtime_median_s",
-)
 FIXCOST_BINS = ((0, 0, "0"), (1, 1, "1"), (2, 2, "2"), (3, 5, "3–5"), (6, 10, "6–10"), (11, math.inf, "11+"))
 
 
@@ -94,6 +70,7 @@ class SystemRow:
     translations: int
     verified: int
     means: dict[str, MeanCI]
+    cells: list[list[float | None]] = field(default_factory=list)  # the means, as the table's cells group them
     runtime_ratio: float | None = None
     bt_rank: int | None = None
     bt_strength: float | None = None
@@ -178,11 +155,32 @@ class AgreementRow:
 
 
 @dataclass
+class TableCell:
+    """A header of the systems table and the metric columns whose means its cells show ("ref / noref")."""
+
+    label: str
+    columns: list[str]
+
+    @classmethod
+    def from_registry(cls) -> list[TableCell]:
+        cells: list[TableCell] = []
+        for column in metrics.dashboard_columns():
+            if not column.in_table:
+                continue
+            if cells and cells[-1].label == column.label:
+                cells[-1].columns.append(column.name)
+            else:
+                cells.append(cls(column.label, [column.name]))
+        return cells
+
+
+@dataclass
 class DashboardContext:
     filters: Filters = field(default_factory=Filters)
     origins: list[str] = field(default_factory=list)
     difficulties: list[str] = field(default_factory=list)
     baseline: str = ""
+    system_columns: list[TableCell] = field(default_factory=list)
     systems: list[SystemRow] = field(default_factory=list)
     pair_scores: list[ranking.PairScore] = field(default_factory=list)
     bt_ranking: list[ranking.RankedSystem] = field(default_factory=list)
@@ -202,13 +200,15 @@ class DashboardContext:
         cls, filters: Filters | None = None, *, baseline: str = "", bootstrap: int = 500
     ) -> DashboardContext:
         filters = filters or Filters()
-        translations = list(filters.translations())
-        rows = _with_llm_fixcost(metric_rows(translations))
-        sample_ids = {t.sample_id for t in translations}
-        comparisons = list(
-            Comparison.objects.filter(sample_id__in=sample_ids).select_related("left__system", "right__system")
+        translations = filters.translations()
+        columns = metrics.dashboard_columns()
+        rows = metric_rows(translations, columns=[c.name for c in columns])
+        sample_ids = translations.values("sample_id")  # a subquery, however many samples
+        human = list(
+            Comparison.objects.filter(sample_id__in=sample_ids, judge_user__isnull=False).select_related(
+                "left__system", "right__system"
+            )
         )
-        human = [c for c in comparisons if c.judge_user_id]
         outcomes = ranking.outcomes_from(human)
         ctx = cls(
             filters=filters,
@@ -217,14 +217,17 @@ class DashboardContext:
             ),
             difficulties=list(Difficulty.values),
             baseline=baseline,
+            system_columns=TableCell.from_registry(),
             pair_scores=ranking.pair_scores(outcomes),
             bt_ranking=ranking.bradley_terry_ranking(outcomes, bootstrap=bootstrap),
-            correlations=correlation_table(rows, CORRELATED_METRICS),
+            correlations=correlation_table(
+                rows, [c.name for c in columns if c.correlated], target=metrics.REFERENCE_COLUMN
+            ),
             agreement=agreement_rows(human, sample_ids),
         )
-        ctx.systems = _system_rows(translations, rows, ctx.bt_ranking, baseline)
-        ctx.metric_rankings = _metric_rankings(ctx.systems)
-        ctx.charts = _charts(ctx.systems, ctx.bt_ranking)
+        ctx.systems = _system_rows(translations, rows, ctx.bt_ranking, baseline, ctx.system_columns)
+        ctx.metric_rankings = _metric_rankings(ctx.systems, columns)
+        ctx.charts = _charts(ctx.systems, ctx.bt_ranking, columns)
         ctx.fixcost_bins = [label for _, _, label in FIXCOST_BINS]
         ctx.fixcost_distribution = _fixcost_distribution(rows)
         ctx.categories = [label for _, label in StepCategory.choices]
@@ -233,26 +236,32 @@ class DashboardContext:
         ctx.error_stacks = Stack.from_rows(ctx.error_categories, ctx.categories)
         return ctx
 
+    def to_payload(self) -> dict:
+        """The context as JSON-ready dicts and lists (what the dashboard stores and the template reads)."""
+        return _json_safe(asdict(self))
+
     def table(self, name: str) -> tuple[list[dict], list[str]]:
-        """A dashboard table as export rows and columns (for the CSV and JSON downloads)."""
-        if name == "systems":
-            rows = [_flat_system(s) for s in self.systems]
-        elif name == "pairs":
-            rows = [asdict(p) for p in self.pair_scores]
-        elif name == "ranking":
-            rows = [asdict(r) for r in self.bt_ranking]
-        elif name == "correlations":
-            rows = [asdict(c) for c in self.correlations]
-        elif name == "agreement":
-            rows = [asdict(a) for a in self.agreement]
-        elif name == "fixcost-distribution":
-            rows = self.fixcost_distribution
-        elif name == "error-categories":
-            rows = self.error_categories
-        else:
-            raise ValueError(f"unknown dashboard table {name!r}")
-        columns = list(rows[0]) if rows else []
-        return rows, columns
+        return dashboard_table(self.to_payload(), name)
+
+
+def dashboard_table(context: dict, name: str) -> tuple[list[dict], list[str]]:
+    """A table of a stored context (`to_payload()`) as export rows and columns (the CSV and JSON downloads)."""
+    sources = {
+        "pairs": "pair_scores",
+        "ranking": "bt_ranking",
+        "correlations": "correlations",
+        "agreement": "agreement",
+        "fixcost-distribution": "fixcost_distribution",
+        "error-categories": "error_categories",
+    }
+    if name == "systems":
+        rows = [_flat_system(s) for s in context["systems"]]
+    elif name in sources:
+        rows = context[sources[name]]
+    else:
+        raise ValueError(f"unknown dashboard table {name!r}")
+    columns = list(rows[0]) if rows else []
+    return rows, columns
 
 
 DASHBOARD_TABLES = (
@@ -266,45 +275,37 @@ DASHBOARD_TABLES = (
 )
 
 
-def _with_llm_fixcost(rows: list[dict]) -> list[dict]:
-    """Add the LLM FixCost estimate beside the human figure (dashboard only; the export columns are fixed)."""
-    estimates = {
-        (key, system): (steps, score)
-        for key, system, steps, score in FixCostRecord.objects.filter(source=FixCostSource.LLM).values_list(
-            "translation__sample__key", "translation__system__name", "steps", "score"
-        )
-    }
-    for row in rows:
-        row["fixcost_llm_steps"], row["fixcost_llm_score"] = estimates.get((row["sample"], row["system"]), (None, None))
-    return rows
-
-
-def _flat_system(row: SystemRow) -> dict:
-    flat = {"system": row.name, "mode": row.mode, "translations": row.translations, "verified": row.verified}
-    for column, ci in row.means.items():
-        flat[f"mean_{column}"] = ci.mean
-        flat[f"mean_{column}_n"] = ci.n
-    flat.update(
-        runtime_ratio=row.runtime_ratio,
-        bt_rank=row.bt_rank,
-        bt_strength=row.bt_strength,
-        bt_low=row.bt_low,
-        bt_high=row.bt_high,
-    )
+def _flat_system(row: dict) -> dict:
+    flat = {"system": row["name"], **{key: row[key] for key in ("mode", "translations", "verified")}}
+    for column, ci in row["means"].items():
+        flat[f"mean_{column}"] = ci["mean"]
+        flat[f"mean_{column}_n"] = ci["n"]
+    flat.update({key: row[key] for key in ("runtime_ratio", "bt_rank", "bt_strength", "bt_low", "bt_high")})
     return flat
 
 
-def _system_rows(translations, rows, bt, baseline: str) -> list[SystemRow]:
+def _json_safe(value):
+    """`value` with tuples as lists and NaN or infinite floats as None, so that it is valid JSON."""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _system_rows(translations, rows, bt, baseline: str, cells: list[TableCell]) -> list[SystemRow]:
     by_system: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_system[row["system"]].append(row)
-    verified = _verified_counts([t.pk for t in translations])
+    verified = _verified_counts(translations)
     ratios = runtime.ratios(baseline) if baseline else {}
     bt_by_name = {r.system: r for r in bt}
     out = []
     for system in System.objects.filter(name__in=by_system):
         system_rows = by_system[system.name]
-        means = {column: MeanCI.of([r[column] for r in system_rows]) for column in MEAN_COLUMNS}
+        means = {column: MeanCI.of([r[column] for r in system_rows]) for cell in cells for column in cell.columns}
         r = bt_by_name.get(system.name)
         out.append(
             SystemRow(
@@ -313,6 +314,7 @@ def _system_rows(translations, rows, bt, baseline: str) -> list[SystemRow]:
                 translations=len(system_rows),
                 verified=verified.get(system.name, 0),
                 means=means,
+                cells=[[means[column].mean for column in cell.columns] for cell in cells],
                 runtime_ratio=round(ratios[system.name]["ratio"], 3) if system.name in ratios else None,
                 bt_rank=r.rank if r else None,
                 bt_strength=round(r.strength, 3) if r else None,
@@ -323,42 +325,37 @@ def _system_rows(translations, rows, bt, baseline: str) -> list[SystemRow]:
     return out
 
 
-def _verified_counts(translation_ids: list[int]) -> Counter:
+def _verified_counts(translations) -> Counter:
     return Counter(
-        Translation.objects.filter(pk__in=translation_ids, fix_sessions__status=SessionStatus.VERIFIED).values_list(
-            "system__name", flat=True
-        )
+        Translation.objects.filter(
+            pk__in=translations.values("pk"), fix_sessions__status=SessionStatus.VERIFIED
+        ).values_list("system__name", flat=True)
     )
 
 
-def _metric_rankings(systems: list[SystemRow]) -> dict[str, list[tuple[int, str, float]]]:
-    wanted = {
-        "FixCost (mean steps, fewer is better)": ("fixcost_steps", False),
-        "CodeBLEU": ("codebleu", True),
-        "CodeTrans functional correctness (no reference)": ("codetrans_func_noref", True),
-        "CodeTrans usefulness (no reference)": ("codetrans_usefulness_noref", True),
-        "Runtime (median s, lower is better)": ("runtime_median_s", False),
-    }
+def _metric_rankings(systems: list[SystemRow], columns) -> dict[str, list[tuple[int, str, float]]]:
     return {
-        title: ranking.rank_by_metric({s.name: s.means[column].mean for s in systems}, higher_is_better=higher)
-        for title, (column, higher) in wanted.items()
+        column.ranked: ranking.rank_by_metric(
+            {s.name: s.means[column.name].mean for s in systems}, higher_is_better=column.higher_is_better
+        )
+        for column in columns
+        if column.ranked
     }
 
 
-def _charts(systems: list[SystemRow], bt: list[ranking.RankedSystem]) -> list[Chart]:
+def _charts(systems: list[SystemRow], bt: list[ranking.RankedSystem], columns) -> list[Chart]:
     charts = []
-    for title, column, top in (
-        ("Mean FixCost Score", "fixcost_score", 1.0),
-        ("Mean CodeBLEU", "codebleu", 1.0),
-        ("Mean CodeTrans functional correctness (0–4)", "codetrans_func_noref", 4.0),
-    ):
+    for column in columns:
+        if not column.charted:
+            continue
+        low, high = column.value_range
         bars = [
-            Bar(s.name, s.means[column].mean, s.means[column].low, s.means[column].high)
+            Bar(s.name, s.means[column.name].mean, s.means[column.name].low, s.means[column.name].high)
             for s in systems
-            if s.means[column].mean is not None
+            if s.means[column.name].mean is not None
         ]
         if bars:
-            charts.append(Chart.scaled(title, bars, low=0.0, high=top))
+            charts.append(Chart.scaled(column.charted, bars, low=low, high=high))
     if bt:
         bars = [Bar(r.system, round(r.strength, 3), round(r.low, 3), round(r.high, 3)) for r in bt]
         charts.append(Chart.scaled("Bradley–Terry log-strength (95% bootstrap interval)", bars, kind="point"))
@@ -376,7 +373,7 @@ def _fixcost_distribution(rows: list[dict]) -> list[dict]:
     return [{"system": name, **{label: c[label] for _, _, label in FIXCOST_BINS}} for name, c in sorted(counts.items())]
 
 
-def _error_categories(sample_ids: set[int]) -> list[dict]:
+def _error_categories(sample_ids) -> list[dict]:
     counts: dict[str, Counter] = defaultdict(Counter)
     for system, category in (
         FixStep.objects.shared()
@@ -398,7 +395,7 @@ def _pair_label(c: Comparison) -> str:
     return "first" if winner == min(c.left_id, c.right_id) else "second"
 
 
-def agreement_rows(human: list[Comparison], sample_ids: set[int]) -> list[AgreementRow]:
+def agreement_rows(human: list[Comparison], sample_ids) -> list[AgreementRow]:
     """Reviewer agreement on pairs (Cohen for 2 reviewers, Fleiss for more) and human vs LLM CodeTrans kappa."""
     by_pair: dict[tuple[int, int], list[Comparison]] = defaultdict(list)
     for c in sorted(human, key=lambda c: c.created_at):
@@ -433,7 +430,7 @@ def agreement_rows(human: list[Comparison], sample_ids: set[int]) -> list[Agreem
     return out
 
 
-def _human_vs_llm(sample_ids: set[int]) -> list[AgreementRow]:
+def _human_vs_llm(sample_ids) -> list[AgreementRow]:
     """Weighted (quadratic) kappa between the rounded mean human score and the latest LLM score, per aspect."""
     human: dict[tuple, list[int]] = defaultdict(list)
     llm: dict[tuple, int] = {}

@@ -8,48 +8,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from statistics import mean
+from collections.abc import Sequence
+
+from django.db.models import QuerySet
 
 from annotate.models import Translation
-from evaluate.models import (
-    Aspect,
-    CodeBLEUScore,
-    Comparison,
-    FixCostRecord,
-    FixCostSource,
-    Judgement,
-    RuntimeMeasurement,
-)
+from evaluate import metrics
+from evaluate.models import Comparison, Judgement
 
-METRIC_COLUMNS = (
-    "sample",
-    "system",
-    "codebleu",
-    "codebleu_ngram",
-    "codebleu_weighted_ngram",
-    "codebleu_syntax",
-    "codebleu_dataflow",
-    "codebleu_reference",
-    "fixcost_steps",
-    "fixcost_score",
-    "codetrans_usefulness_ref",
-    "codetrans_usefulness_noref",
-    "codetrans_func_ref",
-    "codetrans_func_noref",
-    "human_codetrans_usefulness_ref",
-    "human_codetrans_usefulness_noref",
-    "human_codetrans_func_ref",
-    "human_codetrans_func_noref",
-    "runtime_median_s",
-)
-CODETRANS_KEYS = {
-    (Aspect.USEFULNESS, True): "codetrans_usefulness_ref",
-    (Aspect.USEFULNESS, False): "codetrans_usefulness_noref",
-    (Aspect.FUNCTIONAL_CORRECTNESS, True): "codetrans_func_ref",
-    (Aspect.FUNCTIONAL_CORRECTNESS, False): "codetrans_func_noref",
-}
+ROW_KEYS = ("sample", "system")
+
+
+def metric_columns() -> tuple[str, ...]:
+    """The columns of the per-translation metrics table: sample, system, then every metric's, registry order."""
+    return (*ROW_KEYS, *metrics.export_columns())
+
+
+def __getattr__(name: str):
+    # METRIC_COLUMNS is read from the registry when asked for, so a metric registered later is in it too.
+    if name == "METRIC_COLUMNS":
+        return metric_columns()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 COMPARISON_COLUMNS = (
     "id",
     "sample",
@@ -67,70 +48,27 @@ COMPARISON_COLUMNS = (
 JUDGEMENT_COLUMNS = ("id", "sample", "system", "judge", "aspect", "with_reference", "score", "raw_output", "created_at")
 
 
-def metric_rows(translations: Iterable[Translation] | None = None, *, reference: str | None = None) -> list[dict]:
-    """One dict per translation with METRIC_COLUMNS; None where a metric was not computed.
-
-    `reference` picks which stored CodeBLEU to show ('verified' or a system name); by default 'verified'
-    where it exists, else whichever reference was computed.
-    """
+def metric_rows(
+    translations: QuerySet[Translation] | None = None, *, columns: Sequence[str] | None = None
+) -> list[dict]:
+    """One dict per translation (of the queryset, default all) with `columns` (default the export's after
+    sample and system); None where a metric was not computed. Each metric's stored values are read once."""
     if translations is None:
         translations = Translation.objects.select_related("sample", "system")
-    translations = list(translations)
-    ids = [t.pk for t in translations]
-    codebleu = _codebleu_by_translation(ids, reference)
-    fixcost = {
-        r.translation_id: r for r in FixCostRecord.objects.filter(translation_id__in=ids, source=FixCostSource.HUMAN)
-    }
-    llm_scores, human_scores = _codetrans_by_translation(ids)
-    runtime = dict(RuntimeMeasurement.objects.filter(translation_id__in=ids).values_list("translation_id", "median_s"))
-    rows = []
+    columns = list(columns if columns is not None else metrics.export_columns())
+    rows: dict[int, dict] = {}
     for t in translations:
-        row = dict.fromkeys(METRIC_COLUMNS)
-        row["sample"], row["system"] = t.sample.key, t.system.name
-        if (cb := codebleu.get(t.pk)) is not None:
-            row.update(
-                codebleu=cb.codebleu,
-                codebleu_ngram=cb.ngram,
-                codebleu_weighted_ngram=cb.weighted_ngram,
-                codebleu_syntax=cb.syntax,
-                codebleu_dataflow=cb.dataflow,
-                codebleu_reference=cb.reference,
-            )
-        if (fc := fixcost.get(t.pk)) is not None:
-            row.update(fixcost_steps=int(fc.steps), fixcost_score=fc.score)
-        row.update(llm_scores.get(t.pk, {}))
-        row.update({f"human_{k}": v for k, v in human_scores.get(t.pk, {}).items()})
-        row["runtime_median_s"] = runtime.get(t.pk)
-        rows.append(row)
-    return rows
-
-
-def _codebleu_by_translation(ids: Sequence[int], reference: str | None) -> dict[int, CodeBLEUScore]:
-    scores = CodeBLEUScore.objects.filter(translation_id__in=ids)
-    if reference:
-        return {s.translation_id: s for s in scores.filter(reference=reference)}
-    chosen: dict[int, CodeBLEUScore] = {}
-    for s in scores.order_by("computed_at"):
-        if s.translation_id not in chosen or s.reference == "verified":
-            chosen[s.translation_id] = s
-    return chosen
-
-
-def _codetrans_by_translation(ids: Sequence[int]) -> tuple[dict[int, dict], dict[int, dict]]:
-    """Latest LLM score per key, and the mean over reviewers of each reviewer's latest score."""
-    llm: dict[int, dict] = defaultdict(dict)
-    human: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
-    # Oldest first, so later judgements overwrite earlier ones.
-    for j in Judgement.objects.filter(translation_id__in=ids, score__isnull=False).order_by("created_at", "pk"):
-        key = CODETRANS_KEYS[(j.aspect, j.with_reference)]
-        if j.judge_user_id:
-            human[(j.translation_id, key)][j.judge_user_id] = j.score
-        else:
-            llm[j.translation_id][key] = float(j.score)
-    humans: dict[int, dict] = defaultdict(dict)
-    for (translation_id, key), by_user in human.items():
-        humans[translation_id][key] = round(mean(by_user.values()), 4)
-    return llm, humans
+        rows[t.pk] = dict.fromkeys((*ROW_KEYS, *columns))
+        rows[t.pk].update(sample=t.sample.key, system=t.system.name)
+    ids = translations.values("pk")  # a subquery: no list of ids however many translations there are
+    wanted = set(columns)
+    for metric in metrics.all_metrics():
+        if not wanted.intersection(column.name for column in metric.columns):
+            continue
+        for translation_id, values in metric.values(ids).items():
+            if translation_id in rows:
+                rows[translation_id].update({k: v for k, v in values.items() if k in wanted})
+    return list(rows.values())
 
 
 def comparison_rows() -> list[dict]:
@@ -203,9 +141,9 @@ def to_json(rows: Sequence[dict]) -> str:
 
 
 TABLES = {
-    "metrics": (metric_rows, METRIC_COLUMNS),
-    "comparisons": (comparison_rows, COMPARISON_COLUMNS),
-    "judgements": (judgement_rows, JUDGEMENT_COLUMNS),
+    "metrics": (metric_rows, metric_columns),
+    "comparisons": (comparison_rows, lambda: COMPARISON_COLUMNS),
+    "judgements": (judgement_rows, lambda: JUDGEMENT_COLUMNS),
 }
 
 
@@ -216,4 +154,4 @@ def render_table(table: str, fmt: str) -> str:
         raise ValueError("format must be csv or json")
     build, columns = TABLES[table]
     rows = build()
-    return to_csv(rows, columns) if fmt == "csv" else to_json(rows)
+    return to_csv(rows, columns()) if fmt == "csv" else to_json(rows)

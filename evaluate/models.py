@@ -176,3 +176,39 @@ class RuntimeMeasurement(models.Model):
 
     def __str__(self) -> str:
         return f"runtime {self.median_s} s ({self.label}) of {self.translation_id or 'pytorch'}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The stored dashboard (evaluate/dashboard.py). Pages read the snapshot; the generation tells them whether
+# votes, scores, imports or metric batches came in since it was built. Both live in the database so the
+# web processes and the worker agree on them.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class DashboardGeneration(models.Model):
+    """One row (pk 1): a counter every change to what the dashboard shows moves on, and the refresh job queued."""
+
+    value = models.PositiveBigIntegerField(default=0)
+    refresh_job = models.ForeignKey(
+        "annotate.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The one dashboard refresh queued or running; no other is queued before it ends",
+    )
+
+    def __str__(self) -> str:
+        return f"dashboard generation {self.value}"
+
+
+class DashboardSnapshot(models.Model):
+    """One row (pk 1): the unfiltered dashboard context as the last refresh built it."""
+
+    # Text, not a JSONField: PostgreSQL's jsonb reorders keys, and the order of a table's columns is its meaning.
+    payload = models.TextField(help_text="The DashboardContext as JSON")
+    generation = models.PositiveBigIntegerField(help_text="The DashboardGeneration value it was built from")
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"dashboard of generation {self.generation}, computed {self.computed_at:%Y-%m-%d %H:%M}"

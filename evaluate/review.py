@@ -21,6 +21,7 @@ from django.core import signing
 from django.db import transaction
 
 from annotate.models import DraftStatus, Sample, Translation
+from evaluate import dashboard
 from evaluate.models import Comparison, Verdict
 
 PAIR_SALT = "evaluate.review.pair"
@@ -182,7 +183,7 @@ def record_vote(
         already = Comparison.objects.filter(judge_user=user, left_id__in=[lo, hi], right_id__in=[lo, hi]).exists()
         if already:
             raise ReviewError("You already voted on this pair.")
-        return Comparison.objects.create(
+        comparison = Comparison.objects.create(
             sample_id=pair[0][1],
             left_id=left_id,
             right_id=right_id,
@@ -192,3 +193,5 @@ def record_vote(
             time_spent_s=time_spent_since(shown_at),
             comments_stripped=stripped,
         )
+        dashboard.mark_stale()  # the pair scores, the Bradley–Terry fit and the agreement move
+    return comparison

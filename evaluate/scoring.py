@@ -12,6 +12,7 @@ from django.core import signing
 from django.db import transaction
 
 from annotate.models import Translation
+from evaluate import dashboard
 from evaluate.metrics.codebleu import reference_code
 from evaluate.metrics.codetrans import RUBRICS
 from evaluate.models import Aspect, Judgement
@@ -104,7 +105,7 @@ def record_scores(user, token: str, scores: dict[str, str]) -> list[Judgement]:
             judge_user=user, translation_id=translation_id, with_reference=with_reference
         ).exists():
             raise ReviewError("You already scored this translation.")
-        return [
+        judgements = [
             Judgement.objects.create(
                 translation_id=translation_id,
                 judge_user=user,
@@ -114,3 +115,5 @@ def record_scores(user, token: str, scores: dict[str, str]) -> list[Judgement]:
             )
             for aspect, score in parsed.items()
         ]
+        dashboard.mark_stale()  # the reviewers' CodeTrans means and the human vs LLM agreement move
+    return judgements

@@ -1,12 +1,14 @@
-"""Background tasks of the evaluate app: metric batches and LLM judging, with progress on a Job row."""
+"""Background tasks of the evaluate app: metric batches, LLM judging and dashboard refreshes, with progress
+on a Job row."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django_tasks import task
 
 from annotate import jobs, llm
-from annotate.models import JobStatus, Translation
-from evaluate import llm_compare
+from annotate.models import Job, JobStatus, Translation
+from evaluate import dashboard, llm_compare
 from evaluate.compute import ComputeError, compute
 from evaluate.metrics import fixcost_estimate
 
@@ -89,4 +91,28 @@ def fixcost_estimate_task(job_id: int) -> None:
             failed=0 if record else 1,
             message=f"{translation.sample.key}: " + ("estimated" if record else "no number in the answer"),
         )
+    dashboard.mark_stale()  # the LLM estimates show beside the human FixCost
     job.finish(JobStatus.DONE, "Estimates stored.")
+
+
+def enqueue_refresh(sender=None, *, job: Job, **kwargs) -> None:
+    """Receiver of dashboard.refresh_queued: run the refresh once the Job row is committed."""
+    transaction.on_commit(lambda: refresh_dashboard_task.enqueue(job.pk))
+
+
+@task()
+def refresh_dashboard_task(job_id: int) -> None:
+    """Build and store the unfiltered dashboard; if data changed meanwhile, queue the next refresh."""
+    job = jobs.begin(job_id)
+    if job is None:
+        return
+    try:
+        snapshot = dashboard.refresh()
+    except Exception as error:
+        # Failed, not left running: the refresh slot frees at once instead of after the silence allowance.
+        job.finish(JobStatus.FAILED, f"Dashboard refresh failed: {type(error).__name__}: {error}")
+        raise
+    job.advance(done=1)
+    job.finish(JobStatus.DONE, f"Dashboard stored (generation {snapshot.generation}).")
+    if dashboard.generation() > snapshot.generation:
+        dashboard.queue_refresh()  # data changed while it was building

@@ -6,6 +6,7 @@ app_name = "evaluate"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("refresh/", views.dashboard_refresh, name="dashboard_refresh"),
     path("export/", views.metrics_export, name="metrics_export"),
     path("compute/", views.metrics_compute, name="metrics_compute"),
     path("llm-compare/", views.llm_compare_start, name="llm_compare_start"),

@@ -17,28 +17,49 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate import jobs
 from annotate.models import Job
 from annotate.roles import ADMIN, REVIEWER, role_required
-from evaluate import review, scoring
-from evaluate.compute import METRICS, ComputeError, metrics_for, system_named
-from evaluate.contexts import DASHBOARD_TABLES, DashboardContext, Filters
+from evaluate import dashboard as stored_dashboard
+from evaluate import metrics, review, scoring
+from evaluate.compute import ComputeError, metrics_for, system_named
+from evaluate.contexts import DASHBOARD_TABLES, Filters, dashboard_table
 from evaluate.exports import TABLES, render_table, to_csv, to_json
 from evaluate.tasks import compute_metrics_task, fixcost_estimate_task, llm_compare_task
 
-EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate")
+EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate", stored_dashboard.REFRESH_JOB)
+NOT_COMPUTED = "The dashboard has not been computed yet: start a refresh on the dashboard page."
+
+
+def _shown(request: HttpRequest) -> stored_dashboard.Shown:
+    """The stored (or, when filtered, cached) dashboard context for this request's filters."""
+    baseline = request.GET.get("baseline", "").strip()[:100]
+    return stored_dashboard.shown(Filters.from_query(request.GET), baseline)
 
 
 @require_GET
 @role_required(ADMIN)  # names systems
 def dashboard(request: HttpRequest) -> HttpResponse:
-    baseline = request.GET.get("baseline", "").strip()[:100]
+    """Shows what the refresh job stored (never builds it), with its age and a stale mark."""
     jobs.fail_silent_jobs()  # a dead worker's job must not show as running
-    ctx = DashboardContext.from_database(Filters.from_query(request.GET), baseline=baseline)
-    context = asdict(ctx) | {
+    shown = _shown(request)
+    context = (shown.context or {}) | {
+        "stored": shown.context is not None,
+        "computed_at": shown.computed_at,
+        "stale": shown.stale,
         "query": request.GET.urlencode(),
         "tables": DASHBOARD_TABLES,
-        "metrics": METRICS,
+        "metrics": metrics.all_metrics(),
         "jobs": Job.objects.filter(kind__in=EVALUATE_JOB_KINDS)[:5],
     }
     return render(request, "evaluate/dashboard.html", context)
+
+
+@require_POST
+@role_required(ADMIN)
+def dashboard_refresh(request: HttpRequest) -> HttpResponse:
+    if stored_dashboard.queue_refresh(request.user) is None:
+        messages.info(request, "A dashboard refresh is already queued or running.")
+    else:
+        messages.success(request, "Computing the dashboard in the background.")
+    return redirect("evaluate:dashboard")
 
 
 @require_GET
@@ -52,9 +73,10 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
     if table in TABLES:
         body = render_table(table, fmt)
     else:
-        baseline = request.GET.get("baseline", "").strip()[:100]
-        ctx = DashboardContext.from_database(Filters.from_query(request.GET), baseline=baseline)
-        rows, columns = ctx.table(table)
+        shown = _shown(request)  # the same stored context the page shows, not a fresh build
+        if shown.context is None:
+            return HttpResponse(NOT_COMPUTED, status=409, content_type="text/plain")
+        rows, columns = dashboard_table(shown.context, table)
         body = to_csv(rows, columns) if fmt == "csv" else to_json(rows)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json")
     response["Content-Disposition"] = f'attachment; filename="t2j-{table}.{fmt}"'

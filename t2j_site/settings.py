@@ -132,6 +132,14 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+# A cache every process shares (web and worker): the dashboard's filtered views, keyed by the data generation.
+# A per-process memory cache would never see the worker's changes. `make migrate` creates its table.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "t2j_cache",
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

@@ -33,6 +33,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "annotate:job_progress_hx": ("get", {ADMIN}),
     "annotate:job_cancel": ("post", {ADMIN}),
     "evaluate:dashboard": ("get", {ADMIN}),
+    "evaluate:dashboard_refresh": ("post", {ADMIN}),
     "dataset:home": ("get", {ADMIN}),
     "dataset:import_preview": ("post", {ADMIN}),
     "dataset:import_confirm": ("post", {ADMIN}),

@@ -2,7 +2,8 @@
 
 `audited(...)` runs an import in a transaction that also writes its ok row; when the import raises, that
 transaction has rolled back by the time the failure row is written, so the failure row survives.
-Dry runs and previews are checks, not imports, and leave no record.
+Dry runs and previews are checks, not imports, and leave no record. A real import sends
+annotate.signals.data_imported inside its transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db import DatabaseError, transaction
 
 from annotate.dataset.errors import DatasetError
 from annotate.models import ImportRecord, ImportStatus
+from annotate.signals import data_imported
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ def audited(kind: str, source: str, *, actor=None, dry_run: bool = False, fmt: s
             yield attempt
             if not dry_run:
                 _record(kind, source, actor, attempt, ImportStatus.OK, "")
+                data_imported.send(sender=kind, source=source)
     except DatasetError as exc:
         logger.warning("%s import of %s failed (actor %s): %s", kind, source, actor, exc.message[:2000])
         if not dry_run:

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import SessionStatus, System, Translation
+from evaluate.metrics.base import ComputeOptions, ComputeReport, StoredValues, TranslationIds
 from evaluate.models import CodeBLEUScore
 
 HASH_SEED = "0"
@@ -159,3 +160,32 @@ def compute_for(
             )
             stored += 1
     return stored, skipped
+
+
+def compute(translations, report: ComputeReport, options: ComputeOptions) -> None:
+    """The registry's compute step: score `translations` (a Translation queryset) and report what was stored."""
+    scoring = translations.prefetch_related("sample__translations__fix_sessions__translation__system")
+    reference = options.reference
+    stored, skipped = compute_for(list(scoring), reference_system=reference, processes=options.processes)
+    label = reference.name if reference else VERIFIED
+    report.say(f"codebleu: {stored} translations scored against {label}; {len(skipped)} skipped")
+    report.problems += [f"codebleu: {why}" for why in skipped]
+
+
+def stored_values(translation_ids: TranslationIds) -> StoredValues:
+    """The stored CodeBLEU of each translation: against the verified code where it exists, else the latest."""
+    chosen: dict[int, CodeBLEUScore] = {}
+    for score in CodeBLEUScore.objects.filter(translation_id__in=translation_ids).order_by("computed_at"):
+        if score.translation_id not in chosen or score.reference == VERIFIED:
+            chosen[score.translation_id] = score
+    return {
+        translation_id: {
+            "codebleu": s.codebleu,
+            "codebleu_ngram": s.ngram,
+            "codebleu_weighted_ngram": s.weighted_ngram,
+            "codebleu_syntax": s.syntax,
+            "codebleu_dataflow": s.dataflow,
+            "codebleu_reference": s.reference,
+        }
+        for translation_id, s in chosen.items()
+    }

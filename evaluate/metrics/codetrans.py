@@ -8,11 +8,14 @@ annotate/llm.py; the raw answer is stored with the parsed score (empty when it c
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from statistics import mean
 
 from annotate import llm
 from annotate.models import Translation
+from evaluate.metrics.base import ComputeOptions, ComputeReport, StoredValues, TranslationIds
 from evaluate.metrics.codebleu import reference_code
 from evaluate.models import Aspect, Judgement
 
@@ -32,6 +35,13 @@ RUBRICS = {
     ),
 }
 ASPECT_TITLES = {Aspect.USEFULNESS: "usefulness", Aspect.FUNCTIONAL_CORRECTNESS: "functional correctness"}
+# Export column of the LLM judge's score per (aspect, with reference); reviewers' mean is "human_" + it.
+COLUMNS = {
+    (Aspect.USEFULNESS, True): "codetrans_usefulness_ref",
+    (Aspect.USEFULNESS, False): "codetrans_usefulness_noref",
+    (Aspect.FUNCTIONAL_CORRECTNESS, True): "codetrans_func_ref",
+    (Aspect.FUNCTIONAL_CORRECTNESS, False): "codetrans_func_noref",
+}
 
 SYSTEM_PROMPT = (
     "You are a strict reviewer of PyTorch-to-JAX translations. You judge one aspect at a time on a 0-4 scale "
@@ -130,3 +140,39 @@ def judge_all(
         if on_each is not None and on_each(outcome) is False:
             break
     return outcomes
+
+
+def compute(translations, report: ComputeReport, options: ComputeOptions) -> None:
+    """The registry's compute step: ask the LLM judge about every non-empty translation of the queryset."""
+    problem = llm.configuration_problem(options.model)
+    if problem:
+        # Part of "all" without an endpoint: skip, loudly; asked for by name: that is an error.
+        (report.problems if options.explicit else report.lines).append(f"codetrans: skipped. {problem}")
+        return
+    outcomes = judge_all(
+        translations.exclude(code="").prefetch_related("sample__translations__fix_sessions__translation__system"),
+        model=options.model,
+        on_each=lambda _: not options.should_stop(),
+    )
+    stored = sum(o.stored for o in outcomes)
+    unparsed = sum(o.unparsed for o in outcomes)
+    report.say(f"codetrans: {stored} judgements for {len(outcomes)} translations ({unparsed} unparsed)")
+    report.problems += [f"codetrans: translation {o.translation_id}: {o.error}" for o in outcomes if o.error]
+
+
+def stored_values(translation_ids: TranslationIds) -> StoredValues:
+    """The LLM judge's latest score per column, and the mean over reviewers of each reviewer's latest score."""
+    values: StoredValues = defaultdict(dict)
+    human: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
+    # Oldest first, so later judgements overwrite earlier ones.
+    for j in Judgement.objects.filter(translation_id__in=translation_ids, score__isnull=False).order_by(
+        "created_at", "pk"
+    ):
+        column = COLUMNS[(j.aspect, j.with_reference)]
+        if j.judge_user_id:
+            human[(j.translation_id, column)][j.judge_user_id] = j.score
+        else:
+            values[j.translation_id][column] = float(j.score)
+    for (translation_id, column), by_user in human.items():
+        values[translation_id][f"human_{column}"] = round(mean(by_user.values()), 4)
+    return values

@@ -5,6 +5,7 @@ Effort-weighted variants come from what each step logged: time spent, edit size 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from django.db.models import Count, Prefetch, Q, Sum
 from django.utils import timezone
 
 from annotate.models import FixSession, SessionStatus, Translation
+from evaluate.metrics.base import ComputeOptions, ComputeReport, StoredValues, TranslationIds
 from evaluate.models import FixCostRecord, FixCostSource
 
 
@@ -91,3 +93,22 @@ def weighted(record: FixCostRecord) -> dict[str, float | None]:
         "score_by_minutes": fixcost_score(record.time_spent_s / 60) if record.time_spent_s is not None else None,
         "score_by_runs": fixcost_score(record.runs) if record.runs is not None else None,
     }
+
+
+def compute(translations, report: ComputeReport, options: ComputeOptions) -> None:
+    """The registry's compute step: the human FixCost of the verified ones among `translations` (a queryset)."""
+    verified = verified_translations().filter(pk__in=translations.values("pk"))
+    report.say(f"fixcost: {compute_human(verified)} verified translations")
+
+
+def stored_values(translation_ids: TranslationIds) -> StoredValues:
+    """The human FixCost (steps as counted, an int) and, beside it, the LLM estimate where there is one."""
+    values: StoredValues = defaultdict(dict)
+    for translation_id, source, steps, score in FixCostRecord.objects.filter(
+        translation_id__in=translation_ids
+    ).values_list("translation_id", "source", "steps", "score"):
+        if source == FixCostSource.HUMAN:
+            values[translation_id].update(fixcost_steps=int(steps), fixcost_score=score)
+        else:
+            values[translation_id].update(fixcost_llm_steps=steps, fixcost_llm_score=score)
+    return values

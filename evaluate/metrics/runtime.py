@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from annotate import contracts, runs
 from annotate.models import Sample, SessionStatus, Translation
+from evaluate.metrics.base import ComputeOptions, ComputeReport, StoredValues, TranslationIds
 from evaluate.models import RuntimeMeasurement
 
 WHOLE_PROGRAM = "whole-program"
@@ -186,3 +187,27 @@ def ratios(baseline_system: str) -> dict[str, dict]:
             logs = [math.log(seconds / baseline) for seconds, baseline in pairs]
             out[system] = {"ratio": math.exp(sum(logs) / len(logs)), "n": len(pairs)}
     return out
+
+
+def compute(translations, report: ComputeReport, options: ComputeOptions) -> None:
+    """The registry's compute step: time the verified translations of the queryset; ratios to the baseline."""
+    measured = measure(translations.filter(fix_sessions__status=SessionStatus.VERIFIED).distinct())
+    failed = [m for m in measured if m.status != "ok"]
+    labels = Counter(m.label for m in measured if m.status == "ok")
+    timed_as = ", ".join(f"{n} {label}" for label, n in sorted(labels.items()))
+    report.say(f"runtime: {len(measured) - len(failed)} programs timed ({timed_as or 'none'})")
+    report.problems += [f"runtime: {m.sample.key} {m.translation or 'pytorch'}: {m.message}" for m in failed]
+    baseline = options.baseline
+    if baseline is not None:
+        for name, ratio in sorted(ratios(baseline.name).items()):
+            report.say(f"runtime ratio {name}/{baseline.name}: {ratio['ratio']:.3f} over {ratio['n']} samples")
+
+
+def stored_values(translation_ids: TranslationIds) -> StoredValues:
+    """The median seconds of each timed translation (None where its timing failed)."""
+    return {
+        translation_id: {"runtime_median_s": median}
+        for translation_id, median in RuntimeMeasurement.objects.filter(translation_id__in=translation_ids).values_list(
+            "translation_id", "median_s"
+        )
+    }

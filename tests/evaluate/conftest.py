@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from annotate.models import SessionStatus
+from evaluate import dashboard
 from evaluate.metrics.fixcost import compute_human
 from evaluate.models import CodeBLEUScore
 from tests.annotate.factories import FixSessionFactory, FixStepFactory, SampleFactory, SystemFactory, TranslationFactory
@@ -33,3 +34,9 @@ def evaluated(db):
         for reviewer in reviewers:
             ComparisonFactory(sample=sample, left=b, right=t, verdict="right", judge_user=reviewer)
     compute_human()
+
+
+@pytest.fixture
+def stored_dashboard(evaluated):
+    """The evaluated data set with its dashboard built and stored, as the refresh job leaves it."""
+    return dashboard.refresh()

@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 
 from annotate.models import Job
+from evaluate import dashboard
 from evaluate.contexts import DashboardContext
-from evaluate.models import Comparison
+from evaluate.models import Comparison, DashboardSnapshot
 from tests.annotate.llm_fakes import CHAT_PATH, completion
 
 DASHBOARD = reverse("evaluate:dashboard")
@@ -17,7 +18,7 @@ EXPORT = reverse("evaluate:metrics_export")
 COMPUTE = reverse("evaluate:metrics_compute")
 
 
-def test_the_dashboard_shows_systems_charts_and_downloads(admin_client_role, evaluated):
+def test_the_dashboard_shows_systems_charts_and_downloads(admin_client_role, stored_dashboard):
     html = admin_client_role.get(DASHBOARD).content.decode()
     assert "t2j" in html and "Bradley–Terry" in html and 'class="chart-bar"' in html
     assert "table=systems&amp;format=csv" in html and "table=metrics&amp;format=json" in html
@@ -52,7 +53,7 @@ def test_reviewers_and_developers_cannot_open_the_dashboard(reviewer_client, db)
         "error-categories",
     ],
 )
-def test_every_table_downloads_as_csv_and_json(admin_client_role, evaluated, table):
+def test_every_table_downloads_as_csv_and_json(admin_client_role, stored_dashboard, table):
     response = admin_client_role.get(EXPORT, {"table": table, "format": "csv"})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert f"t2j-{table}.csv" in response["Content-Disposition"]
@@ -77,6 +78,16 @@ def test_compute_starts_a_metrics_job(admin_client_role, evaluated, django_captu
     assert response.status_code == 302
     job = Job.objects.get(kind="metrics")
     assert job.status == "done" and "fixcost: 4 verified translations" in job.message
+
+
+def test_the_compute_job_stores_the_dashboard_it_changed(
+    admin_client_role, stored_dashboard, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_role.post(COMPUTE, {"metric": "fixcost"})
+    snapshot = DashboardSnapshot.objects.get()
+    assert snapshot.generation == dashboard.generation() > stored_dashboard.generation
+    assert 'class="stale"' not in admin_client_role.get(DASHBOARD).content.decode()
 
 
 def test_compute_with_bad_arguments_starts_nothing(admin_client_role, db):
@@ -121,6 +132,7 @@ def test_llm_fixcost_estimates_show_beside_the_human_figure(
     ctx = DashboardContext.from_database(bootstrap=10)
     t2j = next(row for row in ctx.systems if row.name == "t2j")
     assert (t2j.means["fixcost_steps"].mean, t2j.means["fixcost_llm_steps"].mean) == (1, 4)
+    assert Job.objects.get(kind=dashboard.REFRESH_JOB).status == "done"  # the estimates marked the dashboard stale
 
 
 def test_a_fixcost_estimate_needs_a_system(admin_client_role, db):

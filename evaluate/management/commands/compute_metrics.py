@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluate.compute import METRICS, ComputeError, compute
+from evaluate import metrics
+from evaluate.compute import ComputeError, compute
 
 
 class Command(BaseCommand):
     help = "Compute and store metrics per translation (CodeBLEU, FixCost, CodeTrans LLM judge, runtime)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--metric", default="all", choices=(*METRICS, "all"))
+        parser.add_argument("--metric", default="all", choices=(*metrics.names(), "all"))
         parser.add_argument(
             "--reference-system",
             help="Score CodeBLEU against this system's translations (default: the verified code of each sample)",
