@@ -33,6 +33,7 @@ from annotate.models import (
     Translation,
 )
 from annotate.roles import is_admin
+from annotate.signals import fix_session_changed
 from annotate.taxonomy import suggest_category
 
 
@@ -192,6 +193,7 @@ def reopen(session: FixSession, actor) -> None:
         session.last_activity_at = timezone.now()
         session.save(update_fields=["status", "verified_at", "verification", "verified_run", "last_activity_at"])
         SessionEvent.objects.create(session=session, kind=SessionEventKind.REOPENED, actor=actor, detail=detail)
+        fix_session_changed.send(sender=FixSession, session=session)
 
 
 # --- editing and running ----------------------------------------------------------------------------------------
@@ -382,6 +384,7 @@ def _mark_verified(session: FixSession, user, outcome: VerificationOutcome) -> N
         if not updated:
             raise WorkspaceError("This session is no longer open.")
         SessionEvent.objects.create(session=session, kind=SessionEventKind.VERIFIED, actor=user, detail=verification)
+        fix_session_changed.send(sender=FixSession, session=session)
     session.refresh_from_db()
 
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from annotate import demo as annotate_demo
 from annotate.demo import DEMO_USERS, DemoDataError
 from annotate.models import Sample, Translation
+from evaluate import dashboard
 from evaluate.models import Comparison, Verdict
 
 
@@ -31,6 +32,8 @@ def load_demo(stdout: TextIO | None = None, directory: Path | None = None) -> di
     with transaction.atomic():
         result = annotate_demo.write_demo(data, stdout)
         result["comparisons"] = sum(_ensure_comparison(spec) for spec in data.get("comparisons", []))
+        if any(count for kind, count in result.items() if kind not in ("users", "new_users")):
+            dashboard.mark_stale()  # the stored dashboard does not show what was just added
     return result
 
 

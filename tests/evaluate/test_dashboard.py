@@ -12,14 +12,18 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from annotate import fixlog
 from annotate.dataset import import_dataset
 from annotate.dataset.drafts import import_samples
-from annotate.models import FixSession, Job, JobStatus, Sample
+from annotate.models import FixSession, Job, JobStatus, RunStatus, Sample
 from annotate.signals import fix_session_changed
 from evaluate import dashboard, metrics, ranking, review
 from evaluate.contexts import DashboardContext
+from evaluate.demo import load_demo
 from evaluate.models import DashboardGeneration, DashboardSnapshot
 from evaluate.tasks import refresh_dashboard_task
+from tests.annotate.factories import RunFactory
+from tests.annotate.fix_sessions import open_session
 from tests.evaluate.factories import ComparisonFactory
 
 DASHBOARD = reverse("evaluate:dashboard")
@@ -144,6 +148,26 @@ def test_a_failed_import_changes_nothing(stored_dashboard, tmp_path):
 def test_a_verified_or_reopened_session_marks_it_stale_when_annotate_says_so(stored_dashboard):
     fix_session_changed.send(sender=FixSession, session=FixSession.objects.first())
     assert dashboard.generation() > stored_dashboard.generation and _refresh_jobs().count() == 1
+
+
+def test_verifying_a_session_in_the_workspace_marks_it_stale(stored_dashboard, developer):
+    session = open_session(developer)
+    RunFactory(session=session, code=session.current_code, status=RunStatus.OK)
+    fixlog.verify(session, developer, confirmed=True)
+    assert dashboard.generation() > stored_dashboard.generation and _refresh_jobs().count() == 1
+
+
+def test_reopening_a_verified_session_marks_it_stale(stored_dashboard, admin_user):
+    fixlog.reopen(FixSession.objects.filter(status="verified").first(), admin_user)
+    assert dashboard.generation() > stored_dashboard.generation and _refresh_jobs().count() == 1
+
+
+def test_loading_the_demo_marks_it_stale_and_loading_it_again_does_not(stored_dashboard):
+    load_demo()
+    after_first = dashboard.generation()
+    assert after_first > stored_dashboard.generation
+    load_demo()
+    assert dashboard.generation() == after_first
 
 
 # --- at most one refresh --------------------------------------------------------------------------------
