@@ -250,6 +250,9 @@ T2J_SANDBOX_BWRAP = env_str("T2J_SANDBOX_BWRAP", "bwrap")
 T2J_SANDBOX_XLA_FLAGS = env_str("T2J_SANDBOX_XLA_FLAGS", "--xla_cpu_use_fusion_emitters=false")
 T2J_SANDBOX_UID_BASE = env_int("T2J_SANDBOX_UID_BASE", 62000, minimum=1000)
 T2J_SANDBOX_UID_COUNT = env_int("T2J_SANDBOX_UID_COUNT", 64, minimum=1)
+# Machine-wide, shared by every installation using the uid range (never inside DATA_DIR); empty: the
+# default of annotate.sandbox.uids.lock_folder().
+T2J_SANDBOX_UID_LOCK_DIR = env_str("T2J_SANDBOX_UID_LOCK_DIR", "")
 T2J_RUN_WALL_S = env_float("T2J_RUN_WALL_S", 30.0, minimum=0.1)
 T2J_RUN_CPU_S = env_int("T2J_RUN_CPU_S", 60, minimum=1)
 T2J_RUN_ADDRESS_SPACE_BYTES = env_int("T2J_RUN_ADDRESS_SPACE_BYTES", 4 * 1024**3, minimum=1)
