@@ -103,9 +103,7 @@ def test_deactivate_turns_login_off_and_releases_open_sessions_with_an_event(
     _assert_deactivated_and_released(developer, claimed, superuser)
 
 
-def test_the_bulk_deactivate_action_releases_every_selected_users_sessions(
-    admin_client, superuser, claimed, developer
-):
+def test_the_bulk_deactivate_action_releases_every_selected_users_sessions(admin_client, superuser, claimed, developer):
     response = admin_client.post(
         reverse("admin:auth_user_changelist"), {"action": "deactivate_users", "_selected_action": [developer.pk]}
     )
@@ -113,9 +111,7 @@ def test_the_bulk_deactivate_action_releases_every_selected_users_sessions(
     _assert_deactivated_and_released(developer, claimed, superuser)
 
 
-def test_unticking_active_on_the_change_form_releases_the_sessions_too(
-    admin_client, superuser, claimed, developer
-):
+def test_unticking_active_on_the_change_form_releases_the_sessions_too(admin_client, superuser, claimed, developer):
     form = {
         "username": developer.username,
         "is_active": "",
@@ -135,5 +131,3 @@ def test_deactivating_wants_a_post_from_someone_who_may_change_users(admin_clien
     assert admin_client.post(url).status_code == 302  # not staff: to the admin login
     developer.refresh_from_db()
     assert developer.is_active
-
-
