@@ -209,7 +209,6 @@ def _start_installation(data_dir: Path, code: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-    return proc
 
 
 def _result(proc: subprocess.Popen) -> dict:
