@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from annotate.models import System, Translation
-from evaluate.models import BlindPurpose, BlindToken
+from evaluate.models import BlindToken
 
 REDACTED = "[redacted]"
 # Shorter names are common words or letters more than identities.
@@ -195,5 +195,3 @@ def redeem(user, purpose: str, key: str) -> Handle:
         raise InvalidToken(key)
     return Handle(found.key, found.first_id, found.second_id, found.with_reference, found.created_at)
 
-
-__all__ = ["REDACTED", "BlindPurpose", "InvalidToken", "blind_code", "identity_names", "issue", "names_pattern"]
