@@ -1,7 +1,17 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as admin_delete_selected
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
+from annotate import accounts, fixlog
 from annotate.models import (
     FixSession,
     FixStep,
@@ -93,3 +103,89 @@ class ImportRecordAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "kind", "source", "format", "status", "actor"]
     list_filter = ["kind", "status", "format"]
     search_fields = ["source", "errors", "actor__username"]
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class WorkbenchUserAdmin(UserAdmin):
+    """Users named by the append-only history cannot be deleted; the admin deactivates them instead."""
+
+    actions = ["deactivate_users", "delete_selected"]
+
+    def get_urls(self):
+        deactivate = self.admin_site.admin_view(require_POST(self.deactivate_view))
+        name = f"{self.opts.app_label}_{self.opts.model_name}_deactivate"
+        return [path("<id>/deactivate/", deactivate, name=name), *super().get_urls()]
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
+        user = self.get_object(request, unquote(object_id))
+        history = accounts.kept_history(user) if user is not None else {}
+        if not history or not self.has_delete_permission(request, user):
+            return super().delete_view(request, object_id, extra_context)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Cannot delete {user.get_username()}",
+            "subtitle": None,
+            "opts": self.opts,
+            "object": user,
+            "history": accounts.describe_history(history),
+            "can_deactivate": self.has_change_permission(request, user),
+            "deactivate_url": self._url("deactivate", user),
+        }
+        return TemplateResponse(request, "admin/auth/user/delete_refused.html", context)
+
+    def deactivate_view(self, request: HttpRequest, id: str) -> HttpResponse:  # noqa: A002 - UserAdmin's name
+        user = self.get_object(request, unquote(id))
+        if user is None:
+            raise Http404("No such user.")
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        self._deactivate(request, [user])
+        return HttpResponseRedirect(self._url("change", user))
+
+    @admin.action(permissions=["change"], description="Deactivate selected users and release their open sessions")
+    def deactivate_users(self, request: HttpRequest, queryset) -> None:
+        self._deactivate(request, list(queryset))
+
+    @admin.action(permissions=["delete"], description="Delete selected users")
+    def delete_selected(self, request: HttpRequest, queryset):
+        kept = {user.get_username(): accounts.kept_history(user) for user in queryset}
+        kept = {name: history for name, history in kept.items() if history}
+        if kept:
+            listed = "; ".join(f"{name} ({accounts.describe_history(history)})" for name, history in kept.items())
+            self.message_user(
+                request,
+                f"Nothing was deleted: the fix log and reviews name these users, and their history is kept: {listed}. "
+                "Use “Deactivate selected users” instead: they can no longer log in and their open sessions go back "
+                "to the queue.",
+                messages.ERROR,
+            )
+            return None
+        return admin_delete_selected(self, request, queryset)
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            self._deactivate(request, [obj])  # unticking "active" releases their sessions too
+
+    def _url(self, name: str, user) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=[user.pk])
+
+    def _deactivate(self, request: HttpRequest, users: list) -> None:
+        for user in users:
+            try:
+                released = accounts.deactivate(user, request.user)
+            except fixlog.WorkspaceError as error:
+                self.message_user(request, f"{user.get_username()} was not deactivated: {error}", messages.ERROR)
+                continue
+            note = f"deactivated; {released} open session(s) released to the queue"
+            self.log_change(request, user, note)
+            self.message_user(
+                request,
+                f"{user.get_username()} is deactivated: they can no longer log in, and {released} open "
+                "session(s) went back to the queue.",
+                messages.SUCCESS,
+            )

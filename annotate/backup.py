@@ -17,6 +17,8 @@ from pathlib import Path
 
 from django.db import connections
 
+from t2j_site.private_files import create_private_file
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -40,6 +42,7 @@ def backup(path: Path, using: str = "default") -> Backup:
         raise BackupError(f"folder {path.parent} does not exist")
     partial = path.with_name(f".{path.name}.partial")
     partial.unlink(missing_ok=True)
+    create_private_file(partial)  # a backup holds session keys too; sqlite3 and pg_dump keep the mode
     engine = connections[using].vendor
     try:
         if engine == "sqlite":

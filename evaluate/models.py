@@ -89,6 +89,30 @@ class Judgement(AppendOnlyModel):
         return f"{self.aspect} {self.score} for {self.translation_id}"
 
 
+class BlindPurpose(models.TextChoices):
+    PAIR = "pair"
+    SCORE = "score"
+
+
+class BlindToken(models.Model):
+    """The handle a reviewer's page carries instead of translation ids: a random key resolved server side.
+
+    It says nothing (no id, no import order), every showing gets a new one, and it works only for the reviewer
+    it was shown to. `created_at` is when the item was shown: a vote's time spent counts from there.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=5, choices=BlindPurpose.choices)
+    first = models.ForeignKey(Translation, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Translation, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    with_reference = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.purpose} token of user {self.user_id}"
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Stored metric values (issue 8). Computed by tasks or commands, read by pages and exports. Unlike votes
 # and scores these are derived data: recomputing replaces the row for the same translation and key.

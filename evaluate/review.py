@@ -3,28 +3,26 @@
 A pair is two translations of the same sample by two systems. Each pair goes to `T2J_REVIEWERS_PER_PAIR`
 reviewers. Sides are shuffled per reviewer (deterministically, so a reload shows the same sides) and the
 sides actually shown are what the Comparison records. Nothing that names a system, a model or provenance
-leaves this module for a reviewer: the page gets the sample, two programs and an opaque signed pair token.
+leaves this module for a reviewer: the page gets the sample, two programs blinded by evaluate.blinding
+(comments and docstrings removed unless asked for, names redacted) and a random handle for the pair.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import time
-import tokenize
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import combinations
 
 from django.conf import settings
-from django.core import signing
 from django.db import transaction
+from django.utils import timezone
 
 from annotate.models import DraftStatus, Sample, Translation
-from evaluate import dashboard
-from evaluate.models import Comparison, Verdict
+from evaluate import blinding, dashboard
+from evaluate.models import BlindPurpose, Comparison, Verdict
 
-PAIR_SALT = "evaluate.review.pair"
 REASON_MAX_CHARS = 2000
 # A page left open overnight should not record a 12-hour "time spent".
 MAX_TIME_SPENT_S = 3 * 3600
@@ -70,28 +68,16 @@ def queue_for(user, *, limit: int | None = None) -> list[tuple[int, int, int]]:
     return open_pairs[:limit] if limit else open_pairs
 
 
-def pair_token(lo: int, hi: int) -> str:
-    return signing.dumps([lo, hi], salt=PAIR_SALT, compress=True)
-
-
-def read_pair_token(token: str) -> tuple[int, int]:
+def read_pair(user, token: str) -> blinding.Handle:
+    """The pair a reviewer's handle names; ReviewError when it is not one of theirs (or has expired)."""
     try:
-        lo, hi = signing.loads(token, salt=PAIR_SALT)
-        return int(lo), int(hi)
-    except (signing.BadSignature, TypeError, ValueError) as error:
+        return blinding.redeem(user, BlindPurpose.PAIR, token)
+    except blinding.InvalidToken as error:
         raise ReviewError("This comparison link is not valid; take the next pair from the queue.") from error
 
 
-def shown_at_token() -> str:
-    return signing.dumps(time.time(), salt=PAIR_SALT + ".shown")
-
-
-def time_spent_since(token: str) -> float | None:
-    try:
-        shown = float(signing.loads(token, salt=PAIR_SALT + ".shown"))
-    except (signing.BadSignature, TypeError, ValueError):
-        return None
-    spent = time.time() - shown
+def time_spent_since(shown_at: datetime) -> float | None:
+    spent = (timezone.now() - shown_at).total_seconds()
     return round(spent, 1) if 0 <= spent <= MAX_TIME_SPENT_S else None
 
 
@@ -105,69 +91,54 @@ def sides_for(user, lo: int, hi: int) -> tuple[int, int]:
     return (hi, lo) if _coin(user, lo, hi, "sides") % 2 else (lo, hi)
 
 
-def strip_comments(code: str) -> str:
-    """The program without `#` comments (which may name a model); code, strings and line numbers otherwise kept."""
-    lines = code.splitlines(keepends=True)
-    try:
-        comments = [
-            tok.start for tok in tokenize.generate_tokens(io.StringIO(code).readline) if tok.type == tokenize.COMMENT
-        ]
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        # Drafts may not even tokenize: fall back to dropping whole-line comments.
-        return "".join(line for line in lines if not line.lstrip().startswith("#"))
-    emptied: set[int] = set()
-    for row, col in comments:
-        line = lines[row - 1]
-        kept = line[:col].rstrip()
-        lines[row - 1] = kept + ("\n" if line.endswith("\n") else "")
-        if not kept:
-            emptied.add(row)
-    # Lines that held only a comment disappear instead of leaving blank gaps; blank lines stay.
-    return "".join(line for row, line in enumerate(lines, start=1) if row not in emptied)
-
-
 @dataclass(frozen=True)
 class BlindPair:
     """Exactly what a reviewer's compare page may show: no system, model or provenance."""
 
     token: str
-    shown_at: str
     sample_key: str
     sample_title: str
     pytorch_code: str
     left_code: str
     right_code: str
-    comments_stripped: bool
+    original: bool  # comments and docstrings shown (names still redacted)
     remaining: int
 
 
-def blind_pair(user, lo: int, hi: int, *, strip: bool = False, remaining: int = 0) -> BlindPair:
+def show_pair(user, lo: int, hi: int, *, original: bool = False, remaining: int = 0) -> BlindPair:
+    """The pair under a new handle (its showing time starts now)."""
+    return _blind_pair(user, blinding.issue(user, BlindPurpose.PAIR, lo, hi), lo, hi, original, remaining)
+
+
+def show_again(user, token: str, *, original: bool = False, remaining: int = 0) -> BlindPair:
+    """The pair a handle names, under the same handle (its first showing time kept)."""
+    handle = read_pair(user, token)
+    return _blind_pair(user, handle.key, handle.first_id, handle.second_id, original, remaining)
+
+
+def _blind_pair(user, token: str, lo: int, hi: int, original: bool, remaining: int) -> BlindPair:
     translations = {t.pk: t for t in Translation.objects.filter(pk__in=[lo, hi]).select_related("sample")}
     if len(translations) != 2 or translations[lo].sample_id != translations[hi].sample_id:
         raise ReviewError("This pair no longer exists.")
     left_id, right_id = sides_for(user, lo, hi)
-    left, right = translations[left_id].code, translations[right_id].code
-    if strip:
-        left, right = strip_comments(left), strip_comments(right)
+    names = blinding.names_pattern(blinding.identity_names())
     sample: Sample = translations[lo].sample
     return BlindPair(
-        token=pair_token(lo, hi),
-        shown_at=shown_at_token(),
+        token=token,
         sample_key=sample.key,
         sample_title=sample.title,
         pytorch_code=sample.pytorch_code,
-        left_code=left,
-        right_code=right,
-        comments_stripped=strip,
+        left_code=blinding.blind_code(translations[left_id].code, names, original=original),
+        right_code=blinding.blind_code(translations[right_id].code, names, original=original),
+        original=original,
         remaining=remaining,
     )
 
 
-def record_vote(
-    user, token: str, *, verdict: str, reason: str, shown_at: str = "", stripped: bool = False
-) -> Comparison:
+def record_vote(user, token: str, *, verdict: str, reason: str, original: bool = False) -> Comparison:
     """Store one reviewer's verdict on the sides they were shown; refuses a second vote on the same pair."""
-    lo, hi = read_pair_token(token)
+    handle = read_pair(user, token)
+    lo, hi = handle.first_id, handle.second_id
     if verdict not in Verdict.values:
         raise ReviewError("Choose A, B, tie or both bad.")
     reason = reason.strip()
@@ -190,8 +161,8 @@ def record_vote(
             judge_user=user,
             verdict=verdict,
             reason=reason,
-            time_spent_s=time_spent_since(shown_at),
-            comments_stripped=stripped,
+            time_spent_s=time_spent_since(handle.shown_at),
+            comments_stripped=not original,
         )
         dashboard.mark_stale()  # the pair scores, the Bradley–Terry fit and the agreement move
     return comparison

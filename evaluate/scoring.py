@@ -1,24 +1,22 @@
 """Human CodeTrans scores: reviewers score a translation 0–4 on the judge's rubric, blind to its system.
 
 Each translation is scored first without the reference translation, then (when one exists) with it, so the
-human figures line up with the LLM judge's four columns.
+human figures line up with the LLM judge's four columns. Programs are blinded like the pairs of the blind
+review (evaluate.blinding), and the page names its item by a random handle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core import signing
 from django.db import transaction
 
 from annotate.models import Translation
-from evaluate import dashboard
+from evaluate import blinding, dashboard
 from evaluate.metrics.codebleu import reference_code
 from evaluate.metrics.codetrans import RUBRICS
-from evaluate.models import Aspect, Judgement
+from evaluate.models import Aspect, BlindPurpose, Judgement
 from evaluate.review import ReviewError, reviewable_translations
-
-SALT = "evaluate.scoring.item"
 
 
 @dataclass(frozen=True)
@@ -29,6 +27,7 @@ class ScoreItem:
     code: str
     reference: str  # empty when scored without reference
     rubrics: dict[str, str]
+    original: bool  # comments and docstrings shown (names still redacted)
     remaining: int
 
 
@@ -36,7 +35,7 @@ def _done_by(user) -> set[tuple[int, bool]]:
     return set(Judgement.objects.filter(judge_user=user).values_list("translation_id", "with_reference").distinct())
 
 
-def next_item(user) -> ScoreItem | None:
+def next_item(user, *, original: bool = False) -> ScoreItem | None:
     """The next (translation, with/without reference) this reviewer has not scored; None when all are done."""
     done = _done_by(user)
     translations = (
@@ -54,33 +53,36 @@ def next_item(user) -> ScoreItem | None:
     if not todo:
         return None
     translation, with_reference = todo[0]
-    return _item(translation, with_reference, remaining=len(todo))
+    token = blinding.issue(user, BlindPurpose.SCORE, translation.pk, with_reference=with_reference)
+    return _item(token, translation, with_reference, original=original, remaining=len(todo))
 
 
-def item_from_token(token: str) -> ScoreItem:
-    translation_id, with_reference = _read(token)
-    translation = Translation.objects.select_related("sample").get(pk=translation_id)
-    return _item(translation, with_reference, remaining=0)
+def item_from_token(user, token: str, *, original: bool = False) -> ScoreItem:
+    """The item a reviewer's handle names, under the same handle; ReviewError when it is not one of theirs."""
+    handle = _read(user, token)
+    translation = Translation.objects.select_related("sample").get(pk=handle.first_id)
+    return _item(handle.key, translation, handle.with_reference, original=original, remaining=0)
 
 
-def _item(translation: Translation, with_reference: bool, *, remaining: int) -> ScoreItem:
+def _item(token: str, translation: Translation, with_reference: bool, *, original: bool, remaining: int) -> ScoreItem:
+    names = blinding.names_pattern(blinding.identity_names())
     reference = (reference_code(translation, None) or "") if with_reference else ""
     return ScoreItem(
-        token=signing.dumps([translation.pk, with_reference], salt=SALT),
+        token=token,
         sample_key=translation.sample.key,
         pytorch_code=translation.sample.pytorch_code,
-        code=translation.code,
-        reference=reference,
+        code=blinding.blind_code(translation.code, names, original=original),
+        reference=blinding.blind_code(reference, names, original=original) if reference else "",
         rubrics={aspect: RUBRICS[aspect] for aspect in Aspect.values},
+        original=original,
         remaining=remaining,
     )
 
 
-def _read(token: str) -> tuple[int, bool]:
+def _read(user, token: str) -> blinding.Handle:
     try:
-        translation_id, with_reference = signing.loads(token, salt=SALT)
-        return int(translation_id), bool(with_reference)
-    except (signing.BadSignature, TypeError, ValueError) as error:
+        return blinding.redeem(user, BlindPurpose.SCORE, token)
+    except blinding.InvalidToken as error:
         raise ReviewError("This scoring link is not valid; take the next translation from the queue.") from error
 
 
@@ -96,7 +98,8 @@ def _score(value: str, aspect: str) -> int:
 
 def record_scores(user, token: str, scores: dict[str, str]) -> list[Judgement]:
     """Store one reviewer's usefulness and functional-correctness scores for one item (both or neither)."""
-    translation_id, with_reference = _read(token)
+    handle = _read(user, token)
+    translation_id, with_reference = handle.first_id, handle.with_reference
     parsed = {aspect: _score(scores.get(aspect, ""), aspect) for aspect in Aspect.values}
     with transaction.atomic():
         if not Translation.objects.filter(pk=translation_id).exists():

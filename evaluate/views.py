@@ -144,17 +144,18 @@ def fixcost_estimate_start(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(REVIEWER, ADMIN)
 def review_compare(request: HttpRequest) -> HttpResponse:
-    """The next blind pair (or the one named by ?pair=), sides as this reviewer sees them."""
-    strip = request.GET.get("strip") == "1"
+    """The next blind pair (or the one named by ?pair=), sides as this reviewer sees them; ?original=1 keeps
+    comments and docstrings (names still redacted)."""
+    original = request.GET.get("original") == "1"
     queue = review.queue_for(request.user)
     try:
         if request.GET.get("pair"):
-            lo, hi = review.read_pair_token(request.GET["pair"])
+            pair = review.show_again(request.user, request.GET["pair"], original=original, remaining=len(queue))
         elif queue:
             _, lo, hi = queue[0]
+            pair = review.show_pair(request.user, lo, hi, original=original, remaining=len(queue))
         else:
             return render(request, "evaluate/review_compare.html", {"pair": None})
-        pair = review.blind_pair(request.user, lo, hi, strip=strip, remaining=len(queue))
     except review.ReviewError as error:
         messages.error(request, str(error))
         return redirect("evaluate:review_compare")
@@ -164,9 +165,9 @@ def review_compare(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(REVIEWER, ADMIN)
 def comparison_vote(request: HttpRequest) -> HttpResponse:
-    token, strip = request.POST.get("pair", ""), request.POST.get("strip") == "1"
+    token, original = request.POST.get("pair", ""), request.POST.get("original") == "1"
     try:
-        lo, hi = review.read_pair_token(token)
+        review.read_pair(request.user, token)
     except review.ReviewError as error:
         messages.error(request, str(error))
         return redirect("evaluate:review_compare")
@@ -176,32 +177,27 @@ def comparison_vote(request: HttpRequest) -> HttpResponse:
             token,
             verdict=request.POST.get("verdict", ""),
             reason=request.POST.get("reason", ""),
-            shown_at=request.POST.get("shown_at", ""),
-            stripped=strip,
+            original=original,
         )
     except review.ReviewError as error:
-        # Show the same pair again with what the reviewer typed, and say what is missing; nothing was stored.
-        pair = asdict(review.blind_pair(request.user, lo, hi, strip=strip))
-        if review.time_spent_since(request.POST.get("shown_at", "")) is not None:
-            pair["shown_at"] = request.POST["shown_at"]  # the clock keeps running from the first showing
+        # Show the same pair again (same handle: the clock keeps running from the first showing) with what the
+        # reviewer typed, and say what is missing; nothing was stored.
+        pair = asdict(review.show_again(request.user, token, original=original))
         context = {"pair": pair, "error": str(error), "reason": request.POST.get("reason", "")}
         return render(request, "evaluate/review_compare.html", context, status=400)
     messages.success(request, "Vote recorded.")
-    return redirect(_compare_url("", strip))
-
-
-def _compare_url(token: str, strip: bool) -> str:
-    query = "&".join(part for part in (f"pair={token}" if token else "", "strip=1" if strip else "") if part)
-    return reverse("evaluate:review_compare") + (f"?{query}" if query else "")
+    return redirect(reverse("evaluate:review_compare") + ("?original=1" if original else ""))
 
 
 @require_GET
 @role_required(REVIEWER, ADMIN)
 def score_translation(request: HttpRequest) -> HttpResponse:
+    original = request.GET.get("original") == "1"
     try:
-        item = (
-            scoring.item_from_token(request.GET["item"]) if request.GET.get("item") else scoring.next_item(request.user)
-        )
+        if request.GET.get("item"):
+            item = scoring.item_from_token(request.user, request.GET["item"], original=original)
+        else:
+            item = scoring.next_item(request.user, original=original)
     except (review.ReviewError, scoring.Translation.DoesNotExist):
         messages.error(request, "This scoring link is not valid; here is the next translation.")
         return redirect("evaluate:score_translation")

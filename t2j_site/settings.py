@@ -16,9 +16,12 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from t2j_site.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from t2j_site.private_files import create_private_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("T2J_DATA_DIR", str(BASE_DIR / "var")))
+# Database, secret key and caches: nobody else's business (a start-up check warns when it is open).
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 PRODUCTION = env_bool("DJANGO_PRODUCTION", False)
@@ -116,6 +119,8 @@ def _database() -> dict:
     config = dj_database_url.parse(url, conn_max_age=env_int("T2J_DB_CONN_MAX_AGE", 0, minimum=0))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # It holds session keys; its -wal and -shm files take its mode when SQLite creates them.
+        create_private_file(Path(config["NAME"]))
         # WAL lets readers and one writer work at once; IMMEDIATE takes the write lock at BEGIN so a
         # read-then-write transaction waits on the busy timeout instead of failing "database is locked".
         config["OPTIONS"] = {
@@ -258,6 +263,9 @@ T2J_SANDBOX_BWRAP = env_str("T2J_SANDBOX_BWRAP", "bwrap")
 T2J_SANDBOX_XLA_FLAGS = env_str("T2J_SANDBOX_XLA_FLAGS", "--xla_cpu_use_fusion_emitters=false")
 T2J_SANDBOX_UID_BASE = env_int("T2J_SANDBOX_UID_BASE", 62000, minimum=1000)
 T2J_SANDBOX_UID_COUNT = env_int("T2J_SANDBOX_UID_COUNT", 64, minimum=1)
+# Machine-wide, shared by every installation using the uid range (never inside DATA_DIR); empty: the
+# default of annotate.sandbox.uids.lock_folder().
+T2J_SANDBOX_UID_LOCK_DIR = env_str("T2J_SANDBOX_UID_LOCK_DIR", "")
 T2J_RUN_WALL_S = env_float("T2J_RUN_WALL_S", 30.0, minimum=0.1)
 T2J_RUN_CPU_S = env_int("T2J_RUN_CPU_S", 60, minimum=1)
 T2J_RUN_ADDRESS_SPACE_BYTES = env_int("T2J_RUN_ADDRESS_SPACE_BYTES", 4 * 1024**3, minimum=1)

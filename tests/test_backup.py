@@ -3,7 +3,9 @@ the integrity check, a restore round-trips, and bad input changes nothing."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 import uuid
 
@@ -171,3 +173,13 @@ def _round_trip_postgresql(alias: str, tmp_path) -> None:
     with pytest.raises(BackupError):
         restore(broken, using=alias)
     assert _bodies(alias) == ["first", "second"]
+
+
+def test_a_backup_is_private_like_the_database(live_sqlite, tmp_path):
+    """It holds the same session keys (issue 17, kind 5)."""
+    previous = os.umask(0o022)
+    try:
+        made = backup(tmp_path / "private.sqlite3", using=live_sqlite)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(made.path.stat().st_mode) == 0o600

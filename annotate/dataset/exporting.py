@@ -34,7 +34,24 @@ def export_t2j(system: str | None = None) -> str:
     sessions = list(verified_sessions(system).prefetch_related("steps"))
     _require_one_system_per_sample(sessions)
     examples = [_t2j_example(session) for session in sessions]
-    return json.dumps({TOP_KEY: examples}, indent=4)
+    try:
+        return json.dumps({TOP_KEY: examples}, indent=4, allow_nan=False)
+    except ValueError:
+        for session, example in zip(sessions, examples, strict=True):
+            _strict_dumps(example, session)
+        raise
+
+
+def _strict_dumps(value: dict, session: FixSession, **options) -> str:
+    """JSON with no NaN or Infinity (they are not JSON): rows stored before imports refused them say so here."""
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError:
+        raise DatasetError(
+            f"verified session {session.pk} ({session.translation.sample.key} by {session.translation.system.name}) "
+            "holds NaN or Infinity (imported before such numbers were refused), which JSON cannot carry; "
+            "nothing was exported"
+        ) from None
 
 
 def _require_one_system_per_sample(sessions: list[FixSession]) -> None:
@@ -81,7 +98,7 @@ def export_jsonl(system: str | None = None) -> Iterator[str]:
     """One JSON line per verified session with its whole step history; null where unknown."""
     sessions = verified_sessions(system).prefetch_related("steps__author", "steps__retracts")
     for session in sessions:
-        yield json.dumps(_jsonl_record(session), ensure_ascii=False) + "\n"
+        yield _strict_dumps(_jsonl_record(session), session, ensure_ascii=False) + "\n"
 
 
 def _iso(value) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -51,16 +52,56 @@ def decode(data: bytes, name: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+class _NonFinite:
+    """Stands in, while parsing, for a number JSON does not have: NaN, Infinity, or a float beyond ±1.8e308."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def _first_non_finite(value: Any, place: str) -> str | None:
+    """The place of the first _NonFinite inside a parsed value, with its token."""
+    if isinstance(value, _NonFinite):
+        return f"{place} is {value.token[:40]}"
+    items = enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ()
+    for key, item in items:
+        if found := _first_non_finite(item, f"{place}[{key}]" if isinstance(value, list) else f"{place}.{key}"):
+            return found
+    return None
+
+
 def parse_json(text: str, place: str) -> Any:
-    """json.loads with every failure turned into one message naming the place."""
+    """json.loads with every failure turned into one message naming the place.
+
+    NaN, Infinity and floats that overflow to infinity are refused, naming the first one's place: Python's
+    json accepts them, but they are not JSON, and an export would write them back as invalid JSON.
+    """
+    non_finite: list[_NonFinite] = []
+
+    def refuse(token: str) -> _NonFinite:
+        non_finite.append(_NonFinite(token))
+        return non_finite[-1]
+
+    def finite_float(token: str) -> float | _NonFinite:
+        value = float(token)
+        return value if math.isfinite(value) else refuse(token)
+
     try:
-        return json.loads(text)
+        data = json.loads(text, parse_float=finite_float, parse_constant=refuse)
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{place} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise DatasetError(f"{place} is nested too deeply") from None
     except ValueError as exc:  # e.g. integers with more digits than Python converts (CVE-2020-10735)
         raise DatasetError(f"{place} is not valid JSON: {exc}") from None
+    if non_finite:
+        try:
+            found = _first_non_finite(data, place)
+        except RecursionError:
+            found = None
+        found = found or f"{place} holds {non_finite[0].token[:40]}"
+        raise DatasetError(f"{found}: not a finite number (JSON has no NaN or Infinity; floats end at ±1.8e308)")
+    return data
 
 
 def text_problem(value: str) -> str | None:

@@ -39,6 +39,12 @@ JSONL_STEP_FIELDS = (
     "created_at", "time_spent_s", "edit_size", "run_id", "retracts", "extra",
 )  # fmt: skip
 JSONL_STEP_REQUIRED = ("error_code", "error", "fix_info", "fixed_code")
+# Ranges of the numbers a record holds, checked at preview so that confirming never overflows a column: step
+# indexes and edit sizes are PostgreSQL `integer` columns (SQLite is wider; a file must import into either),
+# run ids `bigint`; a step taking more than a year is a unit mix-up.
+MAX_INT = 2**31 - 1
+MAX_BIG_INT = 2**63 - 1
+MAX_TIME_SPENT_S = 365 * 24 * 3600
 
 
 @dataclass
@@ -337,21 +343,17 @@ def _jsonl_step(step: Any, place: str, default_index: int, problems: Problems) -
             problems.add(f"{place} has an unknown key {key!r}")
     for key in JSONL_STEP_REQUIRED:
         _check_str(step, key, place, problems)
-    index = _optional(step, "index", int, place, problems)
-    if index is not None and index < 1:
-        problems.add(f"{place}.index must be 1 or more")
+    index = _optional_number(step, "index", int, (1, MAX_INT), place, problems)
     category = _optional(step, "category", str, place, problems)
     if category and category not in StepCategory.values:
         problems.add(f"{place}.category {category!r} is not one of {', '.join(StepCategory.values)}")
     code_before = _optional(step, "code_before", str, place, problems) or ""
     code_after = _optional(step, "code_after", str, place, problems) or ""
     author = _optional(step, "author", str, place, problems)
-    time_spent = _optional(step, "time_spent_s", (int, float), place, problems)
-    edit_size = _optional(step, "edit_size", int, place, problems)
-    if edit_size is not None and edit_size < 0:
-        problems.add(f"{place}.edit_size must not be negative")
-    run_id = _optional(step, "run_id", int, place, problems)
-    retracts = _optional(step, "retracts", int, place, problems)
+    time_spent = _optional_number(step, "time_spent_s", (int, float), (0, MAX_TIME_SPENT_S), place, problems)
+    edit_size = _optional_number(step, "edit_size", int, (0, MAX_INT), place, problems)
+    run_id = _optional_number(step, "run_id", int, (1, MAX_BIG_INT), place, problems)
+    retracts = _optional_number(step, "retracts", int, (1, MAX_INT), place, problems)
     extra = _optional(step, "extra", dict, place, problems) or {}
     if problem := value_problem(extra, f"{place}.extra"):
         problems.add(problem)
@@ -415,6 +417,19 @@ def _optional(obj: dict, key: str, kind, place: str, problems: Problems) -> Any:
     return value
 
 
+def _optional_number(
+    obj: dict, key: str, kind, bounds: tuple[float, float], place: str, problems: Problems
+) -> int | float | None:
+    """An optional number of the right type within `bounds` (inclusive), checked before anything is written."""
+    value = _optional(obj, key, kind, place, problems)
+    low, high = bounds
+    if value is not None and not low <= value <= high:
+        shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:20]}… ({len(str(value))} digits)"
+        problems.add(f"{place}.{key} is {shown}: it must be between {low:,} and {high:,}")
+        return None
+    return value
+
+
 def _optional_datetime(obj: dict, key: str, place: str, problems: Problems) -> dt.datetime | None:
     value = _optional(obj, key, str, place, problems)
     if value is None:
@@ -426,4 +441,10 @@ def _optional_datetime(obj: dict, key: str, place: str, problems: Problems) -> d
     if parsed is None:
         problems.add(f"{place}.{key} {value[:40]!r} is not an ISO 8601 date and time")
         return None
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
+    if timezone.is_naive(parsed):
+        return timezone.make_aware(parsed, dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)  # stored in UTC: years 1 and 9999 in other zones overflow it
+    except OverflowError:
+        problems.add(f"{place}.{key} {value[:40]!r} is out of range in UTC")
+        return None

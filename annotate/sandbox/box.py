@@ -278,7 +278,7 @@ class Box:
             raise Refused(reason)
         try:
             self.lease = uids.lease()
-        except uids.NoFreeUid as exc:
+        except uids.LeaseError as exc:
             raise Refused(f"sandbox refused: {exc}") from exc
         uid = self.lease.uid
         uids.become_subreaper()

@@ -1,7 +1,8 @@
 """The runner: a local HTTP API in front of a warm pool, so all web workers share one pool.
 
 POST /run  {"code", "kind", "user_key", "files": {name: base64}, "limits": {...}} -> a RunResult object
-GET  /health -> {"ok": true, "ready": N, "starting": N, "running": N, "size": N, "last_error": "..."}
+GET  /health -> {"ok": true, "ready": N, "starting": N, "running": N, "size": N, "last_error": "...",
+                 "skipped_uids": [{"uid": N, "pids": [N, ...]}]}  (uids left alone: processes no lease holds)
 With a token (T2J_RUNNER_TOKEN for `sandbox_server`), /run needs `Authorization: Bearer <token>` (401
 otherwise). The boxes have no network, so programs cannot reach it.
 """
@@ -15,7 +16,7 @@ from contextlib import nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from annotate.sandbox import inputs
+from annotate.sandbox import inputs, uids
 from annotate.sandbox.executor import execute
 from annotate.sandbox.limits import Limits
 from annotate.sandbox.pool import WarmPool
@@ -90,6 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "running": pool.running_count if pool else 0,
                 "size": pool.size if pool else 0,
                 "last_error": pool.last_error if pool else "",
+                "skipped_uids": [{"uid": uid, "pids": pids} for uid, pids in uids.skipped_uids().items()],
             },
         )
 

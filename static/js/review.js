@@ -42,8 +42,34 @@
   // Once Monaco's diff is up, the plain-text copies (shown without JavaScript) step aside.
   const diff = document.getElementById("review-diff");
   diff?.addEventListener("t2j:editor-ready", () => {
+    // No +/- signs or revert arrows: neither side is the "old" or the "fixed" one.
+    diff.t2jEditor?.updateOptions({ renderIndicators: false, renderMarginRevertIcon: false });
     diff.classList.add("mounted");
     document.getElementById("review-plain")?.classList.add("mounted");
     diff.t2jEditor?.layout();
+  });
+
+  // Monaco paints the left side's changes red and the right side's green, which reads as "A is wrong, B fixed
+  // it". Blind review paints both sides' changes in the same neutral colour.
+  const NEUTRAL_LINE = "#e8ecf3";
+  const NEUTRAL_TEXT = "#c9d3e6";
+  const NEUTRAL_MARK = "#8c9bb5";
+  window.t2jMonaco?.then((monaco) => {
+    monaco.editor.defineTheme("t2j-review-neutral", {
+      base: "vs",
+      inherit: true,
+      rules: [],
+      colors: {
+        "diffEditor.insertedLineBackground": NEUTRAL_LINE,
+        "diffEditor.removedLineBackground": NEUTRAL_LINE,
+        "diffEditor.insertedTextBackground": NEUTRAL_TEXT,
+        "diffEditor.removedTextBackground": NEUTRAL_TEXT,
+        "diffEditorGutter.insertedLineBackground": NEUTRAL_LINE,
+        "diffEditorGutter.removedLineBackground": NEUTRAL_LINE,
+        "diffEditorOverview.insertedForeground": NEUTRAL_MARK,
+        "diffEditorOverview.removedForeground": NEUTRAL_MARK,
+      },
+    });
+    monaco.editor.setTheme("t2j-review-neutral");
   });
 })();

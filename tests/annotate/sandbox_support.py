@@ -36,7 +36,7 @@ def sandbox_processes() -> dict[int, list[int]]:
     """Processes of sandbox uids that no box holds (lock free): leftovers. Uids in use by a box of
     another process (another test worker, a runner) are skipped, so the check does not race them."""
     base, count = settings.T2J_SANDBOX_UID_BASE, settings.T2J_SANDBOX_UID_COUNT
-    folder = Path(settings.DATA_DIR) / "sandbox-uids"
+    folder = uids.lock_folder()
     found = {}
     for uid in range(base, base + count):
         lock = folder / f"{uid}.lock"

@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+from django.contrib import auth
 from django.db import connection
 from django.urls import reverse
 
@@ -17,10 +18,10 @@ from annotate.dataset import import_dataset
 from annotate.dataset.drafts import import_samples
 from annotate.models import FixSession, Job, JobStatus, RunStatus, Sample
 from annotate.signals import fix_session_changed
-from evaluate import dashboard, metrics, ranking, review
+from evaluate import blinding, dashboard, metrics, ranking, review
 from evaluate.contexts import DashboardContext
 from evaluate.demo import load_demo
-from evaluate.models import DashboardGeneration, DashboardSnapshot
+from evaluate.models import BlindPurpose, DashboardGeneration, DashboardSnapshot
 from evaluate.tasks import refresh_dashboard_task
 from tests.annotate.factories import RunFactory
 from tests.annotate.fix_sessions import open_session
@@ -103,7 +104,8 @@ def _assert_stale_with_one_refresh_queued(client, snapshot: DashboardSnapshot) -
 
 def test_a_vote_marks_the_dashboard_stale_and_queues_one_refresh(admin_client_role, stored_dashboard):
     lo, hi = sorted(Sample.objects.get(key="e1").translations.values_list("pk", flat=True))
-    vote = {"pair": review.pair_token(lo, hi), "verdict": "tie", "reason": "same"}
+    user = auth.get_user(admin_client_role)
+    vote = {"pair": blinding.issue(user, BlindPurpose.PAIR, lo, hi), "verdict": "tie", "reason": "same"}
     assert admin_client_role.post(reverse("evaluate:comparison_vote"), vote).status_code == 302
     _assert_stale_with_one_refresh_queued(admin_client_role, stored_dashboard)
 
