@@ -18,7 +18,7 @@ from annotate.dataset import import_dataset
 from annotate.dataset.drafts import import_samples
 from annotate.models import FixSession, Job, JobStatus, RunStatus, Sample
 from annotate.signals import fix_session_changed
-from evaluate import blinding, dashboard, metrics, ranking, review
+from evaluate import blinding, dashboard, metrics, ranking
 from evaluate.contexts import DashboardContext
 from evaluate.demo import load_demo
 from evaluate.models import BlindPurpose, DashboardGeneration, DashboardSnapshot
