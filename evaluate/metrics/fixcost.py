@@ -112,3 +112,9 @@ def stored_values(translation_ids: TranslationIds) -> StoredValues:
         else:
             values[translation_id].update(fixcost_llm_steps=steps, fixcost_llm_score=score)
     return values
+
+
+def session_changed(sender=None, *, session: FixSession, **kwargs) -> None:
+    """Receiver of annotate's fix_session_changed: a verified session's FixCost is stored at once (one
+    translation, a few queries), and a reopened one's is dropped, so the dashboard refresh that follows shows it."""
+    compute_human([session.translation])

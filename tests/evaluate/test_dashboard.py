@@ -21,7 +21,8 @@ from annotate.signals import fix_session_changed
 from evaluate import blinding, dashboard, metrics, ranking
 from evaluate.contexts import DashboardContext
 from evaluate.demo import load_demo
-from evaluate.models import BlindPurpose, DashboardGeneration, DashboardSnapshot
+from evaluate.metrics import fixcost
+from evaluate.models import BlindPurpose, DashboardGeneration, DashboardSnapshot, FixCostRecord
 from evaluate.tasks import refresh_dashboard_task
 from tests.annotate.factories import RunFactory
 from tests.annotate.fix_sessions import open_session
@@ -157,6 +158,15 @@ def test_verifying_a_session_in_the_workspace_marks_it_stale(stored_dashboard, d
     RunFactory(session=session, code=session.current_code, status=RunStatus.OK)
     fixlog.verify(session, developer, confirmed=True)
     assert dashboard.generation() > stored_dashboard.generation and _refresh_jobs().count() == 1
+    # Its FixCost is stored at once, so the refresh shows it without a metrics job.
+    assert FixCostRecord.objects.get(translation=session.translation, source="human").steps == 0
+
+
+def test_reopening_drops_the_sessions_fixcost(stored_dashboard, admin_user):
+    session = FixSession.objects.filter(status="verified").first()
+    fixcost.compute_human([session.translation])
+    fixlog.reopen(session, admin_user)
+    assert not FixCostRecord.objects.filter(translation=session.translation, source="human").exists()
 
 
 def test_reopening_a_verified_session_marks_it_stale(stored_dashboard, admin_user):
