@@ -30,7 +30,7 @@ if echo "$PINS" | grep -vqE '^[A-Za-z0-9._-]+==[A-Za-z0-9.+!-]+$'; then
     echo "setup_sandbox: every line of $REQUIREMENTS must be name==version" >&2; exit 1
 fi
 VENV_HASH="$( { echo "$PY"; echo "without $UNWANTED"; cat "$REQUIREMENTS"; } | sha256sum | cut -d' ' -f1)"
-PKG_HASH="$( { for p in $PACKAGES; do find "sandbox_runtime/$p" -type f -name '*.py' -print0; done; \
+PKG_HASH="$( { for p in $PACKAGES; do find "sandbox_runtime/$p" -type f ! -path '*/__pycache__/*' -print0; done; \
     printf '%s\0' "$HOOK" "$REQUIREMENTS"; } | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
 
 site_of() { "$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }

@@ -15,11 +15,11 @@ modules inside the pinned packages and the standard library, found on disk witho
 
 `explain(name)` turns the name of a module that failed to import into one sentence:
 - "X does not exist (did you mean Y?)" when X is a submodule of an installed package (or of the standard
-  library) that is not there, or a top-level name that no package provides and that looks made up: a
-  distribution's name instead of its module's (`pillow` -> `PIL`), a near-typo of an installed module, or
-  a compound of installed names (`pandas_jax`);
+  library) that is not there, or a top-level name no package can provide: a distribution's name instead
+  of its module's (`pillow` -> `PIL`), or a compound of pinned packages' names (`pandas_jax`);
 - "X is not installed in the sandbox (installed: ...)" for any other top-level name (a real package the
-  sandbox lacks, as far as anyone inside it can tell).
+  sandbox lacks, as far as anyone inside it can tell), with "did you mean Y?" first when a pinned
+  package's or standard module's name is close (`pytorch` -> `torch`).
 Suggestions come from difflib over the index, never from a table of moved modules.
 """
 
@@ -33,7 +33,7 @@ import sys
 from functools import lru_cache
 
 INDEX_NAME = "t2j-module-index.json"
-TYPO_CUTOFF = 0.8  # difflib ratio above which a missing top-level name is read as a typo of an installed one
+TYPO_CUTOFF = 0.8  # difflib ratio from which an installed name is suggested for a missing top-level one
 SUGGEST_CUTOFF = 0.6  # the least similarity a suggestion needs
 
 
@@ -204,6 +204,10 @@ class ModuleIndex:
             items.append(text)
         return ", ".join(items)
 
+    def pinned_modules(self) -> set[str]:
+        """The public top-level modules of the pinned packages."""
+        return {m for package in self.packages for m in package["modules"] if not m.startswith("_")}
+
     def family(self, top: str) -> set[str]:
         """Top-level modules of the distribution owning `top` and of those it requires or that require it."""
         owner = self._owner.get(top)
@@ -258,25 +262,32 @@ def _suggest_submodule(name: str, index: ModuleIndex) -> str | None:
 
 
 def _made_up_top_level(name: str, index: ModuleIndex) -> str | None:
-    """The module meant by a top-level name that looks made up, or None when it may be a real package."""
-    public = sorted(m for m in index.top_level if not m.startswith("_"))
-    pinned = {m for package in index.packages for m in package["modules"] if not m.startswith("_")}
+    """The module meant by a top-level name that no package can provide, or None when it may be real.
+
+    Made up: a distribution's name used as a module name (`pillow`, `scikit_learn`), another spelling of
+    an installed module (`pil`), or a compound of pinned packages' names (`pandas_jax`).
+    """
     dist = index.distributions.get(normalise(name))
-    if dist and dist["modules"]:  # `import pillow`, `import scikit_learn`
+    if dist and dist["modules"]:
         modules = [m for m in dist["modules"] if not m.startswith("_")] or dist["modules"]
         return modules[0]
+    public = sorted(m for m in index.top_level if not m.startswith("_"))
     lowered = {m.lower(): m for m in public}
-    if name.lower() in lowered:  # `import pil`
+    if name.lower() in lowered:
         return lowered[name.lower()]
-    # Typos only of what a program of the field names: the pinned packages and the standard library.
-    typo = difflib.get_close_matches(name, sorted(pinned | index.stdlib), n=1, cutoff=TYPO_CUTOFF)
-    if typo:
-        return typo[0]
+    pinned = index.pinned_modules()
     parts = [part for part in re.split(r"[_\-]+", name.lower()) if part]
-    if len(parts) > 1 and all(part in {m.lower() for m in pinned} for part in parts):  # `pandas_jax`
+    if len(parts) > 1 and all(part in {m.lower() for m in pinned} for part in parts):
         close = difflib.get_close_matches(name, public, n=1, cutoff=0.0)
         return close[0] if close else None
     return None
+
+
+def _typo_of(name: str, index: ModuleIndex) -> str | None:
+    """A pinned package's or standard module's name close to `name`: maybe a typo, maybe another real
+    package (`tensorboard` is as close to `tensorboardX` as `numpyy` to `numpy`), so only a suggestion."""
+    close = difflib.get_close_matches(name, sorted(index.pinned_modules() | index.stdlib), n=1, cutoff=TYPO_CUTOFF)
+    return close[0] if close else None
 
 
 def explain(name: str | None, index: ModuleIndex | None = None) -> str | None:
@@ -299,7 +310,9 @@ def explain(name: str | None, index: ModuleIndex | None = None) -> str | None:
     meant = _made_up_top_level(name, index)
     if meant:
         return f"{name} does not exist (did you mean {meant}?)"
-    return f"{name} is not installed in the sandbox (installed: {index.installed_text()})"
+    typo = _typo_of(name, index)
+    hint = f"did you mean {typo}? " if typo else ""
+    return f"{name} is not installed in the sandbox ({hint}installed: {index.installed_text()})"
 
 
 def main(argv: list[str]) -> int:
