@@ -2,7 +2,7 @@
 # Build the sandbox's runtime: bubblewrap plus a world-readable, root-owned venv made from the SYSTEM
 # python3.11 (the dev venv lives under root's 0700 home, which the sandbox uid cannot read).
 # Idempotent, in two parts with their own stamps: the venv (python + sandbox_runtime/requirements.txt;
-# rebuilt only when they change: about 8 GB, minutes) and our packages from sandbox_runtime/ (t2j_contract,
+# rebuilt only when they change: about 7 GB, minutes) and our packages from sandbox_runtime/ (t2j_contract,
 # t2j_runtime with its start-up hook, and the module index built from the venv; recopied in seconds when
 # their files change). Run as root.  Usage: scripts/setup_sandbox.sh [--force]
 set -euo pipefail
@@ -87,7 +87,9 @@ else
     umask 022
     rm -rf "$VENV.new"
     "$PY" -m venv "$VENV.new"
-    "$VENV.new/bin/pip" install -q --no-cache-dir --disable-pip-version-check -r "$REQUIREMENTS"
+    # (This machine's pip configuration lists local indexes that warn once per package: not worth a log line.)
+    "$VENV.new/bin/pip" install -q --no-cache-dir --disable-pip-version-check -r "$REQUIREMENTS" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     # triton (GPU kernels for torch.compile, pulled in by the CUDA torch build) bundles its own LLVM, whose
     # start-up code crashes the process once tensorflow's LLVM is loaded (`import tensorflow`, a tf.data
     # pipeline, then `import torchvision`: segmentation fault). On the CPU torch.compile emits C++ without it.
