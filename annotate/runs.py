@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -184,3 +187,55 @@ def failing_line(traceback: list[dict[str, Any]]) -> int | None:
         if frame.get("file") == "main.py" and isinstance(frame.get("line"), int):
             return frame["line"]
     return None
+
+
+# --- several at once ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRequest:
+    """One program of a batch: what runs.run() takes, and the Run row's links."""
+
+    code: str
+    kind: str
+    user_key: str
+    translation: Translation | None = None
+    sample: Sample | None = None
+
+
+def run_many(
+    requests: Iterable[RunRequest], *, concurrency: int, should_stop: Callable[[], bool] | None = None
+) -> Iterator[tuple[RunRequest, sandbox.RunResult]]:
+    """Run the programs `concurrency` at a time (through the runner's warm pools when one answers) and
+    store each Run as it ends; yields (request, result) in the order they end.
+
+    The sandbox calls run in worker threads; the database is read and written in the caller's thread
+    only. `should_stop()` is asked before each new program starts; the ones running are waited for. A
+    program the sandbox will not take (invalid input) is stored as refused, with the reason.
+    """
+    pending = iter(requests)
+    running: dict[Future, tuple[RunRequest, dict[str, Any]]] = {}
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="batch-run") as pool:
+        while True:
+            while len(running) < concurrency and not (should_stop and should_stop()):
+                request = next(pending, None)
+                if request is None:
+                    break
+                sample = _sample_of(request.sample, None, request.translation)
+                options = sample_run_options(sample)
+                future = pool.submit(sandbox.run, request.code, request.kind, request.user_key, None, **options)
+                running[future] = (request, options)
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                request, options = running.pop(future)
+                try:
+                    result = future.result()
+                except sandbox.InvalidRunInput as error:
+                    result = sandbox.RunResult.refused(f"not run: {error}", isolation="not run")
+                    result.limits = sandbox.Limits.from_settings().as_dict()
+                result.run_id = store(
+                    result, request.code, request.kind, request.user_key, translation=request.translation
+                ).pk
+                yield request, result
