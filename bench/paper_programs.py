@@ -74,7 +74,7 @@ def held(lock_path: str | None):
 
 def run_one(example_id: str, kind: str, code: str, lock_path: str | None) -> dict:
     with held(lock_path):
-        result = sandbox.run(code, kind, "", store=False)
+        result = sandbox.run(code, kind, "")
         wait_for_teardowns()
     standins = [line for line in result.stderr.splitlines() if line.startswith("[t2j] stand-in:")]
     return {

@@ -73,7 +73,8 @@ install_hook_and_index() {
     local venv="$1" site
     site="$(site_of "$venv")"
     install -o root -g root -m 0644 "$HOOK" "$site/t2j_runtime.pth"
-    T2J_RUNTIME_HOOKS=0 "$venv/bin/python" -m t2j_runtime.module_index "$REQUIREMENTS" "$venv/t2j-module-index.json.new"
+    # -P: the checkout this runs from is not on sys.path, so its own modules (annotate, tests...) stay out of the index.
+    T2J_RUNTIME_HOOKS=0 "$venv/bin/python" -P -m t2j_runtime.module_index "$REQUIREMENTS" "$venv/t2j-module-index.json.new"
     chmod 0644 "$venv/t2j-module-index.json.new"
     mv "$venv/t2j-module-index.json.new" "$venv/t2j-module-index.json"
 }

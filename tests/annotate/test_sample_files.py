@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from annotate import runs, sample_files
-from annotate.models import SampleFile
+from annotate.models import Sample, SampleFile
 from tests.annotate.factories import SampleFactory, SystemFactory, TranslationFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +70,45 @@ def test_caps_and_clashes_are_refused(settings):
     with pytest.raises(sample_files.SampleFileProblem, match="at most 2 files"):
         sample_files.attach(sample, "c.csv", b"1")
     assert sorted(sample_files.contents(sample)) == ["a.csv", "b.csv"]
+
+
+# --- import_samples brings files ---
+
+
+def test_import_samples_attaches_files_from_a_folder_beside_each_key(tmp_path):
+    (tmp_path / "e2.py").write_text("import pandas\n")
+    (tmp_path / "e2" / "data").mkdir(parents=True)
+    (tmp_path / "e2" / "data" / "train.csv").write_bytes(b"x\n1\n")
+    (tmp_path / "e1.py").write_text("print(1)\n")
+
+    call_command("import_samples", str(tmp_path))
+
+    assert sample_files.contents(Sample.objects.get(key="e2")) == {"data/train.csv": b"x\n1\n"}
+    assert sample_files.contents(Sample.objects.get(key="e1")) == {}
+
+
+def test_import_samples_takes_base64_files_in_jsonl_and_refuses_changed_files_without_replace(tmp_path):
+    path = tmp_path / "samples.jsonl"
+
+    def write(content: bytes) -> None:
+        record = {"key": "e2", "pytorch_code": "print(1)\n", "files": {"t.csv": base64.b64encode(content).decode()}}
+        path.write_text(json.dumps(record) + "\n")
+
+    write(b"old")
+    call_command("import_samples", str(path))
+    call_command("import_samples", str(path))  # the same again: unchanged
+    write(b"new")
+    with pytest.raises(CommandError, match="files differs from the stored sample"):
+        call_command("import_samples", str(path))
+    assert sample_files.contents(Sample.objects.get()) == {"t.csv": b"old"}
+    call_command("import_samples", str(path), "--replace")
+    assert sample_files.contents(Sample.objects.get()) == {"t.csv": b"new"}
+
+
+def test_import_samples_refuses_bad_file_names_and_writes_nothing(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text(json.dumps({"key": "e2", "pytorch_code": "x", "files": {"../up.csv": "eA=="}}) + "\n")
+
+    with pytest.raises(CommandError, match=r"line 1.files: file name '../up.csv' must not contain"):
+        call_command("import_samples", str(path))
+    assert not Sample.objects.exists()
