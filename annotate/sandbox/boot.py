@@ -56,6 +56,8 @@ def _preload(modules):
             __import__(name)
         if "jax" in sys.modules:
             _warm_up_jax(sys.modules["jax"])
+        if "torch" in sys.modules:
+            _warm_up_torch(sys.modules["torch"])
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -70,6 +72,20 @@ def _warm_up_jax(jax):
     import jax.numpy as jnp
 
     jax.jit(lambda x: jnp.sum(x * 2.0))(jnp.arange(4.0)).block_until_ready()
+
+
+def _warm_up_torch(torch):
+    """Build an optimizer and take one training step: the first optimizer a program builds otherwise imports
+    torch's compiler stack (seconds). The global RNG is left as it was."""
+    import torch.nn
+    import torch.optim
+
+    state = torch.random.get_rng_state()
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.nn.functional.mse_loss(model(torch.zeros(1, 2)), torch.zeros(1, 1)).backward()
+    optimizer.step()
+    torch.random.set_rng_state(state)
 
 
 def _lower_limits(limits):
