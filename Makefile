@@ -42,6 +42,8 @@ static/vendor/.installed: package.json package-lock.json scripts/vendor_static.s
 	./scripts/vendor_static.sh
 	touch $@
 
+# The runtime venv of sandbox_runtime/requirements.txt (torch + torchvision, jax, tensorflow, ...): rebuilt only
+# when that file changes, about 7 GB; on the 2-core machine about 5 minutes (the older six-package one: 1.5).
 sandbox-runtime:
 	@if [ -x scripts/setup_sandbox.sh ]; then $(if $(filter 0,$(shell id -u)),,sudo) ./scripts/setup_sandbox.sh; fi
 
@@ -70,4 +72,5 @@ lint:
 
 bench:
 	$(PY) bench/sandbox_latency.py
+	$(PY) bench/batch_runs.py
 	$(PY) bench/dashboard.py

@@ -107,7 +107,7 @@ def run_contract(
     if not sample.contract.strip():
         raise ContractProblem(f"sample {sample.key} has no contract")
     nonce = secrets.token_hex(16)
-    resolved = sandbox.Limits.resolve(limits)
+    resolved = sandbox.Limits.resolve(runs.limits_for(sample, limits))  # the sample's own limits count
     config = {"nonce": nonce, "mode": "check", "stage_budget_s": round(resolved.wall_s * STAGE_BUDGET_SHARE, 1)}
     files = {
         "torch_program.py": sample.pytorch_code,
@@ -117,7 +117,9 @@ def run_contract(
     }
     if user_key == "" and user is not None:
         user_key = user.get_username()
-    run = runs.run(DRIVER, RunKind.CONTRACT, user_key or CLI_USER_KEY, files, limits, user=user, session=session)
+    run = runs.run(
+        DRIVER, RunKind.CONTRACT, user_key or CLI_USER_KEY, files, limits, user=user, session=session, sample=sample
+    )
     result = parse_result(run, nonce)
     result.run_id = run.run_id
     runs.record_verdict(
@@ -246,7 +248,7 @@ def timing_run(
         "contract.py": sample.contract,
         "t2j_run.json": json.dumps({"nonce": nonce, "mode": "time", "repeats": int(repeats)}),
     }
-    run = runs.run(DRIVER, RunKind.CONTRACT, user_key, files, limits)
+    run = runs.run(DRIVER, RunKind.CONTRACT, user_key, files, limits, sample=sample)
     if run.status in SANDBOX_STATUS_ERRORS:
         raise ContractProblem(SANDBOX_STATUS_ERRORS[run.status])
     prefix = f"{MARKER} {nonce} "

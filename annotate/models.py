@@ -78,6 +78,15 @@ class Sample(models.Model):
         null=True, blank=True, help_text="Order in the dataset file it came from (exports keep it)"
     )
     extra = OrderedJSONField(default=dict, blank=True, help_text="Unknown keys from imports, in order")
+    # What its runs get beyond the defaults (set by admins on the sample page; empty: the setting).
+    wall_limit_s = models.FloatField(null=True, blank=True, help_text="Wall-clock limit of its runs, seconds")
+    cpu_limit_s = models.PositiveIntegerField(null=True, blank=True, help_text="CPU-time limit of its runs, seconds")
+    standin_train_examples = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Examples per training split of stand-in datasets (MNIST, CIFAR...)"
+    )
+    standin_test_examples = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Examples per test split of stand-in datasets"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -91,6 +100,42 @@ class Sample(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("annotate:sample_detail", args=[self.key])
+
+    def run_limits(self) -> dict[str, float | int]:
+        """The sandbox limits its runs ask for beyond the defaults: {"wall_s", "cpu_s"} where set."""
+        limits: dict[str, float | int] = {}
+        if self.wall_limit_s:
+            limits["wall_s"] = self.wall_limit_s
+        if self.cpu_limit_s:
+            limits["cpu_s"] = self.cpu_limit_s
+        return limits
+
+    def standin_counts(self) -> dict[str, int]:
+        """The stand-in datasets' example counts its runs ask for: {"train_examples", "test_examples"} where set."""
+        counts = {"train_examples": self.standin_train_examples, "test_examples": self.standin_test_examples}
+        return {name: count for name, count in counts.items() if count}
+
+
+class SampleFile(models.Model):
+    """A data file an admin attached to a sample (a CSV, images, a checkpoint): read-only in the working folder
+    of every run of the sample's programs, under its name (a relative path)."""
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=200, help_text="Path in the working folder, e.g. data/train.csv")
+    content = models.BinaryField()
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sample", "name"]
+        constraints = [models.UniqueConstraint(fields=["sample", "name"], name="one_file_per_name_per_sample")]
+
+    def __str__(self) -> str:
+        return f"{self.sample.key}/{self.name}"
 
 
 class SystemMode(models.TextChoices):
@@ -324,6 +369,11 @@ class Run(models.Model):
     )
     user_key = models.CharField(max_length=150, blank=True, help_text="Whose compile cache the run used")
     session = models.ForeignKey(FixSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    # Set by batch runs of a system: the translation whose code (kind jax) or whose sample's PyTorch program
+    # (kind pytorch) ran.
+    translation = models.ForeignKey(
+        Translation, null=True, blank=True, on_delete=models.SET_NULL, related_name="batch_runs"
+    )
     status = models.CharField(max_length=15, choices=RunStatus.choices)
     exit_code = models.IntegerField(null=True, blank=True)
     stdout = models.TextField(blank=True)
@@ -337,6 +387,10 @@ class Run(models.Model):
     peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
     isolation = models.CharField(max_length=20, blank=True, help_text="full, reduced, or why it was refused")
     started_warm = models.BooleanField(default=False, help_text="Ran in a pre-warmed interpreter")
+    standins = models.JSONField(
+        default=list, blank=True, help_text="Stand-ins for downloads: [{what, message, dataset|model, ...}]"
+    )
+    limits = models.JSONField(default=dict, blank=True, help_text="The limits it ran under (wall_s, cpu_s, ...)")
     # Contract runs only.
     verdict = models.CharField(max_length=15, choices=ContractVerdict.choices, blank=True)
     stages = models.JSONField(
@@ -352,6 +406,31 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def exception_line(self) -> str:
+        """'Type: first line of the message', as the batch summaries group errors."""
+        first = (self.exception_message or "").strip().splitlines()[:1]
+        return ": ".join(part for part in (self.exception_type, first[0][:200] if first else "") if part)
+
+
+class RunPlot(models.Model):
+    """A plot a run drew (plt.show() or savefig), as the PNG the host re-encoded."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="plots")
+    position = models.PositiveSmallIntegerField()
+    source = models.CharField(max_length=10, help_text="show, savefig or plot")
+    png = models.BinaryField()
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "position"], name="one_plot_per_position")]
+
+    def __str__(self) -> str:
+        return f"plot {self.position} of run {self.run_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotate:run_plot", args=[self.run_id, self.position])
 
 
 class SessionEventKind(models.TextChoices):

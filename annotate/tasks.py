@@ -10,7 +10,7 @@ from collections import Counter
 from django.utils import timezone
 from django_tasks import task
 
-from annotate import drafting, jobs, llm
+from annotate import batch_runs, drafting, jobs, llm
 from annotate.models import DraftStatus, Job, JobStatus, SessionStatus, System, Translation
 
 STAT_KEYS = (
@@ -94,3 +94,38 @@ def draft_system_task(job_id: int) -> None:
         job.finish(JobStatus.FAILED, f"Drafting stopped on an unexpected error: {type(error).__name__}: {error}")
         raise
     job.finish(JobStatus.CANCELLED if report.cancelled else JobStatus.DONE, report.summary())
+
+
+# --- batch runs ---------------------------------------------------------------------------------------------
+
+
+def start_batch_run_job(system: System, kind: str, user=None) -> Job:
+    """Queue a batch run of every translation of `system` (kind jax) or of its samples' PyTorch programs
+    (kind pytorch); raises batch_runs.BatchProblem for an unknown kind."""
+    translations = batch_runs.plan(system.name, kind=kind)
+    return jobs.start_job(
+        batch_runs.JOB_KIND, batch_run_task, system=system, user=user, total=len(translations), run_kind=kind
+    )
+
+
+@task()
+def batch_run_task(job_id: int) -> None:
+    """Run the system's programs through the sandbox, each Run linked to its translation; cancellable between runs."""
+    job = jobs.begin(job_id)
+    if job is None:
+        return
+    kind = job.params.get("run_kind", "jax")
+    try:
+        translations = batch_runs.plan(job.system.name, kind=kind)
+    except batch_runs.BatchProblem as problem:
+        job.finish(JobStatus.FAILED, str(problem))
+        return
+    counts: Counter = Counter()
+    for translation, result in batch_runs.run_all(translations, kind, should_stop=lambda: jobs.cancelled(job)):
+        counts[result.status] += 1
+        job.advance(done=1, message=f"{translation.sample.key}: {result.status}")
+    by_status = ", ".join(f"{count} {status}" for status, count in counts.most_common()) or "nothing to run"
+    if jobs.cancelled(job):
+        job.finish(JobStatus.CANCELLED, f"Cancelled after {sum(counts.values())} run(s): {by_status}.")
+    else:
+        job.finish(JobStatus.DONE, f"{sum(counts.values())} run(s) stored: {by_status}.")

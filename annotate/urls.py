@@ -12,9 +12,16 @@ from annotate.views import catalog, contracts, dataset, drafting, workspace
 catalog_patterns = [
     path("samples/", catalog.sample_list, name="sample_list"),
     path("samples/<slug:key>/", catalog.sample_detail, name="sample_detail"),
+    path("samples/<slug:key>/run-settings/", catalog.sample_settings_update, name="sample_settings_update"),
+    path("samples/<slug:key>/files/", catalog.sample_file_create, name="sample_file_create"),
+    path("samples/<slug:key>/files/<int:file_id>/", catalog.sample_file_download, name="sample_file_download"),
+    path("samples/<slug:key>/files/<int:file_id>/delete/", catalog.sample_file_delete, name="sample_file_delete"),
     path("systems/", catalog.system_list, name="system_list"),
     path("systems/<slug:name>/", catalog.system_detail, name="system_detail"),
     path("systems/<slug:name>/recount/", catalog.system_recount, name="system_recount"),
+    path("systems/<slug:name>/runs/", catalog.system_runs_start, name="system_runs_start"),
+    path("runs/<int:run_id>/plots/<int:position>.png", catalog.run_plot, name="run_plot"),
+    path("sandbox/", catalog.sandbox_contents, name="sandbox_contents"),
     path("jobs/<int:pk>/progress/", catalog.job_progress_hx, name="job_progress_hx"),
     path("jobs/<int:pk>/cancel/", catalog.job_cancel, name="job_cancel"),
 ]

@@ -1,4 +1,5 @@
-"""The sandbox runner: `manage.py sandbox_server [--bind ADDRESS] [--port N] [--pool-size N]`."""
+"""The sandbox runner: `manage.py sandbox_server [--bind ADDRESS] [--port N] [--pool-size N]
+[--pytorch-pool-size N] [--contract-pool-size N]`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate.sandbox.box import preflight
-from annotate.sandbox.pool import WarmPool
+from annotate.sandbox.pool import POOL_SETTINGS, pools_from_settings
 from annotate.sandbox.server import RunnerServer
 
 
@@ -33,28 +34,41 @@ class Command(BaseCommand):
             "--bind", default="127.0.0.1", help="address to listen on; beyond loopback T2J_RUNNER_TOKEN is required"
         )
         parser.add_argument("--port", type=int, default=None, help="default: the port of T2J_RUNNER_URLS[0]")
-        parser.add_argument("--pool-size", type=int, default=None, help="default: T2J_RUNNER_POOL_SIZE")
+        parser.add_argument("--pool-size", type=int, default=None, help="jax boxes; default: T2J_RUNNER_POOL_SIZE")
+        parser.add_argument(
+            "--pytorch-pool-size", type=int, default=None, help="torch boxes; default: T2J_RUNNER_POOL_SIZE_PYTORCH"
+        )
+        parser.add_argument(
+            "--contract-pool-size", type=int, default=None, help="default: T2J_RUNNER_POOL_SIZE_CONTRACT"
+        )
 
-    def handle(self, *args, bind: str, port: int | None, pool_size: int | None, **options) -> None:
+    def handle(self, *args, bind: str, port: int | None, **options) -> None:
         if not _is_loopback(bind) and not settings.T2J_RUNNER_TOKEN:
             raise CommandError(f"refusing to listen on {bind} without T2J_RUNNER_TOKEN: anyone could run programs")
         problem = preflight()
         if problem:
             # Still serve: every run is answered `refused` with the reason, never run unsandboxed.
             self.stderr.write(problem)
-        size = settings.T2J_RUNNER_POOL_SIZE if pool_size is None else pool_size
-        if size < 0:
-            raise CommandError("--pool-size must be >= 0")
-        pool = WarmPool(size, list(settings.T2J_RUNNER_PRELOAD)).start()
-        server = RunnerServer((bind, port or default_port()), pool, token=settings.T2J_RUNNER_TOKEN)
+        sizes = {}
+        for kind, option in (
+            ("jax", "pool_size"),
+            ("pytorch", "pytorch_pool_size"),
+            ("contract", "contract_pool_size"),
+        ):
+            size = options[option] if options[option] is not None else getattr(settings, POOL_SETTINGS[kind][0])
+            if size < 0:
+                raise CommandError(f"--{option.replace('_', '-')} must be >= 0")
+            sizes[kind] = size
+        pools = pools_from_settings(sizes)
+        server = RunnerServer((bind, port or default_port()), pools, token=settings.T2J_RUNNER_TOKEN)
         host, bound = server.server_address[:2]
-        self.stdout.write(
-            f"sandbox runner on http://{host}:{bound} (pool {size}, preload {settings.T2J_RUNNER_PRELOAD})"
-        )
+        described = ", ".join(f"{kind} {pool.size} ({', '.join(pool.preload)})" for kind, pool in pools.items())
+        self.stdout.write(f"sandbox runner on http://{host}:{bound} (warm pools: {described or 'none'})")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
             server.server_close()
-            pool.stop()
+            for pool in pools.values():
+                pool.stop()
