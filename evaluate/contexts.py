@@ -485,16 +485,8 @@ def _difference_plot(column, diffs: list[DifferenceRow], method: str) -> Plot:
     ]
     better = "higher" if column.higher_is_better else "lower"
     caption = f"n per pair: {', '.join(str(d.n) for d in diffs)} samples; {better} is better. {method}."
-    width = None
-    if column.value_range and column.value_range[1] is not None:
-        span = column.value_range[1] - column.value_range[0]
-        width = (-span, span)
     return plots.forest(
-        f"difference-{_slug(column.name)}",
-        f"Paired difference in {label}",
-        forest_rows,
-        caption=caption,
-        value_range=width,
+        f"difference-{_slug(column.name)}", f"Paired difference in {label}", forest_rows, caption=caption
     )
 
 

@@ -20,7 +20,10 @@ from evaluate.statistics import Interval, ValueRange, mean_ci
 
 KINDS = ("box", "bars", "forest", "scatter", "stacked")
 STRIP_MAX_POINTS = 200  # per group: above it the box is drawn without its points (the page would weigh megabytes)
-SCATTER_MAX_POINTS = 1000
+# Above this many points a scatter draws a seeded random subset: every point of every scatter would make the
+# dashboard weigh megabytes (the per-translation metrics download holds every value).
+SCATTER_MAX_POINTS = 400
+DIGITS = 4  # values drawn and downloaded with a plot are rounded to this many decimals
 SCATTER_SEED = 0
 TUKEY_WHISKER = 1.5  # whiskers reach the furthest value within 1.5 IQR of the box (Tukey 1977)
 
@@ -66,10 +69,16 @@ def box_plot(
         ci = mean_ci(present.tolist(), value_range, resamples=resamples)
         methods.add(ci.method)
         rows.append(
-            {"group": group, **_box_stats(present), "mean": ci.estimate, "mean_low": ci.low, "mean_high": ci.high}
+            {
+                "group": group,
+                **_box_stats(present),
+                "mean": _rounded(ci.estimate),
+                "mean_low": _rounded(ci.low),
+                "mean_high": _rounded(ci.high),
+            }
         )
         if len(present) <= STRIP_MAX_POINTS:
-            points[group] = present.tolist()
+            points[group] = [round(v, DIGITS) for v in present.tolist()]
     n = sum(row["n"] for row in rows)
     caption = (
         f"n = {n} {what} ({_counts(rows)}). Box: quartiles (linear interpolation), "
@@ -146,9 +155,10 @@ def scatter_with_fit(
     if n > SCATTER_MAX_POINTS:
         keep = np.sort(np.random.default_rng(SCATTER_SEED).choice(n, SCATTER_MAX_POINTS, replace=False))
         drawn = [points[i] for i in keep]
-    rows = [{"group": g, "sample": s, "x": x, "y": y} for g, s, x, y in drawn]
+    rows = [{"group": g, "sample": s, "x": round(x, DIGITS), "y": round(y, DIGITS)} for g, s, x, y in drawn]
     caption = f"n = {n} translations with both values"
-    caption += f"; {len(drawn)} drawn (random subset, seed {SCATTER_SEED})" if len(drawn) < n else ""
+    if len(drawn) < n:
+        caption += f"; {len(drawn)} drawn (random subset, seed {SCATTER_SEED}; every value: the metrics download)"
     if fit:
         line = f"y = {fit['intercept']:.3f} + {fit['slope']:.3f}·x"
         caption += f". Least-squares line over all n: {line} (scipy.stats.linregress)."
@@ -174,16 +184,13 @@ def _box_stats(values: np.ndarray) -> dict:
     q1, median, q3 = np.percentile(values, [25, 50, 75])
     reach = TUKEY_WHISKER * (q3 - q1)
     inside = values[(values >= q1 - reach) & (values <= q3 + reach)]
-    return {
-        "n": len(values),
-        "min": float(values.min()),
-        "q1": float(q1),
-        "median": float(median),
-        "q3": float(q3),
-        "max": float(values.max()),
-        "whisker_low": float(inside.min()),
-        "whisker_high": float(inside.max()),
-    }
+    stats_ = (values.min(), q1, median, q3, values.max(), inside.min(), inside.max())
+    names = ("min", "q1", "median", "q3", "max", "whisker_low", "whisker_high")
+    return {"n": len(values), **{name: _rounded(v) for name, v in zip(names, stats_, strict=True)}}
+
+
+def _rounded(value) -> float | None:
+    return None if value is None else round(float(value), DIGITS)
 
 
 def _counts(rows: list[dict]) -> str:

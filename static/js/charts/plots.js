@@ -143,7 +143,13 @@ const BUILDERS = {
         ...BASE,
         plugins: { legend: { display: false }, t2jZeroLine: { at: plot.options.zero } },
         scales: {
-          x: { type: "linear", ...bounds(plot.options.value_range) },
+          // The line of no difference stays in view however far from it the estimates lie.
+          x: {
+            type: "linear",
+            suggestedMin: plot.options.zero ?? undefined,
+            suggestedMax: plot.options.zero ?? undefined,
+            ...bounds(plot.options.value_range),
+          },
           y: { type: "category", labels, offset: true },
         },
       },
