@@ -415,6 +415,7 @@ def _plots(ctx: DashboardContext, rows: list[dict], columns, resamples: int) -> 
             {name: [r[column.name] for r in system_rows] for name, system_rows in sorted(by_system.items())},
             column.value_range,
             resamples=resamples,
+            intervals={s.name: s.means[column.name] for s in ctx.systems},  # the systems table's, not recomputed
         )
         for column in columns
         if column.in_table and column.value_range is not None and any(r[column.name] is not None for r in rows)

@@ -57,16 +57,18 @@ def box_plot(
     value_range: ValueRange | None,
     *,
     resamples: int,
+    intervals: Mapping[str, Interval] | None = None,
     what: str = "translations",
 ) -> Plot:
     """Per group (system or arm): quartiles (numpy's linear interpolation), Tukey whiskers, the mean with its
-    bootstrap CI, and the values themselves as a strip when there are at most STRIP_MAX_POINTS."""
+    bootstrap CI (from `intervals` when the caller has them, else computed), and the values themselves as a
+    strip when there are at most STRIP_MAX_POINTS."""
     rows, points, methods = [], {}, set()
     for group, group_values in values.items():
         present = np.array([v for v in group_values if v is not None], dtype=float)
         if not len(present):
             continue
-        ci = mean_ci(present.tolist(), value_range, resamples=resamples)
+        ci = (intervals or {}).get(group) or mean_ci(present.tolist(), value_range, resamples=resamples)
         methods.add(ci.method)
         rows.append(
             {
