@@ -34,7 +34,7 @@ CONFIDENCE = 0.95
 RESAMPLES = 9999  # scipy's default; the dashboard passes fewer (its figures are refreshed often)
 SEED = 0
 # BCa needs a jackknife over the data, n statistics of n values each: above this many values it costs more than
-# the resampling itself, and with that many values BCa and percentile intervals agree to the third decimal.
+# the resampling itself, and with that many values the BCa corrections are small: percentile intervals agree closely.
 BCA_MAX_N = 1000
 # Ranking every resample costs n log n: above this many pairs a Spearman bootstrap takes seconds per column, and
 # the large-sample interval it would replace is accurate there.
@@ -79,7 +79,7 @@ class PairedDifference:
 
 
 @dataclass(frozen=True)
-class Correlation:
+class CorrelationCI:
     """A correlation coefficient with its two-sided p-value and CI (estimate None when undefined)."""
 
     coefficient: Interval
@@ -164,16 +164,16 @@ def proportion_ci(successes: float, n: int, *, confidence: float = CONFIDENCE) -
     return _interval(successes / n, low, high, n, SHARE_RANGE, method)
 
 
-def pearson(xs: Sequence[float], ys: Sequence[float], *, confidence: float = CONFIDENCE) -> Correlation:
+def pearson(xs: Sequence[float], ys: Sequence[float], *, confidence: float = CONFIDENCE) -> CorrelationCI:
     """Pearson's r, its p-value and the Fisher-z CI (`pearsonr(...).confidence_interval()`); None when undefined
     (n < 3 or a constant side)."""
     x, y = _paired_arrays(xs, ys)
     if not _correlatable(x, y):
-        return Correlation(Interval(None, None, None, len(x)), None)
+        return CorrelationCI(Interval(None, None, None, len(x)), None)
     result = stats.pearsonr(x, y)
     ci = result.confidence_interval(confidence_level=confidence)
     method = f"Pearson r, Fisher z {confidence:.0%} CI (scipy.stats.pearsonr)"
-    return Correlation(
+    return CorrelationCI(
         _interval(result.statistic, ci.low, ci.high, len(x), CORRELATION_RANGE, method), _float(result.pvalue)
     )
 
@@ -185,7 +185,7 @@ def spearman(
     confidence: float = CONFIDENCE,
     resamples: int = RESAMPLES,
     seed: int = SEED,
-) -> Correlation:
+) -> CorrelationCI:
     """Spearman's ρ with its p-value (`scipy.stats.spearmanr`) and CI; None when undefined (n < 3, a constant side).
 
     The CI is a paired percentile bootstrap up to SPEARMAN_BOOTSTRAP_MAX_N pairs; resamples in which one side is
@@ -194,7 +194,7 @@ def spearman(
     """
     x, y = _paired_arrays(xs, ys)
     if not _correlatable(x, y):
-        return Correlation(Interval(None, None, None, len(x)), None)
+        return CorrelationCI(Interval(None, None, None, len(x)), None)
     result = stats.spearmanr(x, y)
     rho, n = float(result.statistic), len(x)
     if n > SPEARMAN_BOOTSTRAP_MAX_N:
@@ -206,7 +206,7 @@ def spearman(
             f"Spearman ρ, percentile bootstrap {confidence:.0%} CI of the pairs "
             f"(scipy.stats.bootstrap, {used:,} of {resamples:,} resamples with a defined ρ, seed {seed})"
         )
-    return Correlation(_interval(rho, low, high, n, CORRELATION_RANGE, method), _float(result.pvalue))
+    return CorrelationCI(_interval(rho, low, high, n, CORRELATION_RANGE, method), _float(result.pvalue))
 
 
 def _bootstrap_spearman(
