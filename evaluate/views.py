@@ -25,6 +25,7 @@ from evaluate.exports import TABLES, render_table, to_csv, to_json
 from evaluate.tasks import compute_metrics_task, fixcost_estimate_task, llm_compare_task
 
 EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate", stored_dashboard.REFRESH_JOB)
+UNKNOWN_TABLE = "Unknown table or format."
 NOT_COMPUTED = "The dashboard has not been computed yet: start a refresh on the dashboard page."
 
 
@@ -65,18 +66,23 @@ def dashboard_refresh(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(ADMIN)
 def metrics_export(request: HttpRequest) -> HttpResponse:
-    """?table=metrics|comparisons|judgements|<dashboard table>&format=csv|json (dashboard tables keep filters)."""
+    """?table=metrics|comparisons|judgements|<dashboard table>|plot-<id>&format=csv|json (dashboard tables and
+    plot data keep filters)."""
     table = request.GET.get("table", "metrics")
     fmt = request.GET.get("format", "csv")
-    if fmt not in ("csv", "json") or (table not in TABLES and table not in DASHBOARD_TABLES):
-        return HttpResponse("Unknown table or format.", status=400, content_type="text/plain")
+    known = table in TABLES or table in DASHBOARD_TABLES or table.startswith("plot-")
+    if fmt not in ("csv", "json") or not known:
+        return HttpResponse(UNKNOWN_TABLE, status=400, content_type="text/plain")
     if table in TABLES:
         body = render_table(table, fmt)
     else:
         shown = _shown(request)  # the same stored context the page shows, not a fresh build
         if shown.context is None:
             return HttpResponse(NOT_COMPUTED, status=409, content_type="text/plain")
-        rows, columns = dashboard_table(shown.context, table)
+        try:
+            rows, columns = dashboard_table(shown.context, table)
+        except ValueError:  # a plot the stored dashboard does not have
+            return HttpResponse(UNKNOWN_TABLE, status=400, content_type="text/plain")
         body = to_csv(rows, columns) if fmt == "csv" else to_json(rows)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json")
     response["Content-Disposition"] = f'attachment; filename="t2j-{table}.{fmt}"'

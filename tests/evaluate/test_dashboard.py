@@ -73,7 +73,7 @@ def test_a_dashboard_get_shows_the_stored_context_without_fitting_or_computing(
     # Login (3), silent jobs (1), the snapshot and the generation (2), the job list (1).
     with django_assert_max_num_queries(7):
         html = admin_client_role.get(DASHBOARD).content.decode()
-    assert "t2j" in html and "Bradley–Terry" in html and 'class="chart-bar"' in html
+    assert "t2j" in html and "Bradley–Terry" in html and 'data-plot="plot-data-mean-codebleu"' in html
     assert 'id="computed-at"' in html and 'class="stale"' not in html
 
 

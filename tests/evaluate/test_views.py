@@ -20,8 +20,19 @@ COMPUTE = reverse("evaluate:metrics_compute")
 
 def test_the_dashboard_shows_systems_charts_and_downloads(admin_client_role, stored_dashboard):
     html = admin_client_role.get(DASHBOARD).content.decode()
-    assert "t2j" in html and "Bradley–Terry" in html and 'class="chart-bar"' in html
+    assert "t2j" in html and "Bradley–Terry" in html and 'data-plot="plot-data-bradley-terry"' in html
     assert "table=systems&amp;format=csv" in html and "table=metrics&amp;format=json" in html
+    # Each plot's data is beside it as CSV, and reaches the page as JSON data, never as a script to run.
+    assert "table=plot-box-codebleu&amp;format=csv" in html
+    assert '<script id="plot-data-box-codebleu" type="application/json">' in html
+    assert "vendor/chartjs/chart.umd.min.js" in html and 'src="/static/js/charts/plots.js" type="module"' in html
+
+
+def test_a_plots_data_downloads_as_csv(admin_client_role, stored_dashboard):
+    response = admin_client_role.get(EXPORT, {"table": "plot-box-codebleu", "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [(row["group"], row["n"], row["median"]) for row in rows] == [("base", "2", "0.2"), ("t2j", "2", "0.3")]
+    assert admin_client_role.get(EXPORT, {"table": "plot-nope", "format": "csv"}).status_code == 400
 
 
 def test_the_dashboard_reads_stored_metrics_in_few_queries(
@@ -131,7 +142,7 @@ def test_llm_fixcost_estimates_show_beside_the_human_figure(
     assert Job.objects.get(kind="fixcost-estimate").done == 2
     ctx = DashboardContext.from_database(bootstrap=10)
     t2j = next(row for row in ctx.systems if row.name == "t2j")
-    assert (t2j.means["fixcost_steps"].mean, t2j.means["fixcost_llm_steps"].mean) == (1, 4)
+    assert (t2j.means["fixcost_steps"].estimate, t2j.means["fixcost_llm_steps"].estimate) == (1, 4)
     assert Job.objects.get(kind=dashboard.REFRESH_JOB).status == "done"  # the estimates marked the dashboard stale
 
 
