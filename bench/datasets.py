@@ -49,7 +49,7 @@ from evaluate import dashboard
 from evaluate.metrics.fixcost import fixcost_score
 from evaluate.models import CodeBLEUScore, Comparison, FixCostRecord, FixCostSource, Judgement, Verdict
 
-PAPER_DATASET = Path(__file__).resolve().parents[2] / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
+PAPER_DATASET = Path("shared") / "t2j-paper" / "fix_bugs_dataset.json"
 # Every bench user logs in with this (the load test posts it to the login form); the data is thrown away.
 PASSWORD = "bench-password-not-secret"
 SYSTEMS = {"weak-llm": SystemMode.STANDARD, "t2j-fewshot": SystemMode.T2J, "t2j-full": SystemMode.T2J,
@@ -64,10 +64,11 @@ BATCH = 2000
 
 
 def _paper_dataset() -> list[dict]:
-    shared = PAPER_DATASET
-    if not shared.exists():  # a worktree one level deeper than the main checkout
-        shared = Path(__file__).resolve().parents[3] / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
-    return json.loads(shared.read_text())["Pytorch_to_JAX_Examples"]
+    """The paper's examples, from shared/ beside the checkout (or beside a folder above it, for worktrees)."""
+    for folder in Path(__file__).resolve().parents:
+        if (folder / PAPER_DATASET).exists():
+            return json.loads((folder / PAPER_DATASET).read_text())["Pytorch_to_JAX_Examples"]
+    raise FileNotFoundError(f"no {PAPER_DATASET} beside the checkout or any folder above it")
 
 
 def _users(developers: int, reviewers: int) -> dict[str, list]:
@@ -125,7 +126,9 @@ def build_large(seed: int = 0) -> dict[str, int]:
     )
     translations = Translation.objects.bulk_create(
         (
-            Translation(sample=sample, system=system, code=f"# {system.name}\n" + paper[i % len(paper)]["LLM_weak_output"])
+            Translation(
+                sample=sample, system=system, code=f"# {system.name}\n" + paper[i % len(paper)]["LLM_weak_output"]
+            )
             for i, sample in enumerate(samples)
             for system in systems
         ),
@@ -153,7 +156,7 @@ def build_large(seed: int = 0) -> dict[str, int]:
                 verification={"method": "clean-run", "confirmed": True} if status == SessionStatus.VERIFIED else {},
             )
         )
-        plans.append(rng.randint(6, 22) if status == SessionStatus.VERIFIED else rng.randint(0, 6))
+        plans.append(rng.randint(6, 23) if status == SessionStatus.VERIFIED else rng.randint(0, 6))
     sessions = FixSession.objects.bulk_create(sessions, batch_size=BATCH)
     runs_by_session = _runs_for_sessions(rng, sessions, users, total=L_RUNS)
     _steps(rng, sessions, plans, paper, paper_steps, runs_by_session)
@@ -162,7 +165,9 @@ def build_large(seed: int = 0) -> dict[str, int]:
     # What the metric jobs would have stored: CodeBLEU for every translation, FixCost for the verified ones.
     CodeBLEUScore.objects.bulk_create(
         (
-            CodeBLEUScore(translation=t, reference="verified", codebleu=v, ngram=v, weighted_ngram=v, syntax=v, dataflow=v)
+            CodeBLEUScore(
+                translation=t, reference="verified", codebleu=v, ngram=v, weighted_ngram=v, syntax=v, dataflow=v
+            )
             for t in translations
             for v in [round(rng.uniform(0.2, 0.8), 4)]
         ),
@@ -193,8 +198,9 @@ def _counted_per_translation() -> dict[int, int]:
 def _runs_for_sessions(rng, sessions, users, *, total: int | None = None, per_session: int = 0) -> dict[int, list]:
     """Sandbox runs of the sessions' owners: `total` spread over the sessions, or `per_session` each."""
     runs = []
-    now = timezone.now()
-    chosen = [rng.choice(sessions) for _ in range(total)] if total else [s for s in sessions for _ in range(per_session)]
+    chosen = (
+        [rng.choice(sessions) for _ in range(total)] if total else [s for s in sessions for _ in range(per_session)]
+    )
     for session in chosen:
         failed = rng.random() < 0.6
         runs.append(
@@ -264,9 +270,9 @@ def _steps(rng, sessions, plans, paper, paper_steps, runs_by_session) -> None:
         return
     targets = {
         (session_id, index): pk
-        for session_id, index, pk in FixStep.objects.filter(
-            session__in=[s for s, _, _ in retract]
-        ).values_list("session_id", "index", "pk")
+        for session_id, index, pk in FixStep.objects.filter(session__in=[s for s, _, _ in retract]).values_list(
+            "session_id", "index", "pk"
+        )
     }
     FixStep.objects.bulk_create(
         (
@@ -288,7 +294,9 @@ def _events(sessions) -> None:
     for s in sessions:
         events.append(SessionEvent(session=s, kind=SessionEventKind.CLAIMED, actor=s.owner, created_at=s.claimed_at))
         if s.status == SessionStatus.VERIFIED:
-            events.append(SessionEvent(session=s, kind=SessionEventKind.VERIFIED, actor=s.owner, created_at=s.verified_at))
+            events.append(
+                SessionEvent(session=s, kind=SessionEventKind.VERIFIED, actor=s.owner, created_at=s.verified_at)
+            )
     SessionEvent.objects.bulk_create(events, batch_size=BATCH)
 
 

@@ -25,6 +25,7 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -53,6 +54,7 @@ class Databases:
         self.folder = Path(tempfile.mkdtemp(prefix="t2j-bench-scale-"))
         self.created: list[str] = []
         atexit.register(self.drop_all)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # atexit runs on a kill too
         if backend == "postgres":
             base = os.environ.get("DATABASE_URL", "")
             self.base = base if base.startswith("postgres") else POSTGRES_DEFAULT
@@ -156,7 +158,8 @@ def measure_size(size: str, dbs: Databases, runs: int) -> dict:
     built = _self("build", env, "--_size", size)
     print(f"{size}: built in {time.perf_counter() - start:.0f} s: {built['counts']}", file=sys.stderr)
     pages = _self("pages", env, "--runs", str(runs))
-    downloads = {label: _self("download", env, "--_url", url_) for label, url_ in pages.pop("_downloads").items()}
+    downloads = {label: _failing_softly(_self, "download", env, "--_url", url_)
+                 for label, url_ in pages.pop("_downloads").items()}  # fmt: skip
     commands = _commands(env, dbs, name, empty, built["t2j_system"], data_dir)
     return {"counts": built["counts"], "pages": pages, "downloads": downloads, "commands": commands}
 
@@ -166,7 +169,12 @@ def _commands(env: dict, dbs: Databases, name: str, empty: str, t2j_system: str,
     results = {}
 
     def timed(label: str, command_env: dict, *args: str) -> None:
-        seconds, rss = _manage(command_env, *args)
+        try:
+            seconds, rss = _manage(command_env, *args)
+        except RuntimeError as error:
+            results[label] = {"s": float("nan"), "rss_mb": float("nan"), "error": str(error)[-300:]}
+            print(f"  {label}: FAILED {error}", file=sys.stderr)
+            return
         results[label] = {"s": seconds, "rss_mb": rss}
         print(f"  {label}: {seconds:.1f} s, {rss:.0f} MB", file=sys.stderr)
 
@@ -177,9 +185,18 @@ def _commands(env: dict, dbs: Databases, name: str, empty: str, t2j_system: str,
         timed(label, _env(target, data_dir), "import_dataset", str(path))
     timed("compute_metrics fixcost", env, "compute_metrics", "--metric", "fixcost")
     timed("export_metrics csv", env, "export_metrics", "--format", "csv", "--output", str(csv))
-    results["export_dataset jsonl"]["mb"] = jsonl.stat().st_size / 2**20
-    results["export_dataset t2j"]["mb"] = t2j.stat().st_size / 2**20
+    for label, path in (("export_dataset jsonl", jsonl), ("export_dataset t2j", t2j)):
+        results[label]["mb"] = path.stat().st_size / 2**20 if path.exists() else 0.0
     return results
+
+
+def _failing_softly(measure, *args) -> dict:
+    """A download that fails (a 500, a crash) is a row saying so, not the end of the bench."""
+    try:
+        return measure(*args)
+    except RuntimeError as error:
+        print(f"  FAILED {args[-1]}: {str(error)[-400:]}", file=sys.stderr)
+        return {"s": float("nan"), "mb": 0.0, "rss_growth_mb": float("nan"), "status": "error"}
 
 
 def _ratio(large: float, small: float) -> float | None:
@@ -242,7 +259,9 @@ def report(results: dict, sizes: list[str]) -> list[str]:
         if compare:
             ratio = _ratio(cells[big]["s"], cells[small]["s"]) if cells[small] else None
             row.append(f"{ratio:.1f}" if ratio else "-")
-        if label.startswith(("export_dataset", "import_dataset")):
+        if "error" in cells[big]:
+            ok, goal = False, "failed"
+        elif label.startswith(("export_dataset", "import_dataset")):
             ok, goal = cells[big]["rss_mb"] <= RSS_GOAL_MB, f"≤ {RSS_GOAL_MB} MB"
         elif label.startswith("compute_metrics"):
             ok, goal = cells[big]["s"] <= FIXCOST_GOAL_S, f"≤ {FIXCOST_GOAL_S} s"
@@ -303,11 +322,11 @@ def _child_build(args) -> dict:
     import datasets
 
     counts = datasets.build_small() if args._size == "S" else datasets.build_large()
+    from django.db.models import Count
+
     from annotate.models import FixSession
 
     # T2J holds one system per sample: export the one with the most verified sessions.
-    from django.db.models import Count
-
     top = (
         FixSession.objects.verified().values("translation__system__name").annotate(n=Count("pk")).order_by("-n").first()
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from annotate.admin import ReadOnlyAdmin
+from annotate.admin import TRANSLATION_NAME, ReadOnlyAdmin, via
 from evaluate.models import CodeBLEUScore, Comparison, FixCostRecord, Judgement, RuntimeMeasurement
 
 
@@ -11,6 +11,11 @@ class ComparisonAdmin(ReadOnlyAdmin):
     list_display = [
         "pk", "sample", "left", "right", "verdict", "judge_user", "judge_model", "inconsistent", "created_at"
     ]
+    list_select_related = ["sample", "left__sample", "left__system", "right__sample", "right__system", "judge_user"]
+    list_only = (
+        *via("sample", ("key",)), *via("left", TRANSLATION_NAME[1:]), *via("right", TRANSLATION_NAME[1:]),
+        *via("judge_user", ("username",)), "verdict", "judge_model", "inconsistent", "created_at",
+    )  # fmt: skip
     list_filter = ["verdict", "inconsistent", "judge_model"]
     search_fields = ["sample__key", "reason"]
 
@@ -18,6 +23,9 @@ class ComparisonAdmin(ReadOnlyAdmin):
 @admin.register(Judgement)
 class JudgementAdmin(ReadOnlyAdmin):
     list_display = ["pk", "translation", "aspect", "with_reference", "score", "judge_user", "judge_model", "created_at"]
+    list_select_related = ["translation__sample", "translation__system", "judge_user"]
+    list_only = (*TRANSLATION_NAME, *via("judge_user", ("username",)), "aspect", "with_reference", "score",
+                 "judge_model", "created_at")  # fmt: skip
     list_filter = ["aspect", "with_reference", "score", "judge_model"]
 
 
@@ -25,6 +33,8 @@ class JudgementAdmin(ReadOnlyAdmin):
 @admin.register(CodeBLEUScore)
 class CodeBLEUScoreAdmin(ReadOnlyAdmin):
     list_display = ["translation", "reference", "codebleu", "ngram", "weighted_ngram", "syntax", "dataflow"]
+    list_select_related = ["translation__sample", "translation__system"]
+    list_only = (*TRANSLATION_NAME, "reference", "codebleu", "ngram", "weighted_ngram", "syntax", "dataflow")
     list_filter = ["reference"]
     search_fields = ["translation__sample__key", "translation__system__name"]
 
@@ -32,6 +42,8 @@ class CodeBLEUScoreAdmin(ReadOnlyAdmin):
 @admin.register(FixCostRecord)
 class FixCostRecordAdmin(ReadOnlyAdmin):
     list_display = ["translation", "source", "steps", "score", "time_spent_s", "edit_size", "runs", "judge_model"]
+    list_select_related = ["translation__sample", "translation__system"]
+    list_only = (*TRANSLATION_NAME, "source", "steps", "score", "time_spent_s", "edit_size", "runs", "judge_model")
     list_filter = ["source"]
     search_fields = ["translation__sample__key", "translation__system__name"]
 
@@ -39,4 +51,6 @@ class FixCostRecordAdmin(ReadOnlyAdmin):
 @admin.register(RuntimeMeasurement)
 class RuntimeMeasurementAdmin(ReadOnlyAdmin):
     list_display = ["sample", "translation", "label", "median_s", "compile_s", "status", "computed_at"]
+    list_select_related = ["sample", "translation__sample", "translation__system"]
+    list_only = (*via("sample", ("key",)), *TRANSLATION_NAME, "label", "median_s", "compile_s", "status", "computed_at")
     list_filter = ["label", "status"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -21,7 +21,7 @@ from evaluate import dashboard as stored_dashboard
 from evaluate import metrics, review, scoring
 from evaluate.compute import ComputeError, metrics_for, system_named
 from evaluate.contexts import DASHBOARD_TABLES, Filters, dashboard_table
-from evaluate.exports import TABLES, render_table, to_csv, to_json
+from evaluate.exports import TABLES, stream_table, to_csv, to_json
 from evaluate.tasks import compute_metrics_task, fixcost_estimate_task, llm_compare_task
 
 EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate", stored_dashboard.REFRESH_JOB)
@@ -70,15 +70,16 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
     fmt = request.GET.get("format", "csv")
     if fmt not in ("csv", "json") or (table not in TABLES and table not in DASHBOARD_TABLES):
         return HttpResponse("Unknown table or format.", status=400, content_type="text/plain")
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     if table in TABLES:
-        body = render_table(table, fmt)
+        # Streamed as it is read (tens of thousands of votes): the web process never holds the whole file.
+        response = StreamingHttpResponse(stream_table(table, fmt), content_type=content_type)
     else:
         shown = _shown(request)  # the same stored context the page shows, not a fresh build
         if shown.context is None:
             return HttpResponse(NOT_COMPUTED, status=409, content_type="text/plain")
         rows, columns = dashboard_table(shown.context, table)
-        body = to_csv(rows, columns) if fmt == "csv" else to_json(rows)
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json")
+        response = HttpResponse(to_csv(rows, columns) if fmt == "csv" else to_json(rows), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="t2j-{table}.{fmt}"'
     return response
 
