@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Iterator
 from typing import BinaryIO, TextIO
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from annotate.dataset.errors import DatasetError
 from annotate.dataset.records import TOP_KEY, join_extra
@@ -17,8 +17,8 @@ from annotate.models import FixSession, FixStep, System
 T2J_CONTENT_TYPE = "application/json"
 JSONL_CONTENT_TYPE = "application/x-ndjson"
 INDENT = " " * 4
-# Sessions whose steps are read in one query: ~1,400 steps with their programs, a few MB.
-CHUNK_SESSIONS = 100
+# Sessions whose steps are read in one query: ~300 steps with the programs before and after each, a few MB.
+CHUNK_SESSIONS = 20
 
 
 def verified_sessions(system: str | None = None) -> QuerySet[FixSession]:
@@ -53,14 +53,16 @@ def write_t2j(out: TextIO, system: str | None = None) -> None:
     _require_one_system_per_sample(sessions)
     out.write("{\n" + INDENT + json.dumps(TOP_KEY) + ": [")
     first = True
-    for session in _with_steps(sessions, "steps"):
+    # The paper's format has no programs before and after each step: they are not read.
+    steps = Prefetch("steps", queryset=FixStep.objects.defer("code_before", "code_after"))
+    for session in _with_steps(sessions, steps):
         example = _strict_dumps(_t2j_example(session), session, indent=4)
         out.write(("\n" if first else ",\n") + textwrap.indent(example, INDENT * 2))
         first = False
     out.write("]\n}" if first else "\n" + INDENT + "]\n}")
 
 
-def _with_steps(sessions: QuerySet[FixSession], *prefetch: str) -> Iterator[FixSession]:
+def _with_steps(sessions: QuerySet[FixSession], *prefetch: str | Prefetch) -> Iterator[FixSession]:
     """The sessions in order, their steps read a chunk of sessions at a time: memory stays flat at any size."""
     return sessions.prefetch_related(*prefetch).iterator(chunk_size=CHUNK_SESSIONS)
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,10 +74,11 @@ def score_pairs(pairs: Sequence[tuple[str, str]], *, processes: int | None = Non
     # Contiguous chunks keep the order simple to restore.
     bounds = [(len(pairs) * i // n, len(pairs) * (i + 1) // n) for i in range(n)]
     workers = [_start_worker(pairs[lo:hi]) for lo, hi in bounds]
-    results: list[CodeBLEUResult] = []
-    for (lo, hi), (process, payload) in zip(bounds, workers, strict=True):
-        results += _collect(process, payload, hi - lo)
-    return results
+    # Each worker is fed and read by its own thread: fed one after the other, the second worker would wait,
+    # with its core idle, until the first had finished (communicate() writes its input and then waits).
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        chunks = pool.map(lambda job: _collect(*job[1], job[0][1] - job[0][0]), zip(bounds, workers, strict=True))
+        return [result for chunk in chunks for result in chunk]
 
 
 def _start_worker(chunk: Sequence[tuple[str, str]]) -> tuple[subprocess.Popen, str]:

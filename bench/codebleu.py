@@ -1,0 +1,73 @@
+"""CodeBLEU over every core: the same pairs scored by 1 worker process and by N, in one run (issue 19).
+
+    .venv/bin/python bench/codebleu.py [--pairs 577] [--processes 2] [--json]
+
+Pairs come from the T2J paper's intrinsic.json (../shared/t2j-paper): each sample's baseline and T2J
+translations against its ground truth, repeated until there are `--pairs`. Prints the wall time of each and
+`speedup` = 1-process time / N-process time (goal: ≥ 1.7 on 2 cores). The scores must be identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "t2j_site.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from evaluate.metrics import codebleu  # noqa: E402
+
+INTRINSIC = Path("shared") / "t2j-paper" / "intrinsic.json"
+COLUMNS = ("baseline_before_fix", "t2j_before_fix")
+SPEEDUP_GOAL = 1.7
+
+
+def paper_pairs(count: int) -> list[tuple[str, str]]:
+    folder = next(p for p in Path(__file__).resolve().parents if (p / INTRINSIC).exists())
+    samples = json.loads((folder / INTRINSIC).read_text())["samples"].values()
+    base = [
+        (s[column], s["groundtruth_before_fix"])
+        for s in samples
+        for column in COLUMNS
+        if s.get(column) and s.get("groundtruth_before_fix")
+    ]
+    return [base[i % len(base)] for i in range(count)]
+
+
+def timed(pairs, processes: int) -> tuple[float, list]:
+    start = time.perf_counter()
+    results = codebleu.score_pairs(pairs, processes=processes)
+    return time.perf_counter() - start, results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=577)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    pairs = paper_pairs(args.pairs)
+    one_s, one = timed(pairs, 1)
+    many_s, many = timed(pairs, args.processes)
+    assert one == many, "scores differ between worker counts"
+    speedup = one_s / many_s
+    goal = "ok" if speedup >= SPEEDUP_GOAL else "MISSED"
+    print(f"CodeBLEU on {len(pairs)} pairs ({codebleu.available_cores()} cores available)")
+    print(f"1 process:  {one_s:.1f} s")
+    print(f"{args.processes} processes: {many_s:.1f} s")
+    print(f"speedup: {speedup:.2f}x (goal >= {SPEEDUP_GOAL}x on 2 cores: {goal})")
+    if args.json:
+        print(json.dumps({"pairs": len(pairs), "one_s": one_s, "many_s": many_s, "processes": args.processes,
+                          "speedup": speedup}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
