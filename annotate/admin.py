@@ -25,13 +25,15 @@ from annotate.models import (
     Translation,
 )
 
-# The columns a change list of translations shows through a foreign key: "<sample key> by <system name>".
-TRANSLATION_NAME = ("translation", "translation__sample__key", "translation__system__name")
-
 
 def via(prefix: str, fields: tuple[str, ...]) -> tuple[str, ...]:
     """`fields` of a related row reached through `prefix`, the foreign key itself first (for list_only)."""
     return (prefix, *(f"{prefix}__{field}" for field in fields))
+
+
+# What a translation prints as ("<sample key> by <system name>"), and the same reached through `translation`.
+TRANSLATION_FIELDS = ("sample__key", "system__name")
+TRANSLATION_NAME = via("translation", TRANSLATION_FIELDS)
 
 
 class _NarrowChangeList(ChangeList):

@@ -22,6 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "t2j_site.settings")
 import django  # noqa: E402
 
 django.setup()
+LOAD_BEFORE = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 from evaluate.metrics import codebleu  # noqa: E402
 
@@ -42,10 +43,17 @@ def paper_pairs(count: int) -> list[tuple[str, str]]:
     return [base[i % len(base)] for i in range(count)]
 
 
-def timed(pairs, processes: int) -> tuple[float, list]:
+def timed(pairs, processes: int) -> tuple[float, float, list]:
+    """(wall seconds, CPU seconds of the worker processes, results)."""
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     results = codebleu.score_pairs(pairs, processes=processes)
-    return time.perf_counter() - start, results
+    return time.perf_counter() - start, _children_cpu() - cpu_before, results
+
+
+def _children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
 
 
 def main() -> None:
@@ -55,18 +63,20 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     pairs = paper_pairs(args.pairs)
-    one_s, one = timed(pairs, 1)
-    many_s, many = timed(pairs, args.processes)
+    one_s, one_cpu, one = timed(pairs, 1)
+    many_s, many_cpu, many = timed(pairs, args.processes)
     assert one == many, "scores differ between worker counts"
     speedup = one_s / many_s
     goal = "ok" if speedup >= SPEEDUP_GOAL else "MISSED"
     print(f"CodeBLEU on {len(pairs)} pairs ({codebleu.available_cores()} cores available)")
-    print(f"1 process:  {one_s:.1f} s")
-    print(f"{args.processes} processes: {many_s:.1f} s")
+    # CPU / wall shows how many cores the workers kept busy (a loaded machine lends fewer than it has).
+    print(f"1 process:  {one_s:.1f} s wall, {one_cpu:.1f} s CPU ({one_cpu / one_s:.2f} cores busy)")
+    print(f"{args.processes} processes: {many_s:.1f} s wall, {many_cpu:.1f} s CPU ({many_cpu / many_s:.2f} cores busy)")
+    print(f"load average before the run: {LOAD_BEFORE}")
     print(f"speedup: {speedup:.2f}x (goal >= {SPEEDUP_GOAL}x on 2 cores: {goal})")
     if args.json:
         print(json.dumps({"pairs": len(pairs), "one_s": one_s, "many_s": many_s, "processes": args.processes,
-                          "speedup": speedup}))  # fmt: skip
+                          "speedup": speedup, "one_cpu_s": one_cpu, "many_cpu_s": many_cpu}))  # fmt: skip
 
 
 if __name__ == "__main__":

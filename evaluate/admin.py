@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from annotate.admin import TRANSLATION_NAME, ReadOnlyAdmin, via
+from annotate.admin import TRANSLATION_FIELDS, TRANSLATION_NAME, ReadOnlyAdmin, via
 from evaluate.models import CodeBLEUScore, Comparison, FixCostRecord, Judgement, RuntimeMeasurement
 
 
@@ -13,7 +13,7 @@ class ComparisonAdmin(ReadOnlyAdmin):
     ]
     list_select_related = ["sample", "left__sample", "left__system", "right__sample", "right__system", "judge_user"]
     list_only = (
-        *via("sample", ("key",)), *via("left", TRANSLATION_NAME[1:]), *via("right", TRANSLATION_NAME[1:]),
+        *via("sample", ("key",)), *via("left", TRANSLATION_FIELDS), *via("right", TRANSLATION_FIELDS),
         *via("judge_user", ("username",)), "verdict", "judge_model", "inconsistent", "created_at",
     )  # fmt: skip
     list_filter = ["verdict", "inconsistent", "judge_model"]

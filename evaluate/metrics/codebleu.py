@@ -71,14 +71,17 @@ def score_pairs(pairs: Sequence[tuple[str, str]], *, processes: int | None = Non
     if not pairs:
         return []
     n = max(1, min(processes or available_cores(), len(pairs)))
-    # Contiguous chunks keep the order simple to restore.
-    bounds = [(len(pairs) * i // n, len(pairs) * (i + 1) // n) for i in range(n)]
-    workers = [_start_worker(pairs[lo:hi]) for lo, hi in bounds]
+    # Every n-th pair to the same worker: long and short programs spread evenly, whatever the input's order.
+    shares = [pairs[i::n] for i in range(n)]
+    workers = [_start_worker(share) for share in shares]
     # Each worker is fed and read by its own thread: fed one after the other, the second worker would wait,
     # with its core idle, until the first had finished (communicate() writes its input and then waits).
     with ThreadPoolExecutor(max_workers=n) as pool:
-        chunks = pool.map(lambda job: _collect(*job[1], job[0][1] - job[0][0]), zip(bounds, workers, strict=True))
-        return [result for chunk in chunks for result in chunk]
+        chunks = list(pool.map(lambda job: _collect(*job[0], len(job[1])), zip(workers, shares, strict=True)))
+    results: list[CodeBLEUResult] = [None] * len(pairs)  # type: ignore[list-item]
+    for i, chunk in enumerate(chunks):
+        results[i::n] = chunk
+    return results
 
 
 def _start_worker(chunk: Sequence[tuple[str, str]]) -> tuple[subprocess.Popen, str]:
