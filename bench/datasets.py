@@ -96,7 +96,7 @@ def _users(developers: int, reviewers: int) -> dict[str, list]:
 def build_small() -> dict[str, int]:
     """The demo, its users (bench password) and a few of each record the pages read."""
     call_command("load_demo", verbosity=0)
-    users = _users(developers=3, reviewers=3)
+    users = _users(developers=L_DEVELOPERS, reviewers=L_REVIEWERS)  # people are not data: as many as at L
     _runs_for_sessions(random.Random(0), list(FixSession.objects.all()), users, per_session=3)
     call_command("compute_metrics", metric="fixcost", verbosity=0)
     return _finish(users)

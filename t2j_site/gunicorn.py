@@ -19,5 +19,5 @@ graceful_timeout = 30
 # together.
 max_requests = int(os.environ.get("T2J_WEB_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
-accesslog = os.environ.get("T2J_WEB_ACCESS_LOG", "-")
+accesslog = os.environ.get("T2J_WEB_ACCESS_LOG", "-") or None  # empty: no access log
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
