@@ -148,13 +148,13 @@ def review_compare(request: HttpRequest) -> HttpResponse:
     """The next blind pair (or the one named by ?pair=), sides as this reviewer sees them; ?original=1 keeps
     comments and docstrings (names still redacted)."""
     original = request.GET.get("original") == "1"
-    queue = review.queue_for(request.user)
+    first, remaining = review.next_pair(request.user)
     try:
         if request.GET.get("pair"):
-            pair = review.show_again(request.user, request.GET["pair"], original=original, remaining=len(queue))
-        elif queue:
-            _, lo, hi = queue[0]
-            pair = review.show_pair(request.user, lo, hi, original=original, remaining=len(queue))
+            pair = review.show_again(request.user, request.GET["pair"], original=original, remaining=remaining)
+        elif first:
+            _, lo, hi = first
+            pair = review.show_pair(request.user, lo, hi, original=original, remaining=remaining)
         else:
             return render(request, "evaluate/review_compare.html", {"pair": None})
     except review.ReviewError as error:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,15 +20,23 @@ EDIT = "annotate/contract_edit.html"
 @require_GET
 @role_required(ADMIN)
 def contract_list(request: HttpRequest) -> HttpResponse:
-    samples = Sample.objects.annotate(
-        stale=Count(
-            "translations__fix_sessions",
-            filter=Q(
-                translations__fix_sessions__is_stale=True, translations__fix_sessions__status=SessionStatus.VERIFIED
+    """A page of samples with their contract's version and stale verified sessions (names and counts only)."""
+    samples = (
+        Sample.objects.only("key", "title", "contract_version", "import_position")
+        .annotate(
+            has_contract=~Q(contract=""),
+            stale=Count(
+                "translations__fix_sessions",
+                filter=Q(
+                    translations__fix_sessions__is_stale=True,
+                    translations__fix_sessions__status=SessionStatus.VERIFIED,
+                ),
             ),
         )
+        .order_by("import_position", "key")
     )
-    return render(request, "annotate/contract_list.html", {"samples": samples})
+    page = Paginator(samples, settings.T2J_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "annotate/contract_list.html", {"samples": page, "page": page})
 
 
 @require_http_methods(["GET", "POST"])
