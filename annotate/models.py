@@ -207,6 +207,7 @@ class FixSession(models.Model):
 
     class Meta:
         ordering = ["-claimed_at", "-pk"]
+        indexes = [models.Index(fields=["-claimed_at", "-id"], name="fixsession_newest_claim")]
         constraints = [
             # At most one live (open or verified) session per translation: two claims cannot both win.
             models.UniqueConstraint(
@@ -355,7 +356,11 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["-created_at", "-id"], name="run_newest_first")]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="run_newest_first"),
+            # The admin filters runs by isolation: its distinct values come from the index, not 50k wide rows.
+            models.Index(fields=["isolation"], name="run_isolation"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.kind}, {self.status})"
@@ -385,6 +390,7 @@ class SessionEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["created_at", "id"], name="sessionevent_oldest_first")]
 
     def __str__(self) -> str:
         return f"{self.kind} on session {self.session_id}"

@@ -14,8 +14,10 @@ process so memory figures are its own:
   compute_metrics --metric fixcost, export_metrics; time and peak RSS (ru_maxrss of the subprocess).
 Prints one table per kind with L/S ratios and a goal column; `--json` ends with one JSON line.
 
-Goals: a page ≤ 300 ms median and ≤ 3× its S time, the same queries at S and L; exports and imports of the L
-dataset ≤ 300 MB peak RSS (downloads: RSS growth); FixCost compute at L ≤ 60 s.
+Goals: a page ≤ 300 ms median and ≤ 3× its S time (a page within 20 ms at L passes the ratio: S pages take
+3-10 ms, where noise alone makes a ratio of 3), the same queries at S and L; exports and imports of the L
+dataset ≤ 300 MB peak RSS (downloads: RSS growth); FixCost compute at L ≤ 60 s. The metrics table download in
+the role matrix is judged with the downloads.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ PAGE_GOAL_RATIO = 3.0
 RSS_GOAL_MB = 300
 FIXCOST_GOAL_S = 60
 SLOW_PAGE_S = 2.0
+# Below this a page passes the L/S ratio too: at S pages take 3-10 ms, where a few ms of noise is a ratio of 3.
+RATIO_FLOOR_MS = 20
+# Matrix URLs that are downloads of a whole table (the metrics table, one row per translation).
+DOWNLOAD_PAGES = {"evaluate:metrics_export"}
 POSTGRES_DEFAULT = "postgres://t2j:t2j@127.0.0.1:5432/t2j"
 
 
@@ -224,11 +230,20 @@ def report(results: dict, sizes: list[str]) -> list[str]:
         row += [str(cells[s]["queries"]) if cells[s] else "-" for s in sizes]
         row += [f"{cells[s]['ms']:.0f}" if cells[s] else "-" for s in sizes]
         big_ms = cells[big]["ms"]
+        if page in DOWNLOAD_PAGES:  # its output grows with the data: judged in the downloads table
+            row += [f"{_ratio(big_ms, cells[small]['ms']):.1f}" if compare and cells[small] else "-"] if compare else []
+            row.append("download")
+            lines.append(" | ".join(row))
+            continue
         ok = big_ms <= PAGE_GOAL_MS
         if compare and cells[small]:
             ratio = _ratio(big_ms, cells[small]["ms"])
             row.append(f"{ratio:.1f}")
-            ok = ok and (ratio <= PAGE_GOAL_RATIO or big_ms <= 20) and cells[small]["queries"] == cells[big]["queries"]
+            ok = (
+                ok
+                and (ratio <= PAGE_GOAL_RATIO or big_ms <= RATIO_FLOOR_MS)
+                and cells[small]["queries"] == cells[big]["queries"]
+            )
         elif compare:
             row.append("-")
         row.append("ok" if ok else "MISSED")

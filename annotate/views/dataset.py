@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 
 from django.contrib import messages
+from django.db.models import Exists, OuterRef
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -13,7 +14,7 @@ from annotate.dataset import DatasetError, import_dataset, preview_dataset, stag
 from annotate.dataset.exporting import JSONL_CONTENT_TYPE, T2J_CONTENT_TYPE
 from annotate.dataset.importing import CONFLICT, NEW, SAME
 from annotate.forms.dataset import DatasetExportForm, DatasetUploadForm
-from annotate.models import ImportRecord, SessionStatus, System
+from annotate.models import FixSession, ImportRecord, SessionStatus, System
 from annotate.roles import ADMIN, role_required
 
 SESSION_KEY = "dataset_import"
@@ -25,7 +26,10 @@ DOWNLOAD_BLOCK_BYTES = 1 << 16
 def _home(request: HttpRequest, *, upload_form=None, errors=(), status: int = 200) -> HttpResponse:
     context = {
         "upload_form": upload_form or DatasetUploadForm(),
-        "systems": System.objects.filter(translations__fix_sessions__status=SessionStatus.VERIFIED).distinct(),
+        # EXISTS stops at a system's first verified session; a join would read every one of them.
+        "systems": System.objects.filter(
+            Exists(FixSession.objects.filter(translation__system=OuterRef("pk"), status=SessionStatus.VERIFIED))
+        ),
         "errors": list(errors),
         "imports": ImportRecord.objects.select_related("actor")[:RECENT_IMPORTS],
     }
