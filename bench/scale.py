@@ -353,7 +353,7 @@ def _example_args() -> dict:
     """A URL value for each parameter, taken from the built data: a typical verified session and its pieces."""
     from django.db.models import Count
 
-    from annotate.models import FixSession, Job, Translation
+    from annotate.models import FixSession, Job, JobStatus, Translation
 
     sessions = FixSession.objects.verified().annotate(n=Count("steps")).order_by("-n", "pk")
     counts = list(sessions.values_list("n", flat=True))
@@ -363,7 +363,7 @@ def _example_args() -> dict:
     return {
         "key": session.translation.sample.key,
         "name": session.translation.system.name,
-        "pk": Job.objects.order_by("pk").first().pk,
+        "pk": Job.objects.filter(kind="metrics", status=JobStatus.DONE).order_by("-pk").first().pk,  # _finish's
         "translation_id": translation.pk,
         "session_id": session.pk,
         "step_id": session.steps.order_by("index").first().pk,
