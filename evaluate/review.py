@@ -49,8 +49,10 @@ def all_pairs() -> list[tuple[int, int, int]]:
 def human_votes() -> dict[tuple[int, int], set[int]]:
     """Which reviewers voted on each (lower, higher) translation pair."""
     votes: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for left, right, user_id in Comparison.objects.filter(judge_user__isnull=False).order_by().values_list(
-        "left_id", "right_id", "judge_user_id"
+    for left, right, user_id in (
+        Comparison.objects.filter(judge_user__isnull=False)
+        .order_by()
+        .values_list("left_id", "right_id", "judge_user_id")
     ):
         votes[(min(left, right), max(left, right))].add(user_id)
     return votes

@@ -277,6 +277,29 @@ def _stored_step_contents(session: FixSession, *, full: bool) -> list[tuple]:
     return contents
 
 
+def _step_row(session: FixSession, step: StepRecord, author, now, retracts: FixStep | None = None) -> FixStep:
+    category = step.category
+    if category is None:
+        category = suggest_category(step.error, step.error_code, step.fixed_code)
+    return FixStep(
+        session=session,
+        index=step.index,
+        error_code=step.error_code,
+        error=step.error,
+        fix_info=step.fix_info,
+        fixed_code=step.fixed_code,
+        category=category,
+        code_before=step.code_before,
+        code_after=step.code_after,
+        time_spent_s=step.time_spent_s,
+        edit_size=step.edit_size,
+        author=author,
+        extra=step.extra,
+        retracts=retracts,
+        created_at=step.created_at or now,
+    )
+
+
 def _tally(states) -> dict[str, int]:
     counts = {NEW: 0, SAME: 0, CONFLICT: 0}
     for state in states:
@@ -336,34 +359,14 @@ def _create_session(record: SessionRecord, translation: Translation, users: _Use
         else {"method": "imported", "format": plan.format, "source": plan.source},
         extra=record.extra,
     )
-    def row(step: StepRecord, retracts: FixStep | None = None) -> FixStep:
-        category = step.category
-        if category is None:
-            category = suggest_category(step.error, step.error_code, step.fixed_code)
-        return FixStep(
-            session=session,
-            index=step.index,
-            error_code=step.error_code,
-            error=step.error,
-            fix_info=step.fix_info,
-            fixed_code=step.fixed_code,
-            category=category,
-            code_before=step.code_before,
-            code_after=step.code_after,
-            time_spent_s=step.time_spent_s,
-            edit_size=step.edit_size,
-            author=users.get(step.author),
-            extra=step.extra,
-            retracts=retracts,
-            created_at=step.created_at or now,
-        )
-
     # One INSERT for the steps that retract nothing; each retraction then points at a row that exists.
-    created = FixStep.objects.bulk_create(row(step) for step in record.steps if step.retracts is None)
+    created = FixStep.objects.bulk_create(
+        _step_row(session, step, users.get(step.author), now) for step in record.steps if step.retracts is None
+    )
     by_index = {step.index: step for step in created}
     for step in record.steps:
         if step.retracts is not None:
-            retraction = row(step, by_index.get(step.retracts))
+            retraction = _step_row(session, step, users.get(step.author), now, by_index.get(step.retracts))
             retraction.save()
             by_index[step.index] = retraction
     SessionEvent.objects.create(

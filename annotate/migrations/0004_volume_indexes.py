@@ -5,31 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotate', '0003_import_records'),
+        ("annotate", "0003_import_records"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='fixsession',
-            index=models.Index(fields=['-claimed_at', '-id'], name='fixsession_newest_claim'),
+            model_name="fixsession",
+            index=models.Index(fields=["-claimed_at", "-id"], name="fixsession_newest_claim"),
         ),
         migrations.AddIndex(
-            model_name='fixstep',
-            index=models.Index(fields=['session', 'retracts'], name='fixstep_session_retracts'),
+            model_name="fixstep",
+            index=models.Index(fields=["session", "retracts"], name="fixstep_session_retracts"),
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['-created_at', '-id'], name='run_newest_first'),
+            model_name="run",
+            index=models.Index(fields=["-created_at", "-id"], name="run_newest_first"),
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['isolation'], name='run_isolation'),
+            model_name="run",
+            index=models.Index(fields=["isolation"], name="run_isolation"),
         ),
         migrations.AddIndex(
-            model_name='sessionevent',
-            index=models.Index(fields=['created_at', 'id'], name='sessionevent_oldest_first'),
+            model_name="sessionevent",
+            index=models.Index(fields=["created_at", "id"], name="sessionevent_oldest_first"),
         ),
     ]

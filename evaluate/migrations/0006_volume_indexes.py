@@ -5,28 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotate', '0004_volume_indexes'),
-        ('evaluate', '0005_blind_tokens'),
+        ("annotate", "0004_volume_indexes"),
+        ("evaluate", "0005_blind_tokens"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='comparison',
-            index=models.Index(fields=['-created_at', '-id'], name='comparison_newest_first'),
+            model_name="comparison",
+            index=models.Index(fields=["-created_at", "-id"], name="comparison_newest_first"),
         ),
         migrations.AddIndex(
-            model_name='comparison',
-            index=models.Index(fields=['judge_model'], name='comparison_judge_model'),
+            model_name="comparison",
+            index=models.Index(fields=["judge_model"], name="comparison_judge_model"),
         ),
         migrations.AddIndex(
-            model_name='judgement',
-            index=models.Index(fields=['-created_at', '-id'], name='judgement_newest_first'),
+            model_name="judgement",
+            index=models.Index(fields=["-created_at", "-id"], name="judgement_newest_first"),
         ),
         migrations.AddIndex(
-            model_name='judgement',
-            index=models.Index(fields=['judge_model'], name='judgement_judge_model'),
+            model_name="judgement",
+            index=models.Index(fields=["judge_model"], name="judgement_judge_model"),
         ),
     ]
