@@ -85,6 +85,7 @@ class Sample(models.Model):
 
     class Meta:
         ordering = ["import_position", "key"]
+        indexes = [models.Index(fields=["import_position", "key"], name="sample_import_order")]
 
     def __str__(self) -> str:
         return self.key

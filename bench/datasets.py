@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from annotate.demo import DEMO_DIR
 from annotate.models import (
     FixSession,
     FixStep,
@@ -61,6 +62,7 @@ L_RUNS = 50_000
 L_DEVELOPERS = 20
 L_REVIEWERS = 20
 BATCH = 2000
+FRESH_REVIEWER = "rev-new"
 
 
 def _paper_dataset() -> list[dict]:
@@ -109,6 +111,8 @@ def build_large(seed: int = 0) -> dict[str, int]:
     paper_steps = [step for example in paper for step in example["Errors"]]
     users = _users(L_DEVELOPERS, L_REVIEWERS)
     developers, reviewers = users[DEVELOPER], users[REVIEWER]
+    # Every demo sample has an equivalence contract: so do these (the demo's, in turn).
+    contracts = [path.read_text() for path in sorted(DEMO_DIR.glob("*/contract.py"))]
     systems = System.objects.bulk_create(System(name=name, mode=mode) for name, mode in SYSTEMS.items())
     samples = Sample.objects.bulk_create(
         (
@@ -118,6 +122,8 @@ def build_large(seed: int = 0) -> dict[str, int]:
                 origin=("TorchLeet", "HuggingFace", "Other")[i % 3],
                 difficulty=("easy", "medium", "hard")[i % 3],
                 pytorch_code=f"# sample {i}\n" + paper[i % len(paper)]["Input_Code"],
+                contract=contracts[i % len(contracts)],
+                contract_version=1,
                 import_position=i,
             )
             for i in range(L_SAMPLES)
@@ -344,6 +350,9 @@ def _reviews(rng, translations, reviewers) -> None:
 def _finish(users) -> dict[str, int]:
     """A finished job for the job pages, the stored dashboard, and the counts of what was built."""
     Job.objects.create(kind="metrics", status=JobStatus.DONE, total=1, done=1, created_by=users[ADMIN][0])
+    # A reviewer who has voted on nothing yet: the review pages show a pair at every size.
+    fresh = get_user_model().objects.create(username=FRESH_REVIEWER, password=make_password(PASSWORD))
+    fresh.groups.add(Group.objects.get(name=REVIEWER))
     with transaction.atomic():
         dashboard.refresh(changed=True)
     return {

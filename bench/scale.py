@@ -382,7 +382,7 @@ def _child_pages(args) -> dict:
     from tests.test_role_matrix import MATRIX, NOT_ROLE_CHECKED, _named_patterns
 
     users = {role: get_user_model().objects.get(username=name) for role, name in
-             ((DEVELOPER, "dev"), (REVIEWER, "rev"), (ADMIN, "boss"))}  # fmt: skip
+             ((DEVELOPER, "dev"), (REVIEWER, "rev-new"), (ADMIN, "boss"))}  # fmt: skip
     values = _example_args()
     clients = {}
     for role, user in users.items():

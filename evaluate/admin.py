@@ -20,13 +20,26 @@ class ComparisonAdmin(ReadOnlyAdmin):
     search_fields = ["sample__key", "reason"]
 
 
+class ScoreFilter(admin.SimpleListFilter):
+    """Scores 0-4 listed as they are, not read from the table (a DISTINCT over every judgement)."""
+
+    title = "score"
+    parameter_name = "score"
+
+    def lookups(self, request, model_admin):
+        return [(str(n), str(n)) for n in range(5)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(score=int(self.value())) if self.value() in {str(n) for n in range(5)} else queryset
+
+
 @admin.register(Judgement)
 class JudgementAdmin(ReadOnlyAdmin):
     list_display = ["pk", "translation", "aspect", "with_reference", "score", "judge_user", "judge_model", "created_at"]
     list_select_related = ["translation__sample", "translation__system", "judge_user"]
     list_only = (*TRANSLATION_NAME, *via("judge_user", ("username",)), "aspect", "with_reference", "score",
                  "judge_model", "created_at")  # fmt: skip
-    list_filter = ["aspect", "with_reference", "score", "judge_model"]
+    list_filter = ["aspect", "with_reference", ScoreFilter, "judge_model"]
 
 
 # Stored metric values are derived data, recomputed by `manage.py compute_metrics`: shown, never edited by hand.
@@ -35,6 +48,8 @@ class CodeBLEUScoreAdmin(ReadOnlyAdmin):
     list_display = ["translation", "reference", "codebleu", "ngram", "weighted_ngram", "syntax", "dataflow"]
     list_select_related = ["translation__sample", "translation__system"]
     list_only = (*TRANSLATION_NAME, "reference", "codebleu", "ngram", "weighted_ngram", "syntax", "dataflow")
+    # By the row's own columns (the unique index on them): ordering by `translation` sorts every row by sample.
+    ordering = ["translation_id", "reference"]
     list_filter = ["reference"]
     search_fields = ["translation__sample__key", "translation__system__name"]
 
@@ -44,6 +59,7 @@ class FixCostRecordAdmin(ReadOnlyAdmin):
     list_display = ["translation", "source", "steps", "score", "time_spent_s", "edit_size", "runs", "judge_model"]
     list_select_related = ["translation__sample", "translation__system"]
     list_only = (*TRANSLATION_NAME, "source", "steps", "score", "time_spent_s", "edit_size", "runs", "judge_model")
+    ordering = ["translation_id", "source"]
     list_filter = ["source"]
     search_fields = ["translation__sample__key", "translation__system__name"]
 

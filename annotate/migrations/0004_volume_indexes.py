@@ -12,6 +12,10 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddIndex(
+            model_name="sample",
+            index=models.Index(fields=["import_position", "key"], name="sample_import_order"),
+        ),
+        migrations.AddIndex(
             model_name="fixsession",
             index=models.Index(fields=["-claimed_at", "-id"], name="fixsession_newest_claim"),
         ),
