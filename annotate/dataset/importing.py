@@ -136,6 +136,11 @@ class _Batches:
         self.named_users: set[str] = set()
         self.next_position: int | None = None
 
+    @property
+    def writing(self) -> bool:
+        # Once a conflict will refuse the import, writing more only to roll it back is wasted.
+        return self.write and (self.plan.replace or not self.plan.conflicts)
+
     def add(self, records: list[SessionRecord]) -> None:
         self._plan_samples(records)
         translations = _existing_translations(records)
@@ -144,8 +149,7 @@ class _Batches:
             self.plan.count(record_plan)
             record = record_plan.record
             self.named_users.update(name for name in (record.owner, *(s.author for s in record.steps)) if name)
-        # Once a conflict will refuse the import, writing more only to roll it back is wasted.
-        if self.write and (self.plan.replace or not self.plan.conflicts):
+        if self.writing:
             for record_plan in plans:
                 try:
                     self._apply_record(record_plan)
@@ -172,7 +176,7 @@ class _Batches:
                     f"{record.place}: sample {key!r}: {self.names['pytorch_code']} differs from the stored sample"
                 )
             self.plan.tallies["samples"][state] += 1
-            self.samples[key] = self._write_sample(sample, state, record) if self.write else sample
+            self.samples[key] = self._write_sample(sample, state, record) if self.writing else sample
 
     def _write_sample(self, sample: Sample | None, state: str, record: SessionRecord) -> Sample:
         if self.next_position is None:
