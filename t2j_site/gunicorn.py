@@ -15,6 +15,9 @@ threads = int(os.environ.get("T2J_WEB_THREADS", "8"))
 # Longer than the slowest request: a sandbox run (wall clock limit plus a cold start) or a large download.
 timeout = int(os.environ.get("T2J_WEB_TIMEOUT_S", "120"))
 graceful_timeout = 30
+# Longer than people (and the load test's simulated people, 1-3 s) pause between requests: with gunicorn's
+# 2 s a request sent on a kept-alive connection as the server closes it gets "connection reset".
+keepalive = int(os.environ.get("T2J_WEB_KEEPALIVE_S", "5"))
 # Recycle a worker now and then so a slow leak cannot grow without bound; jitter keeps them from restarting
 # together.
 max_requests = int(os.environ.get("T2J_WEB_MAX_REQUESTS", "2000"))
