@@ -4,7 +4,9 @@
 
 Pairs come from the T2J paper's intrinsic.json (../shared/t2j-paper): each sample's baseline and T2J
 translations against its ground truth, repeated until there are `--pairs`. Prints the wall time of each and
-`speedup` = 1-process time / N-process time (goal: ≥ 1.7 on 2 cores). The scores must be identical.
+`speedup` = 1-process time / N-process time (goal: ≥ 1.7 on 2 cores), the CPU the workers got and how long they
+worked side by side (a machine busy with other work lends fewer cores than it has). The scores must be
+identical.
 """
 
 from __future__ import annotations
@@ -43,12 +45,32 @@ def paper_pairs(count: int) -> list[tuple[str, str]]:
     return [base[i % len(base)] for i in range(count)]
 
 
-def timed(pairs, processes: int) -> tuple[float, float, list]:
-    """(wall seconds, CPU seconds of the worker processes, results)."""
+def timed(pairs, processes: int) -> tuple[float, float, float, list]:
+    """(wall seconds, CPU seconds of the worker processes, overlap of the workers' spans, results).
+
+    The overlap (0-1) is how much of the run every worker was being fed or read at once: 1 when the workers
+    work side by side, 0 when one waits for the other (as when their input was written one after the other).
+    """
+    spans: list[tuple[float, float]] = []
+    collect = codebleu._collect
+
+    def recorded(*args):
+        begun = time.perf_counter()
+        try:
+            return collect(*args)
+        finally:
+            spans.append((begun, time.perf_counter()))
+
+    codebleu._collect = recorded
     cpu_before = _children_cpu()
     start = time.perf_counter()
-    results = codebleu.score_pairs(pairs, processes=processes)
-    return time.perf_counter() - start, _children_cpu() - cpu_before, results
+    try:
+        results = codebleu.score_pairs(pairs, processes=processes)
+    finally:
+        codebleu._collect = collect
+    wall = time.perf_counter() - start
+    together = min(end for _, end in spans) - max(begun for begun, _ in spans)
+    return wall, _children_cpu() - cpu_before, max(0.0, together) / wall, results
 
 
 def _children_cpu() -> float:
@@ -63,8 +85,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     pairs = paper_pairs(args.pairs)
-    one_s, one_cpu, one = timed(pairs, 1)
-    many_s, many_cpu, many = timed(pairs, args.processes)
+    one_s, one_cpu, _, one = timed(pairs, 1)
+    many_s, many_cpu, overlap, many = timed(pairs, args.processes)
     assert one == many, "scores differ between worker counts"
     speedup = one_s / many_s
     goal = "ok" if speedup >= SPEEDUP_GOAL else "MISSED"
@@ -72,11 +94,13 @@ def main() -> None:
     # CPU / wall shows how many cores the workers kept busy (a loaded machine lends fewer than it has).
     print(f"1 process:  {one_s:.1f} s wall, {one_cpu:.1f} s CPU ({one_cpu / one_s:.2f} cores busy)")
     print(f"{args.processes} processes: {many_s:.1f} s wall, {many_cpu:.1f} s CPU ({many_cpu / many_s:.2f} cores busy)")
+    print(f"workers working side by side for {overlap:.0%} of the {args.processes}-process run")
     print(f"load average before the run: {LOAD_BEFORE}")
     print(f"speedup: {speedup:.2f}x (goal >= {SPEEDUP_GOAL}x on 2 cores: {goal})")
     if args.json:
-        print(json.dumps({"pairs": len(pairs), "one_s": one_s, "many_s": many_s, "processes": args.processes,
-                          "speedup": speedup, "one_cpu_s": one_cpu, "many_cpu_s": many_cpu}))  # fmt: skip
+        figures = {"pairs": len(pairs), "processes": args.processes, "one_s": one_s, "many_s": many_s}
+        figures |= {"speedup": speedup, "one_cpu_s": one_cpu, "many_cpu_s": many_cpu, "overlap": overlap}
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":
