@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,20 @@ def _children_cpu() -> float:
     return times.children_user + times.children_system
 
 
+BUSY_LOOP = "n = 0\nfor i in range(10_000_000):\n    n += i\n"
+
+
+def cores_lent(processes: int) -> float:
+    """How many cores the machine lends right now: `processes` busy loops at once against one alone."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", BUSY_LOOP], check=True)
+    alone = time.perf_counter() - start
+    start = time.perf_counter()
+    for loop in [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(processes)]:
+        loop.wait()
+    return processes * alone / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=577)
@@ -85,6 +100,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     pairs = paper_pairs(args.pairs)
+    lent = cores_lent(args.processes)
     one_s, one_cpu, _, one = timed(pairs, 1)
     many_s, many_cpu, overlap, many = timed(pairs, args.processes)
     assert one == many, "scores differ between worker counts"
@@ -95,11 +111,12 @@ def main() -> None:
     print(f"1 process:  {one_s:.1f} s wall, {one_cpu:.1f} s CPU ({one_cpu / one_s:.2f} cores busy)")
     print(f"{args.processes} processes: {many_s:.1f} s wall, {many_cpu:.1f} s CPU ({many_cpu / many_s:.2f} cores busy)")
     print(f"workers working side by side for {overlap:.0%} of the {args.processes}-process run")
-    print(f"load average before the run: {LOAD_BEFORE}")
+    print(f"load average before the run: {LOAD_BEFORE}; {args.processes} busy loops got {lent:.2f} cores")
     print(f"speedup: {speedup:.2f}x (goal >= {SPEEDUP_GOAL}x on 2 cores: {goal})")
     if args.json:
         figures = {"pairs": len(pairs), "processes": args.processes, "one_s": one_s, "many_s": many_s}
         figures |= {"speedup": speedup, "one_cpu_s": one_cpu, "many_cpu_s": many_cpu, "overlap": overlap}
+        figures["cores_lent"] = lent
         print(json.dumps(figures))
 
 
