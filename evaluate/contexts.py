@@ -168,9 +168,10 @@ class DashboardContext:
         rows = metric_rows(translations, columns=[c.name for c in columns])
         sample_ids = translations.values("sample_id")  # a subquery, however many samples
         human = list(
-            Comparison.objects.filter(sample_id__in=sample_ids, judge_user__isnull=False).select_related(
-                "left__system", "right__system"
-            )
+            Comparison.objects.filter(sample_id__in=sample_ids, judge_user__isnull=False)
+            .select_related("left__system", "right__system")
+            # System names, not the translations' code: 20k votes would otherwise read 40k programs.
+            .only("verdict", "created_at", "judge_user_id", "left__system__name", "right__system__name")
         )
         outcomes = ranking.outcomes_from(human)
         ctx = cls(
@@ -593,14 +594,17 @@ def _human_vs_llm(sample_ids) -> list[AgreementRow]:
     """Weighted (quadratic) kappa between the rounded mean human score and the latest LLM score, per aspect."""
     human: dict[tuple, list[int]] = defaultdict(list)
     llm: dict[tuple, int] = {}
-    for j in Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False).order_by(
-        "created_at", "pk"
-    ):
-        key = (j.translation_id, j.aspect, j.with_reference)
-        if j.judge_user_id:
-            human[key].append(j.score)
+    rows = (
+        Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False)
+        .order_by("created_at", "pk")
+        .values_list("translation_id", "aspect", "with_reference", "judge_user_id", "score")
+    )
+    for translation_id, aspect, with_reference, judge_user_id, score in rows:
+        key = (translation_id, aspect, with_reference)
+        if judge_user_id:
+            human[key].append(score)
         else:
-            llm[key] = j.score
+            llm[key] = score
     rows = []
     for aspect in ("usefulness", "functional-correctness"):
         for with_reference in (False, True):

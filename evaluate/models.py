@@ -44,6 +44,11 @@ class Comparison(AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # Admin lists: newest first, and the distinct judge models of its filter, from indexes.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="comparison_newest_first"),
+            models.Index(fields=["judge_model"], name="comparison_judge_model"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(judge_user__isnull=False) | ~Q(judge_model=""), name="comparison_has_judge"
@@ -78,6 +83,10 @@ class Judgement(AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="judgement_newest_first"),
+            models.Index(fields=["judge_model"], name="judgement_judge_model"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(score__lte=4), name="judgement_score_0_4"),
             models.CheckConstraint(

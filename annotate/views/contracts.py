@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate import contracts
-from annotate.models import Sample, SessionStatus, Translation
+from annotate.models import FixSession, Sample, SessionStatus, Translation
 from annotate.roles import ADMIN, role_required
 
 EDIT = "annotate/contract_edit.html"
@@ -18,15 +20,27 @@ EDIT = "annotate/contract_edit.html"
 @require_GET
 @role_required(ADMIN)
 def contract_list(request: HttpRequest) -> HttpResponse:
-    samples = Sample.objects.annotate(
-        stale=Count(
-            "translations__fix_sessions",
-            filter=Q(
-                translations__fix_sessions__is_stale=True, translations__fix_sessions__status=SessionStatus.VERIFIED
-            ),
-        )
+    """A page of samples with their contract's version and stale verified sessions (names and counts only)."""
+    samples = (
+        Sample.objects.only("key", "title", "contract_version", "import_position")
+        .annotate(has_contract=~Q(contract=""))
+        .order_by("import_position", "key")
     )
-    return render(request, "annotate/contract_list.html", {"samples": samples})
+    page = Paginator(samples, settings.T2J_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    # Counted for this page's samples only: counting before paginating would group every sample's sessions.
+    stale = dict(
+        FixSession.objects.filter(
+            translation__sample__in=page.object_list, is_stale=True, status=SessionStatus.VERIFIED
+        )
+        .order_by()
+        .values("translation__sample_id")
+        .annotate(n=Count("pk"))
+        .values_list("translation__sample_id", "n")
+    )
+    for sample in page.object_list:
+        sample.stale = stale.get(sample.pk, 0)
+    return render(request, "annotate/contract_list.html", {"samples": page, "page": page})
 
 
 @require_http_methods(["GET", "POST"])

@@ -160,3 +160,14 @@ def test_checking_runs_the_saved_contract_and_shows_the_stage_panel(sandbox_sett
     assert "training loss at step 1" in html
     run = Run.objects.get()
     assert run.verdict == "failed" and run.session is None
+
+
+def test_the_list_comes_a_page_at_a_time(admin_client_role, settings):
+    settings.T2J_PAGE_SIZE = 2
+    for key in ("a", "b", "c"):
+        SampleFactory(key=key)
+
+    response = admin_client_role.get(reverse("contracts:contract_list"), {"page": 2})
+
+    assert [s.key for s in response.context["samples"]] == ["c"]
+    assert b"Page 2 of 2 (3 in all)" in response.content
