@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from annotate.models import FixStep, SessionEvent, SessionEventKind, SessionStatus
+from annotate.models import FixStep, RunPlot, SampleFile, SessionEvent, SessionEventKind, SessionStatus
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
 from evaluate import dashboard
 from evaluate.models import CodeBLEUScore, FixCostRecord, FixCostSource
@@ -73,6 +73,11 @@ def _unit(n: int, users: dict) -> dict:
         first.setdefault("translation_id", translations[1].pk)
         first.setdefault("session_id", verified.pk)
         first.setdefault("step_id", steps[0].pk)
+        RunPlot.objects.create(run=run, position=1, source="show", png=b"\x89PNG\r\n\x1a\n")
+        first.setdefault("run_id", run.pk)
+        first.setdefault("position", 1)
+        data = SampleFile.objects.create(sample=sample, name="data.csv", content=b"a\n", size=2, sha256="0" * 64)
+        first.setdefault("file_id", data.pk)
     first["pk"] = JobFactory(system=systems[0]).pk
     return first
 
