@@ -24,6 +24,7 @@ _TRACER = re.compile(
     r"Traced<(?:[^<>]|<[^<>]*>)*>(?:with<(?:[^<>]|<[^<>]*>)*>)?"  # Traced<ShapedArray(...)>with<...>
     r"|\b\w*Tracer\((?:[^()]|\([^()]*\))*\)"  # JitTracer(~float32[]), DynamicJaxprTracer(...)
 )
+_DID_YOU_MEAN = re.compile(r"\bDid you mean:?", re.IGNORECASE)  # Python's hint; the name it suggests stays
 _SPACES = re.compile(r"[ \t]+")
 
 # "TypeError: ...", "flax.errors.ScopeCollectionNotFound: ...", "jax.errors.KeyReuseError(...)" at the start of
@@ -34,12 +35,15 @@ _TYPE_RAISED = re.compile(rf"\braised (?:[A-Za-z_][\w]*\.)*({_TYPE_NAME})\b")
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-# Words of nearly every error text or snippet: they tell no two errors apart.
+# Words of nearly every error text or snippet, and the fixed wording of Python's own messages ("missing 1 required
+# positional argument", "object has no attribute", "No module named"): they tell no two errors apart.
 STOP_WORDS = frozenset(
     """a an the of to in is are was were be been and or for on with by as it its this that these those not no at
     from into than then there their which who what when where while if else so but can cannot could should would
     will may might must do does did has have had got get gets use used using here also only such more most other
-    any all each one two self return def none true false pass import error errors exception see""".split()
+    any all each one two self return def none true false pass import error errors exception see
+    traceback most recent call last file line because unexpected type argument arguments missing required
+    positional keyword given takes object attribute module named name defined value class instance""".split()
 ) | frozenset(keyword.kwlist)
 
 
@@ -50,6 +54,7 @@ def normalize(text: str) -> str:
     text = _LINE.sub(" ", text)  # before paths: "main.py:3" loses its line number, then its name
     text = _PATH.sub(" ", text)
     text = _HEX.sub(" ", text)
+    text = _DID_YOU_MEAN.sub(" ", text)
     return "\n".join(_SPACES.sub(" ", line).strip() for line in text.splitlines() if line.strip())
 
 
@@ -63,6 +68,15 @@ def exception_type(text: str) -> str:
     text = _URL.sub(" ", text or "")
     match = _TYPE_AT_LINE_START.search(text) or _TYPE_RAISED.search(text)
     return match.group(1) if match else ""
+
+
+def message(text: str) -> str:
+    """The error text after its exception type ("TypeError: x" gives "x"); prose is returned whole."""
+    type_name = exception_type(text)
+    if not type_name:
+        return text or ""
+    head, _, rest = (text or "").partition(type_name)
+    return head + rest.lstrip(":( ")
 
 
 def words(text: str) -> list[str]:
@@ -80,7 +94,7 @@ def tokens(text: str) -> list[str]:
             found.append(lower)
         parts = [part.lower() for piece in word.split("_") for part in _CAMEL.findall(piece)]
         if len(parts) > 1:
-            found.extend(part for part in parts if len(part) > 1 and part not in STOP_WORDS)
+            found.extend(part for part in parts if len(part) > 1 and not part.isdigit() and part not in STOP_WORDS)
     return found
 
 

@@ -54,7 +54,7 @@ def classify(error: str, code_before: str = "", code_after: str = "") -> Classif
         _by_exception_type(type_name)
         or _by_name_involved(text, type_name, removed, added)
         or _by_wording(text)
-        or _by_code_change(text, removed, added)
+        or _by_code_change(removed, added)
         or _by_prose(text, type_name, removed, added)
     )
     return Classification(str(found.category), found.reason)  # the plain value, as stored and exported
@@ -129,9 +129,7 @@ _NAME_ERROR = re.compile(r"\bname '(\w+)' is not defined|\bcannot access (?:loca
 _NO_MODULE = re.compile(r"No module named '([\w.]+)'")
 _CANNOT_IMPORT = re.compile(r"cannot import name '?(\w+)'?|can'?t import \w+ from", _I)
 _MODULE_ATTRIBUTE = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
-_OBJECT_ATTRIBUTE = re.compile(
-    r"""(?:type object )?['"]([\w.<>]+)['"] (?:object )?has no attribute ['"](\w+)['"]"""
-)
+_OBJECT_ATTRIBUTE = re.compile(r"""(?:type object )?['"]([\w.<>]+)['"] (?:object )?has no attribute ['"](\w+)['"]""")
 _CALL_PROBLEM = re.compile(
     r"(?:^|\s|\.)([A-Za-z_][\w.<>]*)\(\) (?:missing \d+ required (?:positional|keyword-only) arguments?: (.+)"
     r"|got an unexpected keyword argument '(\w+)'|takes \d+ positional arguments? but \d+ (?:were|was) given)"
@@ -195,9 +193,7 @@ def _undefined_name(name: str) -> Classification:
     return Classification(C.OTHER, f"{name!r} is a name of the program itself that is not defined")
 
 
-def _missing_attribute(
-    owner: str, attribute: str, text: str, removed: list[str], added: list[str]
-) -> Classification:
+def _missing_attribute(owner: str, attribute: str, text: str, removed: list[str], added: list[str]) -> Classification:
     if re.search(r"only accessible from inside|setup\(\)", text):
         return Classification(C.STATEFUL_API, f"{attribute!r} of a Flax module exists only inside init/apply")
     if attribute in ("weight", "bias", "kernel", "params", "parameters", "grad", "training"):
@@ -246,6 +242,7 @@ _STATE_USE = re.compile(r"\.apply\(|apply_updates|\bopt_state\b|\bparams\b")
 
 def _threads_state(removed: list[str], added: list[str]) -> bool:
     """The fix starts passing the explicit parameters or optimizer state, or calling the model through apply."""
+
     def uses(lines: list[str]) -> int:
         return sum(len(_STATE_USE.findall(line)) for line in lines)
 
@@ -253,6 +250,7 @@ def _threads_state(removed: list[str], added: list[str]) -> bool:
 
 
 # --- 3. wordings of one kind of bug ---------------------------------------------------------------------------
+
 
 def _any(*alternatives: str) -> re.Pattern:
     return re.compile("|".join(alternatives), _I)
@@ -308,7 +306,7 @@ _IMPORT_LINE = re.compile(r"^(?:import\s+\w|from\s+[\w.]+\s+import\s)")
 _SEED = re.compile(r"(?:PRNGKey|random\.key|manual_seed|seed)\s*\(\s*\d+\s*\)|\bseed\s*=\s*\d+")
 
 
-def _by_code_change(text: str, removed: list[str], added: list[str]) -> Classification | None:
+def _by_code_change(removed: list[str], added: list[str]) -> Classification | None:
     code_removed = [line for line in removed if not line.startswith("#")]
     code_added = [line for line in added if not line.startswith("#")]
     if not code_removed and not code_added:
@@ -320,8 +318,7 @@ def _by_code_change(text: str, removed: list[str], added: list[str]) -> Classifi
     if code_added and code_removed and all(_SEED.search(line) for line in code_removed + code_added):
         return Classification(C.PRNG, "the fix only changes the random seed")
     if any(".at[" in line for line in code_added) and not any(".at[" in line for line in code_removed):
-        if re.search(r"immutable|assign|in-place|inplace|\.at\[", text, _I) or not text.strip():
-            return Classification(C.INPLACE_MUTATION, "the fix replaces an in-place update with .at[...]")
+        return Classification(C.INPLACE_MUTATION, "the fix replaces an in-place update with .at[...]")
     return None
 
 
@@ -350,31 +347,52 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
         (1, r"\bvmap\b|\bpmap\b|\bhash"),
     ),
     C.STATEFUL_API: _cues(
-        (3, r"\bsetup\(\)|\bsetup method|def setup|\bin setup\b|nn\.compact|@compact|\binit method\b|\binit\(\)|"
-            r"\bapply\(\)|\.apply\(|\bapply_fn\b"),
+        (
+            3,
+            r"\bsetup\(\)|\bsetup method|def setup|\bin setup\b|nn\.compact|@compact|\binit method\b|\binit\(\)|"
+            r"\bapply\(\)|\.apply\(|\bapply_fn\b",
+        ),
         (3, r"apply_updates|\bopt_?state\b|optimizer state|train_?state|TrainState|\bstateful\b"),
         (3, r"param(?:eter)?s? (?:structure|container|dict\w*|tree|pytree|tuple)|\bdictionar(?:y|ies)\b|\bpytree"),
-        (3, r"\{'params'|\['params'\]|variables dict|batch_stats|\bmutable\b|frozen (?:module|dict|instance)|"
-            r"FrozenDict|unbound|submodules?"),
+        (
+            3,
+            r"\{'params'|\['params'\]|variables dict|batch_stats|\bmutable\b|frozen (?:module|dict|instance)|"
+            r"FrozenDict|unbound|submodules?",
+        ),
         (3, r"\bhooks?\b|register_\w+_hook|explicit (?:state|param\w*)|pass(?:es|ed|ing)? (?:in )?(?:the )?param"),
         (3, r"apply_gradients|\bleaf\b|tree_map|tree_util|optimizer\.target|opt(?:imizer)?\.init|stateless"),
-        (2, r"updat\w* (?:the )?(?:model(?:'s)? )?param\w*|param\w* (?:are|is) (?:not |never )?updated|"
-            r"new (?:params|parameters)\b|directly call\w*|call(?:s|ing)? (?:the )?model directly"),
-        (2, r"optimizer (?:usage|object|update|step|init)|model\.parameters|\.parameters\(\)|"
-            r"model (?:object|instance)|variable collections?"),
+        (
+            2,
+            r"updat\w* (?:the )?(?:model(?:'s)? )?param\w*|param\w* (?:are|is) (?:not |never )?updated|"
+            r"new (?:params|parameters)\b|directly call\w*|call(?:s|ing)? (?:the )?model directly",
+        ),
+        (
+            2,
+            r"optimizer (?:usage|object|update|step|init)|model\.parameters|\.parameters\(\)|"
+            r"model (?:object|instance)|variable collections?",
+        ),
         (1, r"\bparams\b|\bparameters\b|state_dict|zero_grad|\.step\("),
     ),
     C.INPLACE_MUTATION: _cues((3, r"in-place|\binplace\b|item assignment|\bimmutable\b|\.at\[|\bmutat")),
     C.NONEXISTENT_API: _cues(
-        (3, r"does not exist|doesn't exist|no such (?:function|module|attribute|method)|not available|deprecated|"
-            r"removed in|no longer (?:exists|available)|\bmoved to\b|hallucinat"),
-        (3, r"not supported|does(?: not|n't) (?:support|provide|have (?:a|an|the) (?:built-in|function|method|"
+        (
+            3,
+            r"does not exist|doesn't exist|no such (?:function|module|attribute|method)|not available|deprecated|"
+            r"removed in|no longer (?:exists|available)|\bmoved to\b|hallucinat",
+        ),
+        (
+            3,
+            r"not supported|does(?: not|n't) (?:support|provide|have (?:a|an|the) (?:built-in|function|method|"
             r"attribute|argument))|no (?:built-in|direct) (?:equivalent|counterpart|function)|not part of|"
-            r"unknown (?:argument|keyword|function)|unexpected keyword|(?:wrong|invalid|incorrect) signature"),
+            r"unknown (?:argument|keyword|function)|unexpected keyword|(?:wrong|invalid|incorrect) signature",
+        ),
     ),
     C.MISSING_IMPORT: _cues(
-        (4, r"not (?:been )?imported|isn't imported|not introduced|missing import|import(?:ed)? (?:is )?missing|"
-            r"forg[eo]t(?:ten)? to import|without (?:being )?import"),
+        (
+            4,
+            r"not (?:been )?imported|isn't imported|not introduced|missing import|import(?:ed)? (?:is )?missing|"
+            r"forg[eo]t(?:ten)? to import|without (?:being )?import",
+        ),
     ),
     C.SHAPE_DTYPE: _cues(
         (3, r"\bshapes?\b|\bdtypes?\b|\bbroadcast|\bdimension(?:s|al|ality)?\b|\baxis\b|\baxes\b|\brank\b"),
@@ -391,25 +409,41 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
         (2, r"\bdata(?:set)?\b|\bsamples\b|data points|synthetic|dummy|CIFAR|MNIST|shuffl|normali[sz]|augment"),
         (2, r"\btest(?:ing)?\b|evaluat|inference|predict|sav(?:e|ing)|load(?:s|ed|ing)?\b|pre-?trained"),
         (2, r"match (?:the )?(?:PyTorch|original)|\boriginal\b|PyTorch (?:code )?(?:uses|has|does|only)"),
+        (2, r"contract mismatch|max (?:abs|rel) diff|expected -?[\d.]+(?:e-?\d+)?, got"),
         (1, r"initiali[sz]|\bdropout\b|\bweights?\b|training|gradient|architecture|instead of|should be|differ"),
         (1, r"inconsistent|not match|\bmissing\b|\black|\bnan\b|\binf\b|tolerance|precision"),
     ),
     C.OTHER: _cues(
         (4, r"\bunused\b|not used|never used|dead code|\bredundant\b|unnecessary|not needed|no effect|\btypo\b"),
-        (4, r"\b(?:is|are|was|were)(?:n't| not| never)(?: being)? (?:used|utili[sz]ed|referenced)\b|\bstale\b|"
-            r"\bold name|previous name|\bfalsy\b|\btruthy\b|\bis None\b|== None|\bspelling\b|\bunnamed\b"),
-        (3, r"empty (?:function|body|method)|\bskeleton\b|no such file|file (?:does not exist|not found|is missing)|"
-            r"\bnot named\b|\bname (?:the|this|each) layer"),
+        (
+            4,
+            r"\b(?:is|are|was|were)(?:n't| not| never)(?: being)? (?:used|utili[sz]ed|referenced)\b|\bstale\b|"
+            r"\bold name|previous name|\bfalsy\b|\btruthy\b|\bis None\b|== None|\bspelling\b|\bunnamed\b",
+        ),
+        (
+            3,
+            r"empty (?:function|body|method)|\bskeleton\b|no such file|file (?:does not exist|not found|is missing)|"
+            r"\bnot named\b|\bname (?:the|this|each) layer",
+        ),
         (4, r"\brenam\w*|\bnaming\b|meta-?comment\w*|\bcomments?\b|docstring|try/except|try-except|\bmemory\b"),
         (3, r"\bundefined\b|not defined|\bclose\(\)|resources?\b|clean ?up|\bstyle\b|placeholder (?:function|stub)"),
         (3, r"\bTODO\b|not implemented yet|\bglobal\b|\bstub\b|returns? None|NoneType|input file|duplicat\w*"),
-        (3, r"no need|not necessary|superfluous|useless|irrelevant|(?:has|have) no (?:impact|influence)|"
-            r"(?:does not|doesn't|won't|will not) (?:affect|change) (?:the )?(?:result|output)|misspel\w*"),
-        (3, r"structure only|same (?:numbers|results?|outputs?)\b|encapsulat\w*|if __name__|type hints?|"
-            r"wrapp(?:ed|er|ing) (?:in|into) (?:a )?(?:function|class)"),
+        (
+            3,
+            r"no need|not necessary|superfluous|useless|irrelevant|(?:has|have) no (?:impact|influence)|"
+            r"(?:does not|doesn't|won't|will not) (?:affect|change) (?:the )?(?:result|output)|misspel\w*",
+        ),
+        (
+            3,
+            r"structure only|same (?:numbers|results?|outputs?)\b|encapsulat\w*|if __name__|type hints?|"
+            r"wrapp(?:ed|er|ing) (?:in|into) (?:a )?(?:function|class)",
+        ),
         (2, r"\befficien\w*|\bspeed\b|\bfaster\b|\bslower\b|\bwarnings?\b"),
-        (2, r"readab\w*|\bclarity\b|\bverbose\b|simplif\w*|(?:be|been) removed|"
-            r"remov(?:e|ing) (?:the |this |these )?(?:unused|redundant|unnecessary|extra)"),
+        (
+            2,
+            r"readab\w*|\bclarity\b|\bverbose\b|simplif\w*|(?:be|been) removed|"
+            r"remov(?:e|ing) (?:the |this |these )?(?:unused|redundant|unnecessary|extra)",
+        ),
     ),
 }
 # On equal scores the more specific JAX category wins; numerical, the most common, comes last.

@@ -284,13 +284,17 @@ def fix_step_create(request: HttpRequest, session_id: int) -> HttpResponse:
             fixlog.check_editable(session, request.user)
         except fixlog.WorkspaceError as error:
             return _refuse(request, session, error)
-        return _render_step_form(request, session, form, prefill.prefill_step(session), status=400)
+        step_prefill = prefill.prefill_step(session, run_id=form.cleaned_data.get("run"))
+        return _render_step_form(request, session, form, step_prefill, status=400)
+    names = ("error", "error_code", "fixed_code", "fix_info", "category", "no_error")
+    fields = {name: form.cleaned_data[name] for name in names}
     run_id = form.cleaned_data["run"]
     run = session.runs.filter(pk=run_id).first() if run_id else None
+    if run is not None and not fields["error"].strip():
+        fields["error"] = prefill.error_text(run)  # a picked run whose text the page did not fill in (no script)
     try:
-        fields = {k: form.cleaned_data[k] for k in ("error", "error_code", "fixed_code", "fix_info", "category")}
         if run_id and run is None:
-            raise fixlog.WorkspaceError("The run must be a JAX run of this session.")
+            raise fixlog.WorkspaceError("The run must be a JAX or contract run of this session.")
         step = fixlog.record_step(session, request.user, run=run, **fields)
     except fixlog.WorkspaceError as error:
         return _refuse(request, session, error)
