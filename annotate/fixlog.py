@@ -477,17 +477,26 @@ class SessionSummary:
     steps_time_s: float
     elapsed_s: float | None
     runs: int
+    flagged: int = 0  # counted steps that step hygiene flagged (still in fixcost)
+
+    @property
+    def fixcost_without_flagged(self) -> int:
+        return self.fixcost - self.flagged
 
 
 def summary(session: FixSession) -> SessionSummary:
-    """FixCost (non-retracted steps), time logged in steps, time from claim to verification, runs made."""
+    """FixCost (non-retracted steps, flagged ones among them), time logged in steps, claim to verification, runs."""
     counted = session.steps.counted()
     steps_time = sum(t or 0.0 for t in counted.values_list("time_spent_s", flat=True))
     elapsed = None
     if session.claimed_at and session.verified_at:
         elapsed = (session.verified_at - session.claimed_at).total_seconds()
     return SessionSummary(
-        fixcost=counted.count(), steps_time_s=steps_time, elapsed_s=elapsed, runs=session.runs.count()
+        fixcost=counted.count(),
+        steps_time_s=steps_time,
+        elapsed_s=elapsed,
+        runs=session.runs.count(),
+        flagged=counted.exclude(flags=[]).count(),
     )
 
 

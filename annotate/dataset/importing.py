@@ -15,9 +15,11 @@ from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from annotate import hygiene
 from annotate.dataset.errors import DatasetError
-from annotate.dataset.records import ParsedDataset, SessionRecord
+from annotate.dataset.records import ParsedDataset, SessionRecord, StepRecord
 from annotate.models import (
+    ErrorSource,
     FixSession,
     FixStep,
     Sample,
@@ -28,7 +30,7 @@ from annotate.models import (
     SystemMode,
     Translation,
 )
-from annotate.taxonomy import suggest_category
+from annotate.taxonomy import classify
 
 NEW, SAME, CONFLICT = "new", "unchanged", "conflicting"
 
@@ -62,6 +64,18 @@ class ImportPlan:
     sample_conflicts: list[str]
     # Owners and authors named in a JSONL file who have no account here: imported as null.
     unknown_users: list[str] = field(default_factory=list)
+
+    def flagged_steps(self) -> list[tuple[str, str, list[str]]]:
+        """Step hygiene of the file: (sample, system, ["14-23 duplicate of 4-13", ...]) per session with flagged
+        steps. Flagged steps are imported and counted like any other (the paper counted them)."""
+        found = []
+        for plan in self.records:
+            if phrases := hygiene.describe(step_flags(plan.record)):
+                found.append((plan.record.sample_key, plan.record.system, phrases))
+        return found
+
+    def flagged_count(self) -> int:
+        return sum(1 for plan in self.records for flags in step_flags(plan.record).values() if flags)
 
     @property
     def conflicts(self) -> list[str]:
@@ -192,6 +206,18 @@ def _stored_step_contents(session: FixSession, *, full: bool) -> list[tuple]:
     return contents
 
 
+def step_flags(record: SessionRecord) -> dict[int, list[dict]]:
+    """The hygiene flags of a record's steps by index: as a JSONL file states them, else computed against the
+    earlier counted steps (retractions and retracted steps count nowhere)."""
+    retracted = {step.retracts for step in record.steps if step.retracts is not None}
+    counted = [step for step in record.steps if step.retracts is None and step.index not in retracted]
+    if all(step.flags is not None for step in counted):
+        return {step.index: step.flags for step in counted}
+    texts = [hygiene.StepText(s.index, s.error, s.error_code, s.fix_info, s.fixed_code) for s in counted]
+    computed = hygiene.session_flags(texts)
+    return {step.index: step.flags if step.flags is not None else computed[step.index] for step in counted}
+
+
 def _tally(states) -> dict[str, int]:
     counts = {NEW: 0, SAME: 0, CONFLICT: 0}
     for state in states:
@@ -280,6 +306,16 @@ def _write_translation(record_plan: RecordPlan, sample: Sample, system: System) 
     return translation
 
 
+def _category(step: StepRecord, *, from_jsonl: bool) -> tuple[str, str]:
+    """The step's category and why: as the file says, else suggested (with the suggestion's reason)."""
+    if step.category is not None:
+        return step.category, step.category_reason if step.category_reason is not None else ""
+    if from_jsonl and step.retracts is not None:
+        return "", step.category_reason or ""  # a retraction has no category
+    suggestion = classify(step.error, step.error_code, step.fixed_code)
+    return suggestion.category, f"suggested: {suggestion.reason}"
+
+
 def _abandon(session: FixSession, actor, source: str) -> None:
     session.status = SessionStatus.ABANDONED
     session.save(update_fields=["status"])
@@ -304,11 +340,10 @@ def _create_session(record: SessionRecord, translation: Translation, users: _Use
         else {"method": "imported", "format": plan.format, "source": plan.source},
         extra=record.extra,
     )
+    flags = step_flags(record)
     by_index: dict[int, FixStep] = {}
     for step in record.steps:
-        category = step.category
-        if category is None:
-            category = suggest_category(step.error, step.error_code, step.fixed_code)
+        category, category_reason = _category(step, from_jsonl=record.full_history)
         by_index[step.index] = FixStep.objects.create(
             session=session,
             index=step.index,
@@ -317,6 +352,10 @@ def _create_session(record: SessionRecord, translation: Translation, users: _Use
             fix_info=step.fix_info,
             fixed_code=step.fixed_code,
             category=category,
+            category_reason=category_reason,
+            # JSONL says where each error came from ("" for steps logged before it did); T2J files never do.
+            error_source=(step.error_source or "") if record.full_history else ErrorSource.IMPORTED,
+            flags=flags.get(step.index, []),
             code_before=step.code_before,
             code_after=step.code_after,
             time_spent_s=step.time_spent_s,

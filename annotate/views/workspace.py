@@ -87,6 +87,7 @@ def translation_claim(request: HttpRequest, translation_id: int) -> HttpResponse
 def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> dict:
     steps = list(session.steps.select_related("author", "retracts").order_by("index"))
     retracted_ids = {s.retracts_id for s in steps if s.retracts_id}
+    counted = [s for s in steps if not s.retracts_id and s.pk not in retracted_ids]
     jax_run = runs.last_run(session, RunKind.JAX)
     context = {
         "session": session,
@@ -96,7 +97,9 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
         "is_admin": is_admin(request.user),
         "steps": steps,
         "retracted_ids": retracted_ids,
-        "counted_steps": sum(1 for s in steps if not s.retracts_id and s.pk not in retracted_ids),
+        "counted_steps": len(counted),
+        "flagged_steps": sum(1 for s in counted if s.flags),
+        "unflagged_steps": sum(1 for s in counted if not s.flags),
         "snapshot": fixlog.last_snapshot(session),
         "jax_run": jax_run,
         "jax_failing_line": runs.failing_line(jax_run.traceback) if jax_run else None,

@@ -1,6 +1,9 @@
 """FixCost: the counted steps of a translation's verified session, FixCost Score = 1 / (1 + steps).
 
 Effort-weighted variants come from what each step logged: time spent, edit size (characters changed) and runs.
+Steps flagged by step hygiene (annotate.hygiene: duplicates, near-duplicates and repeats of an earlier step)
+count by default, as the paper counted them; their number is stored beside, and FixCost.of_session can leave
+them out.
 """
 
 from __future__ import annotations
@@ -30,19 +33,27 @@ class FixCost:
     time_spent_s: float | None
     edit_size: int | None
     runs: int
+    flagged: int = 0  # how many of the counted steps step hygiene flagged (0 when they were left out)
 
     @property
     def score(self) -> float:
         return fixcost_score(self.steps)
 
     @classmethod
-    def of_session(cls, session: FixSession) -> FixCost:
-        totals = session.counted_steps().aggregate(
+    def of_session(cls, session: FixSession, *, count_flagged: bool = True) -> FixCost:
+        """The session's FixCost; with count_flagged=False the flagged steps are left out (steps, time, edits)."""
+        steps = session.counted_steps()
+        flagged = steps.exclude(flags=[]).count()
+        if not count_flagged:
+            steps, flagged = steps.filter(flags=[]), 0
+        totals = steps.aggregate(
             n=Count("pk"), time=Sum("time_spent_s"), edit=Sum("edit_size"), runs=Count("run", distinct=True)
         )
         # A session's own runs count even when no step points at them (runs that showed nothing new).
         runs = max(totals["runs"], session.runs.count())
-        return cls(steps=totals["n"], time_spent_s=totals["time"], edit_size=totals["edit"], runs=runs)
+        return cls(
+            steps=totals["n"], time_spent_s=totals["time"], edit_size=totals["edit"], runs=runs, flagged=flagged
+        )
 
 
 def verified_translations() -> Iterable[Translation]:
@@ -73,6 +84,7 @@ def compute_human(translations: Iterable[Translation] | None = None) -> int:
                     "time_spent_s": cost.time_spent_s,
                     "edit_size": cost.edit_size,
                     "runs": cost.runs,
+                    "flagged_steps": cost.flagged,
                     "computed_at": timezone.now(),
                 },
             )
@@ -102,13 +114,16 @@ def compute(translations, report: ComputeReport, options: ComputeOptions) -> Non
 
 
 def stored_values(translation_ids: TranslationIds) -> StoredValues:
-    """The human FixCost (steps as counted, an int) and, beside it, the LLM estimate where there is one."""
+    """The human FixCost (steps as counted, an int) with how many of them step hygiene flagged, and beside it the
+    LLM estimate where there is one."""
     values: StoredValues = defaultdict(dict)
-    for translation_id, source, steps, score in FixCostRecord.objects.filter(
+    for translation_id, source, steps, score, flagged in FixCostRecord.objects.filter(
         translation_id__in=translation_ids
-    ).values_list("translation_id", "source", "steps", "score"):
+    ).values_list("translation_id", "source", "steps", "score", "flagged_steps"):
         if source == FixCostSource.HUMAN:
             values[translation_id].update(fixcost_steps=int(steps), fixcost_score=score)
+            if flagged is not None:
+                values[translation_id]["fixcost_flagged_steps"] = flagged
         else:
             values[translation_id].update(fixcost_llm_steps=steps, fixcost_llm_score=score)
     return values
