@@ -439,6 +439,7 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
             r"wrapp(?:ed|er|ing) (?:in|into) (?:a )?(?:function|class)",
         ),
         (2, r"\befficien\w*|\bspeed\b|\bfaster\b|\bslower\b|\bwarnings?\b"),
+        (2, r"\btfds\b|tf\.data|torchvision|\bPIL\b|as_supervised|as_numpy"),
         (
             2,
             r"readab\w*|\bclarity\b|\bverbose\b|simplif\w*|(?:be|been) removed|"
@@ -473,7 +474,9 @@ def _by_prose(text: str, type_name: str, removed: list[str], added: list[str]) -
     words: dict[str, list[str]] = {category: [] for category in _PRIORITY}
     code: dict[str, str] = {}
     prng_subject = False
-    for position, sentence in enumerate(_sentences(text.removeprefix("AssertionError:"))):
+    stated = False  # whether a sentence with a cue came before: the first such sentence states the problem
+    for sentence in _sentences(text.removeprefix("AssertionError:")):
+        first = not stated
         for category, cues in _PROSE.items():
             # Per sentence the strongest cue counts, so a sentence does not win by piling up weak words; the
             # first sentence counts double: it states the problem (a step with several is filed under the first).
@@ -481,8 +484,9 @@ def _by_prose(text: str, type_name: str, removed: list[str], added: list[str]) -
             if not found:
                 continue
             weight, cue = max(found)
-            scores[category] += weight * (2 if position == 0 else 1)
-            prng_subject = prng_subject or (category == C.PRNG and position == 0 and weight >= 3)
+            scores[category] += weight * (2 if first else 1)
+            prng_subject = prng_subject or (category == C.PRNG and first)
+            stated = True
             if len(words[category]) < 3 and cue not in words[category]:
                 words[category].append(cue)
     changed = "\n".join(removed + added)
