@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q, QuerySet
+
 from annotate import diffs, fixlog, runs, similarity
 from annotate.models import ContractVerdict, ErrorSource, FixSession, Run, RunKind, RunStatus
 from annotate.taxonomy import classify
@@ -71,9 +73,15 @@ class StepPrefill:
 def prefill_step(session: FixSession, run_id: int | None = None) -> StepPrefill:
     """The form's starting values; `run_id` picks one of the choices instead of the default."""
     before, after = fixlog.last_snapshot(session), session.current_code
-    choices = error_choices(session, before)
-    chosen = next((choice for choice in choices if choice.run.pk == run_id), None) if run_id else None
-    chosen = chosen or default_choice(choices)
+    failing = failing_runs_since(session, before)
+    picked = failing.filter(pk=run_id).first() if run_id else None
+    chosen_run = picked or default_run(failing, before)
+    runs_shown = list(failing.order_by("-created_at", "-pk")[:MAX_CHOICES])
+    if chosen_run is not None and chosen_run not in runs_shown:
+        runs_shown.append(chosen_run)
+    snapshot_hash = runs.code_hash(before)
+    choices = [ErrorChoice(run, error_text(run), run.code_hash == snapshot_hash) for run in runs_shown]
+    chosen = next((choice for choice in choices if choice.run == chosen_run), None)
     error = chosen.error if chosen else ""
     error_code, fixed_code = diffs.changed_region(before, after)
     suggestion = classify(error, error_code, fixed_code)
@@ -91,31 +99,20 @@ def prefill_step(session: FixSession, run_id: int | None = None) -> StepPrefill:
     )
 
 
-def error_choices(session: FixSession, snapshot: str) -> list[ErrorChoice]:
-    """The failing runs since the step's starting snapshot, newest first: those that ran after it, and any that
-    ran on exactly its code (also before it was recorded as a step)."""
-    snapshot_hash = runs.code_hash(snapshot)
-    since = _snapshot_time(session)
-    found = [
-        run
-        for run in session.runs.filter(kind__in=(RunKind.JAX, RunKind.CONTRACT)).order_by("-created_at", "-pk")
-        if is_failing(run) and (run.created_at > since or run.code_hash == snapshot_hash)
-    ]
-    return [ErrorChoice(run, error_text(run), run.code_hash == snapshot_hash) for run in found[:MAX_CHOICES]]
+def failing_runs_since(session: FixSession, snapshot: str) -> QuerySet[Run]:
+    """The session's failing runs since the step's starting snapshot: those that ran after it was recorded,
+    and any that ran on exactly its code (also before it became a step)."""
+    failing = (Q(kind=RunKind.JAX) & ~Q(status__in=(RunStatus.OK, RunStatus.REFUSED))) | Q(
+        kind=RunKind.CONTRACT, verdict=ContractVerdict.FAILED
+    )
+    since = Q(created_at__gt=_snapshot_time(session)) | Q(code_hash=runs.code_hash(snapshot))
+    return session.runs.filter(failing & since)
 
 
-def default_choice(choices: list[ErrorChoice]) -> ErrorChoice | None:
+def default_run(failing: QuerySet[Run], snapshot: str) -> Run | None:
     """The latest failing run on the snapshot itself; else the first failing run after it."""
-    on_snapshot = [choice for choice in choices if choice.on_snapshot]
-    if on_snapshot:
-        return on_snapshot[0]
-    return choices[-1] if choices else None
-
-
-def is_failing(run: Run) -> bool:
-    if run.kind == RunKind.CONTRACT:
-        return run.verdict == ContractVerdict.FAILED
-    return run.status not in (RunStatus.OK, RunStatus.REFUSED)
+    on_snapshot = failing.filter(code_hash=runs.code_hash(snapshot)).order_by("-created_at", "-pk").first()
+    return on_snapshot or failing.order_by("created_at", "pk").first()
 
 
 def error_text(run: Run | None) -> str:

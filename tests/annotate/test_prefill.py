@@ -162,3 +162,18 @@ def test_similar_fixes_are_shared_steps_of_other_sessions(developer):
 
     assert found.step == shared and "assignment" in found.shared_tokens
     assert prefill.similar_fixes(session, "") == []
+
+
+def test_the_picker_shows_the_newest_runs_and_always_the_chosen_one(developer, django_assert_max_num_queries):
+    session = open_session(developer)
+    fixlog.save_code(session, FIXED, 1, developer)
+    first_after = failing_run(session, code=FIXED, exception_message="the first")
+    for n in range(prefill.MAX_CHOICES + 5):
+        failing_run(session, code=FIXED, exception_message=f"later {n}")
+
+    with django_assert_max_num_queries(12):
+        step_prefill = prefill.prefill_step(session)
+
+    assert step_prefill.run_id == first_after.pk and step_prefill.error == "TypeError: the first"
+    assert len(step_prefill.choices) == prefill.MAX_CHOICES + 1
+    assert step_prefill.choices[0].error == f"TypeError: later {prefill.MAX_CHOICES + 4}"
