@@ -103,7 +103,7 @@ _LIBRARY_NAMES = frozenset(
     tfds torch torchvision F math os sys time pickle json re itertools collections dataclasses typing Any Tuple
     List Dict Optional Callable Sequence Union plt matplotlib pd pandas scipy sklearn PIL Image tqdm chex einops
     orbax haiku hk train_state struct serialization checkpoints freeze unfreeze FrozenDict value_and_grad grad
-    jit vmap pmap jacfwd jacrev hessian device_put tree_map tree_util config stax optimizers""".split()
+    jit vmap pmap jacfwd jacrev hessian device_put tree_map config stax optimizers""".split()
 )
 # Names whose absence is a plumbing problem of the PRNG key or of the explicit state (labelling rule 2).
 _KEY_NAME = re.compile(r"^(?:\w*_)?(?:key|keys|rng|rngs|subkey|prng|prng_key|rng_key|seed)(?:_\w+)?$", _I)
