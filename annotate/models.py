@@ -296,6 +296,24 @@ class StepCategory(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class ErrorSource(models.TextChoices):
+    """Where a step's error came from: the run it answers, or why there is none."""
+
+    RUN = "run", "a JAX run's exception"
+    CONTRACT = "contract", "a contract run's first mismatch"
+    WRITTEN = "written", "written by the developer"
+    NO_ERROR = "no-error", "no error: behaviour change"
+    IMPORTED = "imported", "imported (the file does not say)"
+
+
+class StepFlag(models.TextChoices):
+    """Step hygiene: why a step may not be a fix of its own (annotate.hygiene); flagged steps still count."""
+
+    DUPLICATE = "duplicate", "repeats an earlier step exactly"
+    NEAR_DUPLICATE = "near-duplicate", "nearly repeats an earlier step"
+    REPEAT = "repeat", "repeats an earlier step's error and fix"
+
+
 class FixStep(AppendOnlyModel):
     """One logged bug fix: the erroneous code, the error, how it was fixed, the corrected code."""
 
@@ -306,6 +324,12 @@ class FixStep(AppendOnlyModel):
     fix_info = models.TextField(blank=True, help_text="How it was fixed (Fix_info)")
     fixed_code = models.TextField(blank=True, help_text="The corrected code (Fixed_Code)")
     category = models.CharField(max_length=20, choices=StepCategory.choices, blank=True)
+    category_reason = models.TextField(blank=True, help_text="Why the category was chosen (suggestion or person)")
+    error_source = models.CharField(
+        max_length=10, choices=ErrorSource.choices, blank=True, help_text="Empty on steps recorded before it existed"
+    )
+    # [{"kind": a StepFlag value, "of": index of the earlier step}], computed when the step is written.
+    flags = models.JSONField(default=list, blank=True)
     code_before = models.TextField(blank=True)
     code_after = models.TextField(blank=True)
     run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.PROTECT, related_name="fix_steps")

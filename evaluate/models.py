@@ -168,6 +168,9 @@ class FixCostRecord(models.Model):
     time_spent_s = models.FloatField(null=True, blank=True)
     edit_size = models.PositiveIntegerField(null=True, blank=True)
     runs = models.PositiveIntegerField(null=True, blank=True)
+    flagged_steps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Of the counted steps, how many step hygiene flagged (still counted)"
+    )
     judge_model = models.CharField(max_length=200, blank=True)
     raw_output = models.TextField(blank=True)
     computed_at = models.DateTimeField(default=timezone.now)

@@ -16,9 +16,11 @@ from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from annotate import hygiene
 from annotate.dataset.errors import DatasetError
 from annotate.dataset.records import ParsedDataset, SessionRecord, StepRecord
 from annotate.models import (
+    ErrorSource,
     FixSession,
     FixStep,
     Sample,
@@ -29,7 +31,7 @@ from annotate.models import (
     SystemMode,
     Translation,
 )
-from annotate.taxonomy import suggest_category
+from annotate.taxonomy import classify
 
 NEW, SAME, CONFLICT = "new", "unchanged", "conflicting"
 # Records planned and written together: the stored rows they are compared with are read per batch.
@@ -72,6 +74,17 @@ class ImportPlan:
     # Owners and authors named in a JSONL file who have no account here: imported as null.
     unknown_users: list[str] = field(default_factory=list)
 
+    # Step hygiene of the file: (sample, system, ["14-23 duplicate of 4-13", ...]) per session with flagged steps,
+    # and how many steps are flagged. Flagged steps are imported and counted like any other (the paper counted them).
+    flagged_sessions: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    flagged: int = 0
+
+    def flagged_steps(self) -> list[tuple[str, str, list[str]]]:
+        return self.flagged_sessions
+
+    def flagged_count(self) -> int:
+        return self.flagged
+
     @property
     def conflicts(self) -> list[str]:
         return self.sample_conflicts + self.record_conflicts
@@ -91,6 +104,11 @@ class ImportPlan:
         steps = len(record_plan.record.steps)
         self.tallies["steps"][SAME if record_plan.session_state == SAME else NEW] += steps
         self.record_conflicts += record_plan.conflicts
+        record = record_plan.record
+        flags = step_flags(record)
+        self.flagged += sum(1 for step_flags_ in flags.values() if step_flags_)
+        if phrases := hygiene.describe(flags):
+            self.flagged_sessions.append((record.sample_key, record.system, phrases))
 
 
 def import_records(
@@ -281,10 +299,10 @@ def _stored_step_contents(session: FixSession, *, full: bool) -> list[tuple]:
     return contents
 
 
-def _step_row(session: FixSession, step: StepRecord, author, now, retracts: FixStep | None = None) -> FixStep:
-    category = step.category
-    if category is None:
-        category = suggest_category(step.error, step.error_code, step.fixed_code)
+def _step_row(
+    session: FixSession, step: StepRecord, author, now, *, full_history: bool, flags: list, retracts: FixStep | None
+) -> FixStep:
+    category, category_reason = _category(step, from_jsonl=full_history)
     return FixStep(
         session=session,
         index=step.index,
@@ -293,6 +311,10 @@ def _step_row(session: FixSession, step: StepRecord, author, now, retracts: FixS
         fix_info=step.fix_info,
         fixed_code=step.fixed_code,
         category=category,
+        category_reason=category_reason,
+        # JSONL says where each error came from ("" for steps logged before it did); T2J files never do.
+        error_source=(step.error_source or "") if full_history else ErrorSource.IMPORTED,
+        flags=flags,
         code_before=step.code_before,
         code_after=step.code_after,
         time_spent_s=step.time_spent_s,
@@ -302,6 +324,18 @@ def _step_row(session: FixSession, step: StepRecord, author, now, retracts: FixS
         retracts=retracts,
         created_at=step.created_at or now,
     )
+
+
+def step_flags(record: SessionRecord) -> dict[int, list[dict]]:
+    """The hygiene flags of a record's steps by index: as a JSONL file states them, else computed against the
+    earlier counted steps (retractions and retracted steps count nowhere)."""
+    retracted = {step.retracts for step in record.steps if step.retracts is not None}
+    counted = [step for step in record.steps if step.retracts is None and step.index not in retracted]
+    if all(step.flags is not None for step in counted):
+        return {step.index: step.flags for step in counted}
+    texts = [hygiene.StepText(s.index, s.error, s.error_code, s.fix_info, s.fixed_code) for s in counted]
+    computed = hygiene.session_flags(texts)
+    return {step.index: step.flags if step.flags is not None else computed[step.index] for step in counted}
 
 
 def _tally(states) -> dict[str, int]:
@@ -339,6 +373,16 @@ def _write_translation(record_plan: RecordPlan, sample: Sample, system: System) 
     return translation
 
 
+def _category(step: StepRecord, *, from_jsonl: bool) -> tuple[str, str]:
+    """The step's category and why: as the file says, else suggested (with the suggestion's reason)."""
+    if step.category is not None:
+        return step.category, step.category_reason if step.category_reason is not None else ""
+    if from_jsonl and step.retracts is not None:
+        return "", step.category_reason or ""  # a retraction has no category
+    suggestion = classify(step.error, step.error_code, step.fixed_code)
+    return suggestion.category, f"suggested: {suggestion.reason}"
+
+
 def _abandon(session: FixSession, actor, source: str) -> None:
     session.status = SessionStatus.ABANDONED
     session.save(update_fields=["status"])
@@ -363,14 +407,20 @@ def _create_session(record: SessionRecord, translation: Translation, users: _Use
         else {"method": "imported", "format": plan.format, "source": plan.source},
         extra=record.extra,
     )
+    flags = step_flags(record)
+
+    def row(step: StepRecord, retracts: FixStep | None = None) -> FixStep:
+        return _step_row(
+            session, step, users.get(step.author), now,
+            full_history=record.full_history, flags=flags.get(step.index, []), retracts=retracts,
+        )  # fmt: skip
+
     # One INSERT for the steps that retract nothing; each retraction then points at a row that exists.
-    created = FixStep.objects.bulk_create(
-        _step_row(session, step, users.get(step.author), now) for step in record.steps if step.retracts is None
-    )
+    created = FixStep.objects.bulk_create(row(step) for step in record.steps if step.retracts is None)
     by_index = {step.index: step for step in created}
     for step in record.steps:
         if step.retracts is not None:
-            retraction = _step_row(session, step, users.get(step.author), now, by_index.get(step.retracts))
+            retraction = row(step, by_index.get(step.retracts))
             retraction.save()
             by_index[step.index] = retraction
     SessionEvent.objects.create(

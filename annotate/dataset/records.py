@@ -36,7 +36,7 @@ from annotate.dataset.reading import (
     text_problem,
     value_problem,
 )
-from annotate.models import SessionStatus, StepCategory
+from annotate.models import ErrorSource, SessionStatus, StepCategory, StepFlag
 
 TOP_KEY = "Pytorch_to_JAX_Examples"
 EXAMPLE_KEYS = ("Example_id", "Input_Code", "LLM_weak_output", "LLM_fix_output", "Errors")
@@ -49,8 +49,8 @@ JSONL_FIELDS = (
 )  # fmt: skip
 JSONL_REQUIRED = ("sample", "system", "pytorch_code", "draft_code", "final_code", "steps")
 JSONL_STEP_FIELDS = (
-    "index", "error_code", "error", "fix_info", "fixed_code", "category", "code_before", "code_after", "author",
-    "created_at", "time_spent_s", "edit_size", "run_id", "retracts", "extra",
+    "index", "error_code", "error", "fix_info", "fixed_code", "category", "category_reason", "error_source", "flags",
+    "code_before", "code_after", "author", "created_at", "time_spent_s", "edit_size", "run_id", "retracts", "extra",
 )  # fmt: skip
 JSONL_STEP_REQUIRED = ("error_code", "error", "fix_info", "fixed_code")
 # Ranges of the numbers a record holds, checked at preview so that confirming never overflows a column: step
@@ -70,6 +70,10 @@ class StepRecord:
     fixed_code: str
     extra: dict = field(default_factory=dict)
     category: str | None = None  # None: suggested by annotate.taxonomy on import
+    # Absent from T2J files: imported as ErrorSource.IMPORTED, the suggestion's reason and computed flags.
+    category_reason: str | None = None
+    error_source: str | None = None
+    flags: list[dict] | None = None
     code_before: str = ""
     code_after: str = ""
     author: str | None = None
@@ -407,6 +411,11 @@ def _jsonl_step(step: Any, place: str, default_index: int, problems: Problems) -
     category = _optional(step, "category", str, place, problems)
     if category and category not in StepCategory.values:
         problems.add(f"{place}.category {category!r} is not one of {', '.join(StepCategory.values)}")
+    category_reason = _optional(step, "category_reason", str, place, problems)
+    error_source = _optional(step, "error_source", str, place, problems)
+    if error_source and error_source not in ErrorSource.values:
+        problems.add(f"{place}.error_source {error_source!r} is not one of {', '.join(ErrorSource.values)}")
+    flags = _flags(step, place, problems)
     code_before = _optional(step, "code_before", str, place, problems) or ""
     code_after = _optional(step, "code_after", str, place, problems) or ""
     author = _optional(step, "author", str, place, problems)
@@ -428,6 +437,9 @@ def _jsonl_step(step: Any, place: str, default_index: int, problems: Problems) -
         fixed_code=step["fixed_code"],
         extra=extra,
         category=category if category is not None else None,
+        category_reason=category_reason,
+        error_source=error_source,
+        flags=flags,
         code_before=code_before,
         code_after=code_after,
         author=author,
@@ -437,6 +449,30 @@ def _jsonl_step(step: Any, place: str, default_index: int, problems: Problems) -
         run_id=run_id,
         retracts=retracts,
     )
+
+
+def _flags(step: dict, place: str, problems: Problems) -> list[dict] | None:
+    """Hygiene flags as exported: a list of {"kind": a StepFlag value, "of": an earlier step's index}, or absent."""
+    value = step.get("flags")
+    if value is None:
+        return None
+    shape = f"{place}.flags must be a list of {{\"kind\": {' | '.join(StepFlag.values)}, \"of\": step index}}"
+    if not isinstance(value, list):
+        problems.add(shape)
+        return None
+    for flag in value:
+        of = flag.get("of") if isinstance(flag, dict) else None
+        if (
+            not isinstance(flag, dict)
+            or set(flag) != {"kind", "of"}
+            or flag["kind"] not in StepFlag.values
+            or isinstance(of, bool)
+            or not isinstance(of, int)
+            or not 1 <= of <= MAX_INT
+        ):
+            problems.add(shape)
+            return None
+    return value
 
 
 # --- small checks ----------------------------------------------------------------------------------------

@@ -95,6 +95,7 @@ def translation_claim(request: HttpRequest, translation_id: int) -> HttpResponse
 def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> dict:
     steps = list(session.steps.select_related("author", "retracts").order_by("index"))
     retracted_ids = {s.retracts_id for s in steps if s.retracts_id}
+    counted = [s for s in steps if not s.retracts_id and s.pk not in retracted_ids]
     jax_run = runs.last_run(session, RunKind.JAX)
     context = {
         "session": session,
@@ -104,7 +105,9 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
         "is_admin": is_admin(request.user),
         "steps": steps,
         "retracted_ids": retracted_ids,
-        "counted_steps": sum(1 for s in steps if not s.retracts_id and s.pk not in retracted_ids),
+        "counted_steps": len(counted),
+        "flagged_steps": sum(1 for s in counted if s.flags),
+        "unflagged_steps": sum(1 for s in counted if not s.flags),
         "snapshot": fixlog.last_snapshot(session),
         "jax_run": jax_run,
         "jax_failing_line": runs.failing_line(jax_run.traceback) if jax_run else None,
@@ -292,13 +295,17 @@ def fix_step_create(request: HttpRequest, session_id: int) -> HttpResponse:
             fixlog.check_editable(session, request.user)
         except fixlog.WorkspaceError as error:
             return _refuse(request, session, error)
-        return _render_step_form(request, session, form, prefill.prefill_step(session), status=400)
+        step_prefill = prefill.prefill_step(session, run_id=form.cleaned_data.get("run"))
+        return _render_step_form(request, session, form, step_prefill, status=400)
+    names = ("error", "error_code", "fixed_code", "fix_info", "category", "no_error")
+    fields = {name: form.cleaned_data[name] for name in names}
     run_id = form.cleaned_data["run"]
     run = session.runs.filter(pk=run_id).first() if run_id else None
+    if run is not None and not fields["error"].strip():
+        fields["error"] = prefill.error_text(run)  # a picked run whose text the page did not fill in (no script)
     try:
-        fields = {k: form.cleaned_data[k] for k in ("error", "error_code", "fixed_code", "fix_info", "category")}
         if run_id and run is None:
-            raise fixlog.WorkspaceError("The run must be a JAX run of this session.")
+            raise fixlog.WorkspaceError("The run must be a JAX or contract run of this session.")
         step = fixlog.record_step(session, request.user, run=run, **fields)
     except fixlog.WorkspaceError as error:
         return _refuse(request, session, error)

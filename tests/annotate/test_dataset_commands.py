@@ -52,6 +52,26 @@ def test_paper_file_round_trips_byte_identical_through_the_commands(tmp_path):
     assert run("export_dataset", "--format", "t2j") == PAPER_FILE.read_text()  # stdout, no trailing newline
 
 
+def test_import_reports_repeated_steps_and_keeps_them(tmp_path):
+    summary = run("import_dataset", str(PAPER_FILE))
+
+    assert "Step hygiene: 12 flagged steps in 3 sessions" in summary
+    assert "  m3 by weak-llm: steps 14-23 duplicate of 4-13\n" in summary
+    assert "  e1 by weak-llm: steps 12 repeat of 9\n" in summary
+    assert "  e5 by weak-llm: steps 17 near-duplicate of 16\n" in summary
+    m3 = FixStep.objects.filter(session__translation__sample__key="m3").order_by("index")
+    duplicate_of = [step.flags[0]["of"] if step.flags else None for step in m3]
+    assert duplicate_of == [None] * 13 + list(range(4, 14))
+    assert m3.count() == 23 and FixSession.objects.get(translation__sample__key="m3").fixcost == 23
+    output = tmp_path / "out.json"
+    run("export_dataset", "--format", "t2j", "--output", str(output))
+    assert output.read_bytes() == PAPER_FILE.read_bytes()  # nothing dropped or changed
+
+
+def test_a_dry_run_reports_the_repeated_steps_too():
+    assert "m3 by weak-llm: steps 14-23 duplicate of 4-13" in run("import_dataset", str(PAPER_FILE), "--dry-run")
+
+
 def test_reimport_reports_everything_unchanged():
     run("import_dataset", str(PAPER_FILE))
 
