@@ -54,7 +54,7 @@ def test_assert_close_reports_name_worst_element_differences_and_tolerance():
     assert details["max_abs"] == pytest.approx(0.5)
     assert details["atol"] == 1e-6 and details["rtol"] == 1e-5
     assert details["mismatched"] == 1 and details["size"] == 6
-    assert "max abs diff 0.5" in mismatch.message and "worst at index [1, 2]" in mismatch.message
+    assert "max abs diff 0.5" in mismatch.message and "first at index [1, 2]" in mismatch.message
     json.dumps(details)  # travels as JSON out of the box
 
 
