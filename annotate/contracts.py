@@ -89,6 +89,22 @@ class ContractResult:
         return self.report.get("tests", [])
 
     @property
+    def stage_rows(self) -> list[dict[str, Any]]:
+        """The stages, each with its tests (pytest-style contracts), for the stage panel."""
+        return [{**stage, "tests": [t for t in self.tests if t["stage"] == stage["name"]]} for stage in self.stages]
+
+    @property
+    def unstaged_tests(self) -> list[dict[str, Any]]:
+        """Tests of stages the result does not list (a contract error stops before its stages are known)."""
+        listed = {stage["name"] for stage in self.stages}
+        return [test for test in self.tests if test["stage"] not in listed]
+
+    @property
+    def expected_shapes(self) -> list[tuple[str, str]]:
+        """(check name, 'path (shape)' lines) of the parameter shapes the contract expected, from the report."""
+        return [(name, "\n".join(_shape_lines(tree))) for name, tree in self.report.get("shapes", {}).items()]
+
+    @property
     def passed(self) -> bool:
         return self.verdict == ContractVerdict.PASSED
 
@@ -292,6 +308,15 @@ def _clean_test(test: dict[str, Any]) -> dict[str, Any]:
     if mismatch:
         cleaned["mismatch"] = mismatch
     return cleaned
+
+
+def _shape_lines(tree: Any, path: str = "") -> list[str]:
+    """A shapes tree as one 'path (d0, d1)' line per leaf: params.conv1.kernel (3, 3, 1, 8)."""
+    if isinstance(tree, dict):
+        return [line for key, value in tree.items() for line in _shape_lines(value, f"{path}.{key}" if path else key)]
+    if tree and all(isinstance(item, list | dict) for item in tree):
+        return [line for index, value in enumerate(tree) for line in _shape_lines(value, f"{path}[{index}]")]
+    return [f"{path or 'value'} ({', '.join(map(str, tree))}{',' if len(tree) == 1 else ''})"]
 
 
 def _shape_tree(tree: Any) -> bool:

@@ -16,7 +16,7 @@ from tests.annotate.contract_support import (
 )
 from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
 
-pytest_plugins = ["tests.annotate.sandbox_fixtures", "tests.annotate.contract_support"]  # real_program_settings
+pytest_plugins = ["tests.annotate.sandbox_fixtures", "tests.annotate.contract_fixtures"]  # real_program_settings
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db]
 
 LINREG_TESTS = contract_file("linreg_equivalence.py")

@@ -614,7 +614,8 @@ def test_the_page_shows_the_latest_contract_runs_stage_panel(developer_client, c
     assert 'id="contract-panel"' in page and f"run {latest.pk}" in page
     assert "Contract failed" in page and "the current code against contract v2" in page
     assert 'id="stage-numeric"' in page and "forward output" in page
-    assert "got <code>1.5</code>, expected <code>1.0</code>" in page and "rtol 1e-05, atol 1e-06" in page
+    # Expected (PyTorch) against got (JAX), as the mismatch names them.
+    assert "<th>worst index [0, 1]</th><td>1</td><td>1.5</td>" in page and "rtol 1e-05, atol 1e-06" in page
     assert 'class="stage stage-not-reached" id="stage-behavioral"' in page
     assert 'id="run-contract"' in page
 
