@@ -85,7 +85,9 @@ def test_a_pytest_style_contract_lists_the_names_it_imports_its_tests_and_their_
 def test_a_scaffolds_todos_come_with_its_expected_names():
     contract = (
         "from t2j_contract import check_interface, expect\n"
-        "INTERFACE = [expect('LinearRegression', kind='class', todo='TODO 2: the JAX form of class LinearRegression')]\n"
+        "INTERFACE = [\n"
+        "    expect('LinearRegression', kind='class', todo='TODO 2: the JAX form of class LinearRegression'),\n"
+        "]\n"
         "def spec(torch_program, jax_program):\n"
         "    check_interface(jax_program, INTERFACE)\n"
     )
