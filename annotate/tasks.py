@@ -124,6 +124,7 @@ def verify_system_task(job_id: int) -> None:
     if job is None:
         return
     job.params["results"] = []
+    _save_params(job)
 
     def keep(outcome: contracts.SampleVerdict) -> None:
         job.params["results"].append(
