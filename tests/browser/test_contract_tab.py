@@ -66,7 +66,8 @@ def test_a_developer_reads_the_contract_runs_it_and_sees_the_first_mismatch(live
     expect(numeric.locator(".diffs")).to_contain_text("max abs diff")
     expect(page.locator("#contract-panel #stage-spec")).to_have_class("stage stage-passed")
     expect(page.locator("#contract-panel #stage-behavioral")).to_contain_text("not-reached")
-    # The other parts stay a click away after the swap.
+    # The other parts stay a click away after the swap, now with the parameter shapes the spec stage expected.
     page.click("#contract-tab-interface")
     expect(page.locator("#contract-interface")).to_contain_text("train_step")
+    expect(page.locator("#contract-interface .shapes")).to_contain_text("params.conv1.kernel (3, 3, 1, 8)")
     assert problems == []

@@ -354,3 +354,14 @@ def test_verifying_a_system_shows_passed_failed_and_no_contract(sandbox_settings
     html = admin_client_role.get(reverse("annotate:system_verification", args=[system.name])).content.decode()
     assert "<strong>1</strong> passed" in html and "<strong>1</strong> failed" in html
     assert "<strong>1</strong> no contract" in html and 'id="verdict-broken"' in html
+
+
+def test_the_editor_refuses_text_that_is_neither_kind_of_contract(admin_client_role, sample):
+    response = admin_client_role.post(
+        reverse("contracts:contract_edit", args=[sample.key]), {"contract": "TOLERANCE = 1e-5\n", "based_on": "1"}
+    )
+
+    assert response.status_code == 400
+    assert "This is not a contract. It is neither a staged contract" in response.content.decode()
+    sample.refresh_from_db()
+    assert sample.contract == OLD and sample.contract_version == 1

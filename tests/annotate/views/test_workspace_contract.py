@@ -57,6 +57,7 @@ PYTEST_REPORT = {
         {"module": "torch_program", "seconds": 5.9, "output": "Epoch [1000/1000], Loss: 0.6634\n", "truncated": False},
         {"module": "jax_program", "seconds": 0.9, "output": "", "truncated": False},
     ],
+    "shapes": {"model parameters": {"params": {"fc": {"kernel": [64, 3], "bias": [3]}}}},
 }
 
 
@@ -112,6 +113,8 @@ def test_the_last_pytest_style_run_shows_tests_per_stage_and_the_first_mismatch_
     assert '<li class="test test-not-reached" id="test-test_convergence">' in html
     # Importing the unguarded script printed its training log: shown under the names the contract used.
     assert "<code>pytorch_code</code>" in html and "Epoch [1000/1000], Loss: 0.6634" in html
+    # The parameter shapes the contract expected, one line per leaf.
+    assert "params.fc.kernel (64, 3)\nparams.fc.bias (3,)" in html
     # The interface of a test module: what it imports from the candidate.
     assert "<td><code>predict</code></td>" in html and "Your code is importable as <code>jax_code</code>" in html
 
