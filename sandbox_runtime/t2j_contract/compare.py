@@ -91,9 +91,10 @@ def difference(
     if (nan_a != nan_e).any():
         index = np.unravel_index(int(np.argmax(nan_a != nan_e)), a.shape)
         at = _index(index)
-        details.update(index=at, actual=float(a[index]), expected=float(e[index]))
-        details.update(first_index=at, first_actual=float(a[index]), first_expected=float(e[index]))
-        return {"message": f"NaN where the other side has a number at index {at}", **details}
+        details.update(actual=float(a[index]), expected=float(e[index]))
+        if a.ndim:
+            details.update(index=at, first_index=at, first_actual=float(a[index]), first_expected=float(e[index]))
+        return {"message": "NaN where the other side has a number" + (f" at index {at}" if a.ndim else ""), **details}
     abs_diff = np.where(nan_e, 0.0, np.abs(a - e))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_diff = np.where(abs_diff == 0, 0.0, abs_diff / np.abs(e))
@@ -105,17 +106,11 @@ def difference(
     first = np.unravel_index(int(np.argmax(over)), a.shape)
     max_abs, max_rel = float(abs_diff.max()), float(rel_diff.max())
     where = f"first at index {_index(first)}: " if a.ndim else ""
-    details.update(
-        index=_index(worst),
-        actual=float(a[worst]),
-        expected=float(e[worst]),
-        first_index=_index(first),
-        first_actual=float(a[first]),
-        first_expected=float(e[first]),
-        max_abs=max_abs,
-        max_rel=max_rel,
-        mismatched=int(over.sum()),
-    )
+    details.update(actual=float(a[worst]), expected=float(e[worst]), max_abs=max_abs, max_rel=max_rel)
+    details.update(mismatched=int(over.sum()))
+    if a.ndim:  # a scalar has no index to name
+        details.update(index=_index(worst), first_index=_index(first))
+        details.update(first_actual=float(a[first]), first_expected=float(e[first]))
     message = (
         f"max abs diff {max_abs:.3g}, max rel diff {max_rel:.3g} exceed the tolerance (rtol {rtol:g}, atol {atol:g}); "
         f"{where}got {a[first]:.6g}, expected {e[first]:.6g}"
