@@ -144,7 +144,7 @@ def _marks(node: ast.FunctionDef | ast.ClassDef) -> list[str]:
     marks = []
     for decorator in node.decorator_list:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
-        if isinstance(target, ast.Attribute) and _dotted(target.value).endswith("mark"):
+        if isinstance(target, ast.Attribute) and dotted_name(target.value).endswith("mark"):
             marks.append(target.attr)
     return marks
 
@@ -212,7 +212,7 @@ class _Reader:
         for call in ast.walk(function):
             if not isinstance(call, ast.Call):
                 continue
-            name = _dotted(call.func).rsplit(".", 1)[-1]
+            name = dotted_name(call.func).rsplit(".", 1)[-1]
             given = {kw.arg: self.value(kw.value) for kw in call.keywords if kw.arg in ("rtol", "atol", "rel", "abs")}
             if name not in COMPARISON_DEFAULTS and not given:
                 continue
@@ -258,7 +258,7 @@ class _StagedReader(_Reader):
                     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                         if node.value.id in candidates:
                             self.use(node.attr, _line(statement), where)
-                    elif isinstance(node, ast.Call) and _dotted(node.func).endswith("assert_same_shapes"):
+                    elif isinstance(node, ast.Call) and dotted_name(node.func).endswith("assert_same_shapes"):
                         label = _label(node)
                         if label not in description.shape_checks:
                             description.shape_checks.append(label)
@@ -280,7 +280,7 @@ class _StagedReader(_Reader):
         for call in ast.walk(self.tree):
             if not isinstance(call, ast.Call):
                 continue
-            function = _dotted(call.func).rsplit(".", 1)[-1]
+            function = dotted_name(call.func).rsplit(".", 1)[-1]
             args = call.args
             if function == "require" and len(args) >= 2 and _name_of(args[0]) in candidates:
                 name_node = args[1]
@@ -367,11 +367,12 @@ def _line(statement: ast.stmt) -> str:
     return text if len(text) <= LINE_CHARS else text[: LINE_CHARS - 1] + "…"
 
 
-def _dotted(node: ast.AST) -> str:
+def dotted_name(node: ast.AST) -> str:
+    """`a.b.c` of a Name/Attribute chain ("" for anything else): how a call's function is named."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
+        return f"{dotted_name(node.value)}.{node.attr}"
     return ""
 
 
@@ -397,4 +398,4 @@ def _params_text(node: ast.AST | None) -> str:
 
 
 def _calls_layout_helper(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and _dotted(node.func).rsplit(".", 1)[-1] in LAYOUT_HELPERS
+    return isinstance(node, ast.Call) and dotted_name(node.func).rsplit(".", 1)[-1] in LAYOUT_HELPERS

@@ -21,6 +21,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from annotate.contract_interface import dotted_name
+
 PARAMETERLESS = {
     "ReLU", "GELU", "Tanh", "Sigmoid", "SiLU", "ELU", "LeakyReLU", "Softmax", "LogSoftmax", "Dropout", "Dropout2d",
     "Flatten", "Identity", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
@@ -346,7 +348,7 @@ def _positional(function: ast.FunctionDef) -> list[str]:
 
 
 def _is_module(node: ast.ClassDef) -> bool:
-    return any(_dotted(base).rsplit(".", 1)[-1] == "Module" for base in node.bases)
+    return any(dotted_name(base).rsplit(".", 1)[-1] == "Module" for base in node.bases)
 
 
 def _module_class(node: ast.ClassDef) -> _ModuleClass:
@@ -360,7 +362,7 @@ def _module_class(node: ast.ClassDef) -> _ModuleClass:
             if not (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)):
                 continue
             target = statement.targets[0]
-            kind = _dotted(statement.value.func).rsplit(".", 1)[-1]
+            kind = dotted_name(statement.value.func).rsplit(".", 1)[-1]
             if _is_self_attribute(target) and kind[:1].isupper() and kind not in PARAMETERLESS:
                 layers.append(_Layer(attribute=target.attr, kind=kind, call=statement.value))
     return _ModuleClass(node=node, init_params=params, init_defaults=defaults, layers=layers)
@@ -371,14 +373,18 @@ def _is_self_attribute(node: ast.AST) -> bool:
 
 
 def _first_call(tree: ast.Module, name: str) -> ast.Call | None:
-    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _dotted(node.func) == name]
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and dotted_name(node.func) == name]
     return min(calls, key=lambda node: node.lineno) if calls else None
 
 
 def _optimizer_line(tree: ast.Module) -> str:
     """The program's optimizer construction (e.g. `optimizer = torch.optim.SGD(model.parameters(), lr=0.1)`)."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and "optim" in _dotted(node.value.func):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and "optim" in dotted_name(node.value.func)
+        ):
             return " ".join(ast.unparse(node).split())
     return ""
 
@@ -396,11 +402,3 @@ def _runs_at_import(tree: ast.Module) -> bool:
 def _builder_name(class_name: str) -> str:
     """SmallCNN -> _small_cnn: the contract's function that builds the PyTorch module."""
     return "_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", class_name).lower()
-
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""
