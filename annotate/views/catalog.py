@@ -46,18 +46,14 @@ def sample_list(request: HttpRequest) -> HttpResponse:
     }
     if filters["difficulty"] not in Difficulty.values:
         filters["difficulty"] = ""
-    samples = (
-        Sample.objects.filtered(**filters)
-        .annotate(
-            n_translations=Count("translations", distinct=True),
-            n_verified=Count(
-                "translations__fix_sessions",
-                filter=Q(translations__fix_sessions__status=SessionStatus.VERIFIED),
-                distinct=True,
-            ),
-        )
-        .order_by("import_position", "key")
-    )
+    samples = Sample.objects.filtered(**filters).annotate(
+        n_translations=Count("translations", distinct=True),
+        n_verified=Count(
+            "translations__fix_sessions",
+            filter=Q(translations__fix_sessions__status=SessionStatus.VERIFIED),
+            distinct=True,
+        ),
+    ).order_by("import_position", "key")
     page = Paginator(samples, settings.T2J_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
@@ -100,7 +96,9 @@ def system_detail(request: HttpRequest, name: str) -> HttpResponse:
 @role_required(ADMIN)
 def system_recount(request: HttpRequest, name: str) -> HttpResponse:
     system = get_object_or_404(System, name=name)
-    jobs.start_job("recount", recount_system_stats, system=system, user=request.user, total=system.translations.count())
+    jobs.start_job(
+        "recount", recount_system_stats, system=system, user=request.user, total=system.translations.count()
+    )
     if request.htmx:
         return HttpResponseClientRedirect(system.get_absolute_url())
     return redirect(system)
