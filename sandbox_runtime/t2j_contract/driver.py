@@ -105,7 +105,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     if not stages:
         raise ContractError(f"the contract defines none of the stage functions {', '.join(STAGES)}", where=CONTRACT)
     # A contract for script-like programs (the paper's) may let them run at import: output captured, time counted.
-    at_import = _import_budget(config) if getattr(contract, "PROGRAMS_RUN_AT_IMPORT", False) is True else None
+    at_import = import_budget(config) if getattr(contract, "PROGRAMS_RUN_AT_IMPORT", False) is True else None
     torch_program = import_program(TORCH, run_budget=at_import)
     if config.get("mode") == "time":
         jax_program = import_program(JAX, run_budget=at_import)
@@ -126,7 +126,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     return {"verdict": "passed", "stages": [_stage(name, "passed") for name in stages]}
 
 
-def _import_budget(config: dict[str, Any]) -> float:
+def import_budget(config: dict[str, Any]) -> float:
     """How long a program that runs at import may take: the stage budget (a share of the sample's limit)."""
     return float(config.get("stage_budget_s") or 0) or IMPORT_BUDGET_S
 

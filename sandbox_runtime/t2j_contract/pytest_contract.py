@@ -41,11 +41,13 @@ from t2j_contract.driver import (
     JAX,
     STAGES,
     TORCH,
+    UNFINISHED_HINT,
     Alarm,
     ContractError,
     Overtime,
     blame,
     describe,
+    import_budget,
     import_program,
 )
 from t2j_contract.spec import Unfinished
@@ -82,9 +84,9 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     if pytest is None:
         raise ContractError(NO_PYTEST, where=CONTRACT)
     budget = float(config.get("stage_budget_s") or 0)
-    _alias(import_program(TORCH, run_budget=budget or None), TORCH)
+    _alias(import_program(TORCH, run_budget=import_budget(config)), TORCH)
     try:
-        jax_program = import_program(JAX, run_budget=budget or None)
+        jax_program = import_program(JAX, run_budget=import_budget(config))
     except Mismatch as mismatch:
         return _failed_import(mismatch)
     _alias(jax_program, JAX)
@@ -213,7 +215,7 @@ class Recorder:
         if problem:
             self.error = ContractError(f"{record['name']}: {problem}", where=blame(exc) or CONTRACT)
             if isinstance(exc, Unfinished):
-                self.error.hint = "Finish the TODOs the scaffold left for a person to decide."
+                self.error.hint = UNFINISHED_HINT
             item.session.shouldstop = "contract error"
             return
         if isinstance(exc, Overtime):
