@@ -429,6 +429,11 @@ class Run(models.Model):
         default=list, blank=True, help_text="[{name, status: passed|failed|not-reached, mismatch}]"
     )
     contract_version = models.PositiveIntegerField(null=True, blank=True)
+    contract_report = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Contract kind, tests, imports and expected shapes (see contracts.clean_report)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = RunQuerySet.as_manager()

@@ -138,12 +138,12 @@ def record_verdict(
     verdict: str,
     stages: list[dict[str, Any]],
     code: str,
-    contract_version: int,
+    contract_version: int | None,
     error_message: str = "",
+    report: dict[str, Any] | None = None,
 ) -> None:
-    """Store a contract run's verdict and stages on its Run; its code becomes the candidate that was checked.
-
-    A contract error keeps its message (and hint) as the Run's exception, with the type 'ContractError'.
+    """Store a contract run's verdict, stages and report on its Run; its code becomes the candidate that was
+    checked. A contract error keeps its message (and hint) as the Run's exception, type 'ContractError'.
     """
     if run_id is None:
         return
@@ -151,6 +151,7 @@ def record_verdict(
         "verdict": verdict,
         "stages": clean_tree(stages),
         "contract_version": contract_version,
+        "contract_report": report or {},
         "code": code,
         "code_hash": code_hash(code),
     }

@@ -38,6 +38,8 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "annotate:system_runs_start": ("post", {ADMIN}),
     "annotate:run_plot": ("get", {DEVELOPER, ADMIN}),
     "annotate:sandbox_contents": ("get", ANY),
+    "annotate:system_verification": ("get", {ADMIN}),
+    "annotate:system_verify": ("post", {ADMIN}),
     "annotate:job_progress_hx": ("get", {ADMIN}),
     "annotate:job_cancel": ("post", {ADMIN}),
     "evaluate:dashboard": ("get", {ADMIN}),
@@ -77,6 +79,8 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "contracts:contract_list": ("get", {ADMIN}),
     "contracts:contract_edit": ("get", {ADMIN}),
     "contracts:contract_check": ("post", {ADMIN}),
+    "contracts:contract_scaffold_new": ("get", {ADMIN}),
+    "contracts:contract_proposal_create": ("post", {ADMIN}),
 }
 # Django's own views with their own access rules, tested elsewhere.
 NOT_ROLE_CHECKED = {"login", "logout"}

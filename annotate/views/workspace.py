@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from annotate import contracts, fixlog, prefill, runs, sandbox
+from annotate import contract_interface, contracts, fixlog, prefill, runs, sandbox
 from annotate.forms.workspace import CodeForm, QueueFilterForm, ReassignForm, RetractForm, RunForm, StepForm, VerifyForm
 from annotate.models import Difficulty, FixSession, FixStep, Run, RunKind, Sample, System, Translation
 from annotate.roles import ADMIN, DEVELOPER, is_admin, role_required
@@ -126,10 +126,12 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
 
 
 def _contract_panel(session: FixSession, run: Run | None) -> dict:
-    """The stage panel's context: the contract run's result and what it checked (this code? this contract?)."""
-    if run is None:
-        return {"contract_result": None, "contract_checked": ""}
+    """The contract tab's context: what the contract expects (read from its source), and the last contract
+    run's result with what it checked (this code? this contract?)."""
     sample = session.translation.sample
+    context = {"contract_result": None, "contract_checked": "", **_contract_reading(sample)}
+    if run is None:
+        return context
     code = (
         "the current code"
         if run.code_hash == runs.code_hash(session.current_code)
@@ -138,7 +140,17 @@ def _contract_panel(session: FixSession, run: Run | None) -> dict:
     contract = f"contract v{run.contract_version}" if run.contract_version is not None else "the contract"
     if run.contract_version is not None and run.contract_version != sample.contract_version:
         contract += f" (now v{sample.contract_version})"
-    return {"contract_result": contracts.result_of(run), "contract_checked": f"{code} against {contract}"}
+    return {**context, "contract_result": contracts.result_of(run), "contract_checked": f"{code} against {contract}"}
+
+
+def _contract_reading(sample: Sample) -> dict:
+    """The contract's description for the tab, or why it cannot be read (the sandbox would say the same)."""
+    if not sample.contract.strip():
+        return {"contract_description": None, "contract_unreadable": ""}
+    try:
+        return {"contract_description": contract_interface.describe(sample.contract), "contract_unreadable": ""}
+    except contract_interface.NotAContract as problem:
+        return {"contract_description": None, "contract_unreadable": str(problem)}
 
 
 def _render_workspace(request: HttpRequest, session: FixSession, status: int = 200, **extra) -> HttpResponse:
