@@ -32,6 +32,7 @@ from annotate.models import (
     Translation,
 )
 from annotate.taxonomy import classify
+from t2j_site import planner_statistics
 
 NEW, SAME, CONFLICT = "new", "unchanged", "conflicting"
 # Records planned and written together: the stored rows they are compared with are read per batch.
@@ -123,6 +124,8 @@ def import_records(
         plan = _run(parsed, source, replace, write=not dry_run, actor=actor)
         if plan.conflicts and not replace:
             raise DatasetError(plan.conflicts + ["nothing was imported; use --replace to overwrite"])
+        if not dry_run:
+            planner_statistics.refresh(Sample, System, Translation, FixSession, FixStep)
     return plan
 
 

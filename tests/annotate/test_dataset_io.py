@@ -145,6 +145,24 @@ def test_import_creates_sample_draft_and_verified_session_with_ordered_steps():
     assert session.events.get().kind == SessionEventKind.IMPORTED
 
 
+def test_an_import_leaves_the_planner_statistics_counting_its_steps():
+    # Statistics of empty tables made the shared-steps join take minutes on PostgreSQL after a large import.
+    do_import(t2j(*(example(f"e{n}", [step(k) for k in range(1, 6)]) for n in range(40))))
+
+    assert analysed_rows("annotate_fixstep") == 200
+
+
+def analysed_rows(table: str) -> int:
+    """The row count the planner's statistics hold for `table` (0 when never analysed)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+        else:
+            cursor.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s AND idx IS NULL OR tbl = %s", [table, table])
+        row = cursor.fetchone()
+    return int(float(str(row[0]).split()[0])) if row else 0
+
+
 def test_import_into_named_system():
     do_import(t2j(example("e1")), system="gpt-weak")
 
