@@ -66,7 +66,7 @@ test-fast: install
 
 test-postgres: install
 	./scripts/start_postgres.sh
-	DATABASE_URL=postgres://t2j:t2j@127.0.0.1:5432/t2j $(PY) -m pytest -m "not browser and not sandbox" -p no:cacheprovider
+	DATABASE_URL=postgres://t2j:t2j@127.0.0.1:5432/t2j $(PY) -m pytest -m "not browser and not sandbox" -p no:cacheprovider -n 2
 
 lint:
 	$(VENV)/bin/ruff check .
