@@ -62,7 +62,7 @@ def a_conflict_in_tab_b(page, workspace):
     set_editor(page, TAB_A)
     expect(page.locator("#save-status")).to_contain_text("Saved (version 2)")
     set_editor(second, TAB_B)
-    save_state(second, "conflict")
+    second.wait_for_selector("#workspace .conflict[data-version='2']")
     return second
 
 
@@ -75,7 +75,7 @@ def type_at_the_end(tab, text: str) -> None:
 
 def test_a_refused_save_keeps_its_choice_while_typing_on_and_keep_mine_saves_over(page, workspace, session):
     second = a_conflict_in_tab_b(page, workspace)
-    conflict = second.locator("#save-choices .conflict")
+    conflict = second.locator("#workspace .conflict")
     expect(conflict.locator("pre.diff")).to_contain_text("y = 'from tab A'")
     expect(conflict.locator("pre.diff")).to_contain_text("z = 'from tab B'")
 
@@ -94,7 +94,7 @@ def test_a_refused_save_keeps_its_choice_while_typing_on_and_keep_mine_saves_ove
     # Keeping mine, after seeing the diff, saves it over version 2.
     conflict.locator("[data-conflict-action='keep-mine']").click()
     expect(second.locator("#save-status")).to_contain_text("Saved (version 3)")
-    expect(second.locator("#save-choices .conflict")).to_have_count(0)
+    expect(second.locator("#workspace .conflict")).to_have_count(0)
     assert server_code(session) == (editor_value(second), 3)
     assert "w = 'typed after the conflict'" in editor_value(second)
 
@@ -155,8 +155,9 @@ def test_a_failed_save_says_so_and_the_text_is_offered_after_a_reload(page, work
     page.route(re.compile(r".*/save/$"), lambda route: route.abort())  # the server is out of reach
     set_editor(page, TAB_A)
 
-    save_state(page, "failed")
+    page.wait_for_selector("#save-status .error")
     expect(page.locator("#save-status")).to_contain_text("Not saved: the server did not answer. Kept in this browser.")
+    save_state(page, "failed")
     assert server_code(session) == (DRAFT, 1)
     page.on("dialog", lambda dialog: dialog.accept())
     page.reload()  # the server still out of reach: the save tried on leaving fails too
@@ -216,7 +217,7 @@ def test_a_run_is_not_sent_while_a_refused_save_waits_for_its_choice(page, works
 def test_leaving_with_unsaved_text_asks_first(page, workspace, session):
     page.route(re.compile(r".*/save/$"), lambda route: route.abort())
     set_editor(page, TAB_A)
-    save_state(page, "failed")
+    page.wait_for_selector("#save-status .error")  # the save failed
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))  # "stay on the page"
 
@@ -256,8 +257,9 @@ def test_an_oversized_autosave_says_which_limit_and_keeps_the_text(page, workspa
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
     set_editor(page, "x = 1\n" + "# a long comment line\n" * 200)
 
-    save_state(page, "failed")
+    page.wait_for_selector("#save-status .error")
     status = page.inner_text("#save-status")
     assert "this site takes at most 2.0\xa0KB of form data in one request" in status
     assert "Kept in this browser." in status
+    save_state(page, "failed")
     assert server_code(session) == (DRAFT, 1)
