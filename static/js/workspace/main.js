@@ -6,7 +6,7 @@
 //   t2j:editor-ready {editor}   monaco-setup.js → whenEditorReady (editor, shortcuts, here): #code's Monaco exists
 //   t2j:failing-line {line}     runs → editor: the line the last JAX run failed at (null: none)
 //   t2j:version {version}       server (HX-Trigger) → save: the version the posted code was saved as
-//   htmx:confirm                → save: a request that carries the code waits until the code is saved
+//   htmx:confirm                → save: a request that changes the session waits until the code is saved
 //   htmx:configRequest          → save: a request that carries the code saves it (no autosave needed)
 //   htmx:beforeSwap (409)       → save: a refused save shows its choice (not swapped in as it is)
 import { whenEditorReady, initEditor } from "./editor.js";

@@ -2,7 +2,7 @@
 //
 // The editor never drops text silently:
 // - every change is kept in this browser (local-copy.js) until the server confirms it holds that text;
-// - autosave after a pause, Save and Ctrl+S; every htmx request that carries the code (Run, Record step, Run the
+// - autosave after a pause, Save and Ctrl+S; every htmx request that changes the session (Run, Record step, Run the
 //   contract, Verify) waits for the text to be saved first and is not sent when that fails;
 // - a save refused because another tab or person saved first (409) keeps its choice on screen until the user
 //   makes it: keep mine (save over the new version, after seeing the diff), take theirs, or copy mine;
@@ -193,12 +193,18 @@ export function initSave(root) {
     let data = null;
     try {
       // URL-encoded by hand: multipart FormData would turn every "\n" into "\r\n" on the wire.
+      const body = new URLSearchParams({ code, version }).toString();
       response = await fetch(root.dataset.saveUrl, {
         method: "POST",
-        body: new URLSearchParams({ code, version }),
-        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+        body,
+        headers: {
+          Accept: "application/json",
+          "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
+          "X-CSRFToken": csrfToken(),
+        },
         credentials: "same-origin",
-        keepalive: code.length < 60000, // a save started as the page closes still arrives (browsers cap it at 64 KB)
+        // A save started as the page closes still arrives; browsers refuse keepalive bodies over 64 KB.
+        keepalive: body.length < 60000,
       });
       data = await response.json().catch(() => null);
     } catch (error) {
@@ -340,11 +346,10 @@ export function initSave(root) {
     if (target.dataset.restoreAction && offer) resolveOffer(target.dataset.restoreAction, box);
   });
 
-  const carriesCode = (element) =>
-    Boolean(element.closest("#code-form")) || (element.getAttribute("hx-include") || "").includes("#code");
-  // A request that carries the code waits for it to be saved, and is not sent when it is not (the status says why).
+  // A request that changes the session (Run, Record step and the step itself, Run the contract, Verify) waits for
+  // the editor content to be saved, and is not sent when it is not (the status says why): it works on that code.
   document.body.addEventListener("htmx:confirm", (event) => {
-    if (!canEdit || !carriesCode(event.detail.elt)) return;
+    if (!canEdit || event.detail.verb === "get" || !root.contains(event.detail.elt)) return;
     if (!saving && !conflict && !dirty()) return;
     event.preventDefault();
     save().then((saved) => {
