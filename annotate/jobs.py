@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import IntegerField, Q, Value
 from django.utils import timezone
 
 from annotate import workers
-from annotate.models import Job, JobQuerySet, JobStatus, System, Worker
+from annotate.models import Job, JobQuerySet, JobStatus, System, Worker, WorkerQuerySet
 
 WORKER_LOST_MESSAGE = "Worker lost: the {worker} running this job {how}. Start the job again to resume."
 STOPPED_MESSAGE = "The worker stopped reporting (silent for over {allowance}); start the job again to resume."
@@ -54,12 +54,14 @@ def fail_silent_jobs(now: datetime | None = None) -> int:
     """Mark failed the jobs of gone workers and the queued or running jobs of no live worker that stayed
     silent for longer than their kind allows; how many were."""
     now = now or timezone.now()
-    failed = fail_jobs_of_gone_workers(now)
     shortest = min([DEFAULT_SILENCE, *(silence_allowed(kind) for kind in SILENCE_BY_KIND)])
     # Jobs of a live worker are left alone: its heartbeat says the process, and so the task, still runs.
     silent = Job.objects.active().exclude(worker__in=Worker.objects.alive(now))
-    if not silent.filter(updated_at__lt=now - shortest).exists():
-        return failed  # the usual case, checked in one query: pages that poll every second call this
+    one = Value(1, output_field=IntegerField())
+    maybe_silent = silent.filter(updated_at__lt=now - shortest).values_list(one)
+    if not maybe_silent.union(_unswept(now).values_list(one)).exists():
+        return 0  # the usual case, checked in one query: pages that poll every second call this
+    failed = fail_jobs_of_gone_workers(now)
     rules = [(Q(kind=kind), silence_allowed(kind)) for kind in SILENCE_BY_KIND]
     rules.append((~Q(kind__in=list(SILENCE_BY_KIND)), DEFAULT_SILENCE))
     for kind_filter, allowance in rules:
@@ -79,12 +81,11 @@ def fail_jobs_of_gone_workers(now: datetime | None = None) -> int:
     A later re-queue (once, onto another worker) would start here: the job keeps its `task_id` and `attempt`.
     """
     now = now or timezone.now()
-    unswept = Worker.objects.gone(now).filter(swept_at__isnull=True)
-    if not unswept.exists():
+    if not _unswept(now).exists():
         return 0  # checked outside a transaction: on SQLite a transaction takes the write lock
     failed = 0
     with transaction.atomic():
-        for worker in unswept.select_for_update():
+        for worker in _unswept(now).select_for_update():
             message = WORKER_LOST_MESSAGE.format(worker=worker, how=_how_lost(worker, now))
             task_ids = workers.fail_queue_rows(worker.pk, message, now)
             # Also a job whose worker claimed its queue row and died before the task could record the worker.
@@ -92,6 +93,10 @@ def fail_jobs_of_gone_workers(now: datetime | None = None) -> int:
             failed += _fail(left, message, now)
             Worker.objects.filter(pk=worker.pk).update(swept_at=now)
     return failed
+
+
+def _unswept(now: datetime) -> WorkerQuerySet:
+    return Worker.objects.gone(now).filter(swept_at__isnull=True)
 
 
 def _how_lost(worker: Worker, now: datetime) -> str:
