@@ -120,13 +120,16 @@ def test_saves_runs_imports_and_votes_need_this_browsers_csrf_token(action, role
 
 
 def test_no_upload_is_served_back_and_no_form_takes_a_url(admin_client_role, settings):
+    staging = settings.DATA_DIR / "import-staging"
+    before = set(staging.iterdir()) if staging.exists() else set()
     file = SimpleUploadedFile("evil.html", b'{"Pytorch_to_JAX_Examples": []}', content_type="text/html")
     admin_client_role.post(reverse("dataset:import_preview"), {"file": file, "format": "auto"})
-    (staged,) = (settings.DATA_DIR / "import-staging").iterdir()
+    (staged,) = set(staging.iterdir()) - before
 
     # The upload waits outside anything served, under a random name; no page or static route reaches it.
     for path in (f"/static/{staged.name}", f"/media/{staged.name}", "/static/evil.html", "/media/evil.html"):
         assert admin_client_role.get(path).status_code == 404, path
+    staged.unlink()  # never confirmed: it would wait there for the next preview
     # Nothing fetches a URL on anyone's behalf (no SSRF): no form of the site has a URL field.
     for module in (dataset_forms, drafting_forms, workspace_forms):
         for form in vars(module).values():
