@@ -194,15 +194,14 @@ HEARTBEAT_S = 1.0
 
 
 @pytest.fixture
-def worker_database(request, tmp_path, django_db_blocker):
-    """The DATABASE_URL of a database this test and worker processes it starts share.
+def worker_database(transactional_db, tmp_path):
+    """The DATABASE_URL of a database this test and worker processes it starts share (committed writes).
 
-    On SQLite the test database lives in memory, out of another process's reach: the default connection is
-    swapped for a migrated file database for the test. On PostgreSQL it is the test database itself.
+    On PostgreSQL it is the test database. On SQLite the test database lives in memory, out of another
+    process's reach: the default connection is swapped for a migrated file database for the test.
     """
     config = connections["default"].settings_dict
     if config["ENGINE"] == "django.db.backends.postgresql":
-        request.getfixturevalue("transactional_db")
         yield (
             f"postgres://{config['USER']}:{config['PASSWORD']}@{config['HOST'] or '127.0.0.1'}:"
             f"{config['PORT'] or 5432}/{config['NAME']}"
@@ -217,9 +216,8 @@ def worker_database(request, tmp_path, django_db_blocker):
     in_memory = connections["default"]
     connections["default"] = swapped
     try:
-        with django_db_blocker.unblock():
-            call_command("migrate", verbosity=0)
-            yield f"sqlite:///{path}"
+        call_command("migrate", verbosity=0)
+        yield f"sqlite:///{path}"
     finally:
         swapped.close()
         connections["default"] = in_memory
