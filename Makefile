@@ -42,12 +42,15 @@ static/vendor/.installed: package.json package-lock.json scripts/vendor_static.s
 	./scripts/vendor_static.sh
 	touch $@
 
+# The runtime venv of sandbox_runtime/requirements.txt (torch + torchvision, jax, tensorflow, ...): rebuilt only
+# when that file changes, about 7 GB; on the 2-core machine about 5 minutes (the older six-package one: 1.5).
 sandbox-runtime:
 	@if [ -x scripts/setup_sandbox.sh ]; then $(if $(filter 0,$(shell id -u)),,sudo) ./scripts/setup_sandbox.sh; fi
 
 migrate:
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
+	$(PY) manage.py collectstatic --noinput -v 0
 
 demo-data:
 	$(PY) manage.py load_demo
@@ -55,7 +58,7 @@ demo-data:
 	$(PY) manage.py compute_metrics --metric fixcost
 
 run:
-	@echo "T2J Workbench on http://$(HOST):$(PORT)/ (Ctrl+C stops web, worker and sandbox runner)"
+	@echo "T2J Workbench on http://$(HOST):$(PORT)/ (gunicorn; Ctrl+C stops web, worker and sandbox runner)"
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
 
 test-fast: install
@@ -63,11 +66,12 @@ test-fast: install
 
 test-postgres: install
 	./scripts/start_postgres.sh
-	DATABASE_URL=postgres://t2j:t2j@127.0.0.1:5432/t2j $(PY) -m pytest -m "not browser and not sandbox" -p no:cacheprovider
+	DATABASE_URL=postgres://t2j:t2j@127.0.0.1:5432/t2j $(PY) -m pytest -m "not browser and not sandbox" -p no:cacheprovider -n 2
 
 lint:
 	$(VENV)/bin/ruff check .
 
 bench:
 	$(PY) bench/sandbox_latency.py
+	$(PY) bench/batch_runs.py
 	$(PY) bench/dashboard.py

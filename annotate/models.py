@@ -78,6 +78,15 @@ class Sample(models.Model):
         null=True, blank=True, help_text="Order in the dataset file it came from (exports keep it)"
     )
     extra = OrderedJSONField(default=dict, blank=True, help_text="Unknown keys from imports, in order")
+    # What its runs get beyond the defaults (set by admins on the sample page; empty: the setting).
+    wall_limit_s = models.FloatField(null=True, blank=True, help_text="Wall-clock limit of its runs, seconds")
+    cpu_limit_s = models.PositiveIntegerField(null=True, blank=True, help_text="CPU-time limit of its runs, seconds")
+    standin_train_examples = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Examples per training split of stand-in datasets (MNIST, CIFAR...)"
+    )
+    standin_test_examples = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Examples per test split of stand-in datasets"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -85,12 +94,49 @@ class Sample(models.Model):
 
     class Meta:
         ordering = ["import_position", "key"]
+        indexes = [models.Index(fields=["import_position", "key"], name="sample_import_order")]
 
     def __str__(self) -> str:
         return self.key
 
     def get_absolute_url(self) -> str:
         return reverse("annotate:sample_detail", args=[self.key])
+
+    def run_limits(self) -> dict[str, float | int]:
+        """The sandbox limits its runs ask for beyond the defaults: {"wall_s", "cpu_s"} where set."""
+        limits: dict[str, float | int] = {}
+        if self.wall_limit_s:
+            limits["wall_s"] = self.wall_limit_s
+        if self.cpu_limit_s:
+            limits["cpu_s"] = self.cpu_limit_s
+        return limits
+
+    def standin_counts(self) -> dict[str, int]:
+        """The stand-in datasets' example counts its runs ask for: {"train_examples", "test_examples"} where set."""
+        counts = {"train_examples": self.standin_train_examples, "test_examples": self.standin_test_examples}
+        return {name: count for name, count in counts.items() if count}
+
+
+class SampleFile(models.Model):
+    """A data file an admin attached to a sample (a CSV, images, a checkpoint): read-only in the working folder
+    of every run of the sample's programs, under its name (a relative path)."""
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=200, help_text="Path in the working folder, e.g. data/train.csv")
+    content = models.BinaryField()
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sample", "name"]
+        constraints = [models.UniqueConstraint(fields=["sample", "name"], name="one_file_per_name_per_sample")]
+
+    def __str__(self) -> str:
+        return f"{self.sample.key}/{self.name}"
 
 
 class SystemMode(models.TextChoices):
@@ -207,6 +253,7 @@ class FixSession(models.Model):
 
     class Meta:
         ordering = ["-claimed_at", "-pk"]
+        indexes = [models.Index(fields=["-claimed_at", "-id"], name="fixsession_newest_claim")]
         constraints = [
             # At most one live (open or verified) session per translation: two claims cannot both win.
             models.UniqueConstraint(
@@ -249,6 +296,24 @@ class StepCategory(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class ErrorSource(models.TextChoices):
+    """Where a step's error came from: the run it answers, or why there is none."""
+
+    RUN = "run", "a JAX run's exception"
+    CONTRACT = "contract", "a contract run's first mismatch"
+    WRITTEN = "written", "written by the developer"
+    NO_ERROR = "no-error", "no error: behaviour change"
+    IMPORTED = "imported", "imported (the file does not say)"
+
+
+class StepFlag(models.TextChoices):
+    """Step hygiene: why a step may not be a fix of its own (annotate.hygiene); flagged steps still count."""
+
+    DUPLICATE = "duplicate", "repeats an earlier step exactly"
+    NEAR_DUPLICATE = "near-duplicate", "nearly repeats an earlier step"
+    REPEAT = "repeat", "repeats an earlier step's error and fix"
+
+
 class FixStep(AppendOnlyModel):
     """One logged bug fix: the erroneous code, the error, how it was fixed, the corrected code."""
 
@@ -259,6 +324,12 @@ class FixStep(AppendOnlyModel):
     fix_info = models.TextField(blank=True, help_text="How it was fixed (Fix_info)")
     fixed_code = models.TextField(blank=True, help_text="The corrected code (Fixed_Code)")
     category = models.CharField(max_length=20, choices=StepCategory.choices, blank=True)
+    category_reason = models.TextField(blank=True, help_text="Why the category was chosen (suggestion or person)")
+    error_source = models.CharField(
+        max_length=10, choices=ErrorSource.choices, blank=True, help_text="Empty on steps recorded before it existed"
+    )
+    # [{"kind": a StepFlag value, "of": index of the earlier step}], computed when the step is written.
+    flags = models.JSONField(default=list, blank=True)
     code_before = models.TextField(blank=True)
     code_after = models.TextField(blank=True)
     run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.PROTECT, related_name="fix_steps")
@@ -278,6 +349,12 @@ class FixStep(AppendOnlyModel):
     class Meta:
         ordering = ["session", "index"]
         constraints = [models.UniqueConstraint(fields=["session", "index"], name="unique_step_index")]
+        indexes = [
+            # counted() filters `retracts IS NULL` beside the session. With only the unique index on retracts_id,
+            # SQLite walks it (every counted step of every session, ~0.3 s at 100k steps) unless ANALYZE has run;
+            # this index matches both terms, so the session's own rows are read whatever the statistics say.
+            models.Index(fields=["session", "retracts"], name="fixstep_session_retracts")
+        ]
 
     def __str__(self) -> str:
         kind = "retraction" if self.retracts_id else "step"
@@ -324,6 +401,11 @@ class Run(models.Model):
     )
     user_key = models.CharField(max_length=150, blank=True, help_text="Whose compile cache the run used")
     session = models.ForeignKey(FixSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    # Set by batch runs of a system: the translation whose code (kind jax) or whose sample's PyTorch program
+    # (kind pytorch) ran.
+    translation = models.ForeignKey(
+        Translation, null=True, blank=True, on_delete=models.SET_NULL, related_name="batch_runs"
+    )
     status = models.CharField(max_length=15, choices=RunStatus.choices)
     exit_code = models.IntegerField(null=True, blank=True)
     stdout = models.TextField(blank=True)
@@ -337,21 +419,60 @@ class Run(models.Model):
     peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
     isolation = models.CharField(max_length=20, blank=True, help_text="full, reduced, or why it was refused")
     started_warm = models.BooleanField(default=False, help_text="Ran in a pre-warmed interpreter")
+    standins = models.JSONField(
+        default=list, blank=True, help_text="Stand-ins for downloads: [{what, message, dataset|model, ...}]"
+    )
+    limits = models.JSONField(default=dict, blank=True, help_text="The limits it ran under (wall_s, cpu_s, ...)")
     # Contract runs only.
     verdict = models.CharField(max_length=15, choices=ContractVerdict.choices, blank=True)
     stages = models.JSONField(
         default=list, blank=True, help_text="[{name, status: passed|failed|not-reached, mismatch}]"
     )
     contract_version = models.PositiveIntegerField(null=True, blank=True)
+    contract_report = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Contract kind, tests, imports and expected shapes (see contracts.clean_report)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="run_newest_first"),
+            # The admin filters runs by isolation: its distinct values come from the index, not 50k wide rows.
+            models.Index(fields=["isolation"], name="run_isolation"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def exception_line(self) -> str:
+        """'Type: first line of the message', as the batch summaries group errors."""
+        first = (self.exception_message or "").strip().splitlines()[:1]
+        return ": ".join(part for part in (self.exception_type, first[0][:200] if first else "") if part)
+
+
+class RunPlot(models.Model):
+    """A plot a run drew (plt.show() or savefig), as the PNG the host re-encoded."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="plots")
+    position = models.PositiveSmallIntegerField()
+    source = models.CharField(max_length=10, help_text="show, savefig or plot")
+    png = models.BinaryField()
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "position"], name="one_plot_per_position")]
+
+    def __str__(self) -> str:
+        return f"plot {self.position} of run {self.run_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotate:run_plot", args=[self.run_id, self.position])
 
 
 class SessionEventKind(models.TextChoices):
@@ -378,6 +499,7 @@ class SessionEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["created_at", "id"], name="sessionevent_oldest_first")]
 
     def __str__(self) -> str:
         return f"{self.kind} on session {self.session_id}"

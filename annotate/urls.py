@@ -12,9 +12,19 @@ from annotate.views import catalog, contracts, dataset, drafting, workspace
 catalog_patterns = [
     path("samples/", catalog.sample_list, name="sample_list"),
     path("samples/<slug:key>/", catalog.sample_detail, name="sample_detail"),
+    path("samples/<slug:key>/run-settings/", catalog.sample_settings_update, name="sample_settings_update"),
+    path("samples/<slug:key>/files/", catalog.sample_file_create, name="sample_file_create"),
+    path("samples/<slug:key>/files/<int:file_id>/", catalog.sample_file_download, name="sample_file_download"),
+    path("samples/<slug:key>/files/<int:file_id>/delete/", catalog.sample_file_delete, name="sample_file_delete"),
     path("systems/", catalog.system_list, name="system_list"),
     path("systems/<slug:name>/", catalog.system_detail, name="system_detail"),
     path("systems/<slug:name>/recount/", catalog.system_recount, name="system_recount"),
+    path("systems/<slug:name>/runs/", catalog.system_runs_start, name="system_runs_start"),
+    path("runs/<int:run_id>/plots/<int:position>.png", catalog.run_plot, name="run_plot"),
+    path("sandbox/", catalog.sandbox_contents, name="sandbox_contents"),
+    # A system checked against its samples' contracts (views/contracts.py; the system page loads it).
+    path("systems/<slug:name>/verification/", contracts.system_verification, name="system_verification"),
+    path("systems/<slug:name>/verify/", contracts.system_verify, name="system_verify"),
     path("jobs/<int:pk>/progress/", catalog.job_progress_hx, name="job_progress_hx"),
     path("jobs/<int:pk>/cancel/", catalog.job_cancel, name="job_cancel"),
 ]
@@ -56,11 +66,13 @@ workspace_patterns = [
     path("sessions/<int:session_id>/reopen/", workspace.session_reopen, name="session_reopen"),
 ]
 
-# Admins' contract editor, under contracts/.
+# Admins' contract editor, scaffolds and LLM proposals, under contracts/.
 contract_patterns = [
     path("", contracts.contract_list, name="contract_list"),
     path("<slug:key>/", contracts.contract_edit, name="contract_edit"),
     path("<slug:key>/check/", contracts.contract_check, name="contract_check"),
+    path("<slug:key>/scaffold/", contracts.contract_scaffold_new, name="contract_scaffold_new"),
+    path("<slug:key>/proposals/", contracts.contract_proposal_create, name="contract_proposal_create"),
 ]
 
 urlpatterns = [

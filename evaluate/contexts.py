@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from statistics import mean, stdev
+from itertools import combinations
+from statistics import mean
 
 from annotate.models import Difficulty, FixStep, Sample, SessionStatus, StepCategory, System, Translation
-from evaluate import agreement, metrics, ranking
+from evaluate import agreement, metrics, plots, ranking
 from evaluate.correlation import Correlation, correlation_table
 from evaluate.exports import metric_rows
 from evaluate.metrics import runtime
 from evaluate.models import Comparison, Judgement, Verdict
+from evaluate.plots import Plot
+from evaluate.statistics import BCA_MAX_N, Interval, mean_ci, paired_difference, proportion_ci
 
+# The dashboard is rebuilt after every batch of votes or metrics: 2,000 resamples give its interval bounds to about
+# the third decimal at a fifth of scipy's default cost (an experiment's report uses the default 9,999).
+DASHBOARD_RESAMPLES = 2000
 FIXCOST_BINS = ((0, 0, "0"), (1, 1, "1"), (2, 2, "2"), (3, 5, "3–5"), (6, 10, "6–10"), (11, math.inf, "11+"))
 
 
@@ -45,32 +50,13 @@ class Filters:
 
 
 @dataclass
-class MeanCI:
-    mean: float | None
-    low: float | None
-    high: float | None
-    n: int
-
-    @classmethod
-    def of(cls, values: Sequence[float | None]) -> MeanCI:
-        present = [float(v) for v in values if v is not None]
-        if not present:
-            return cls(None, None, None, 0)
-        m = mean(present)
-        if len(present) < 2:
-            return cls(round(m, 4), None, None, 1)
-        half = 1.96 * stdev(present) / math.sqrt(len(present))  # normal-approximation 95% interval
-        return cls(round(m, 4), round(m - half, 4), round(m + half, 4), len(present))
-
-
-@dataclass
 class SystemRow:
     name: str
     mode: str
     translations: int
     verified: int
-    means: dict[str, MeanCI]
-    cells: list[list[float | None]] = field(default_factory=list)  # the means, as the table's cells group them
+    means: dict[str, Interval]  # per column: the mean with its bootstrap CI and n
+    cells: list[list[Interval]] = field(default_factory=list)  # the means, as the table's cells group them
     runtime_ratio: float | None = None
     bt_rank: int | None = None
     bt_strength: float | None = None
@@ -79,71 +65,39 @@ class SystemRow:
 
 
 @dataclass
-class Bar:
-    label: str
-    value: float
+class PairScoreRow:
+    """Comparison Score of b over a (ties half) with its Clopper–Pearson interval."""
+
+    a: str
+    b: str
+    n: int
+    score_b: float | None
     low: float | None
     high: float | None
-    # Positions in percent of the chart width, computed here so the template only draws.
-    x: float = 0.0
-    width_ci: float = 0.0
-    x_low: float | None = None
-    x_high: float | None = None
-
-
-@dataclass
-class Chart:
-    title: str
-    bars: list[Bar]
-    kind: str = "bar"  # "bar" from zero, or "point" for values around zero (log-strengths)
-    zero: float | None = None  # where 0 sits, percent of the width
 
     @classmethod
-    def scaled(
-        cls, title: str, bars: list[Bar], *, low: float | None = None, high: float | None = None, kind: str = "bar"
-    ) -> Chart:
-        values = [v for b in bars for v in (b.value, b.low, b.high) if v is not None]
-        lo = min([0.0, *values]) if low is None else low
-        hi = max([1e-9, *values]) if high is None else high
-        span = (hi - lo) or 1.0
-
-        def pct(v):
-            return None if v is None else round(100 * (v - lo) / span, 2)
-
-        for b in bars:
-            b.x, b.x_low, b.x_high = pct(b.value), pct(b.low), pct(b.high)
-            b.width_ci = round(b.x_high - b.x_low, 2) if b.x_low is not None else 0.0
-        return cls(title, bars, kind, pct(0.0))
+    def of(cls, score: ranking.PairScore) -> PairScoreRow:
+        share = proportion_ci(score.score_b * score.n, score.n)
+        return cls(score.a, score.b, score.n, _round(share.estimate), _round(share.low), _round(share.high))
 
 
 @dataclass
-class Segment:
-    label: str
-    count: int
-    percent: float
-    index: int  # which colour
+class DifferenceRow:
+    """One metric's per-sample difference b - a between two systems, over the samples both have a value for."""
 
-
-@dataclass
-class Stack:
-    """One system's counts as a 100% stacked bar (FixCost distribution, error categories)."""
-
-    system: str
-    total: int
-    segments: list[Segment]
-
-    @classmethod
-    def from_rows(cls, rows: list[dict], labels: list[str]) -> list[Stack]:
-        stacks = []
-        for row in rows:
-            total = sum(row[label] for label in labels)
-            segments = [
-                Segment(label, row[label], round(100 * row[label] / total, 2), i)
-                for i, label in enumerate(labels)
-                if total and row[label]
-            ]
-            stacks.append(cls(row["system"], total, segments))
-        return stacks
+    metric: str
+    a: str
+    b: str
+    n: int
+    mean_a: float | None
+    mean_b: float | None
+    difference: float | None
+    low: float | None
+    high: float | None
+    wilcoxon_p: float | None
+    b_higher: int
+    a_higher: int
+    equal: int
 
 
 @dataclass
@@ -182,32 +136,42 @@ class DashboardContext:
     baseline: str = ""
     system_columns: list[TableCell] = field(default_factory=list)
     systems: list[SystemRow] = field(default_factory=list)
-    pair_scores: list[ranking.PairScore] = field(default_factory=list)
+    pair_scores: list[PairScoreRow] = field(default_factory=list)
     bt_ranking: list[ranking.RankedSystem] = field(default_factory=list)
+    differences: list[DifferenceRow] = field(default_factory=list)
     metric_rankings: dict[str, list[tuple[int, str, float]]] = field(default_factory=dict)
-    charts: list[Chart] = field(default_factory=list)
     fixcost_distribution: list[dict] = field(default_factory=list)
     fixcost_bins: list[str] = field(default_factory=list)
-    fixcost_stacks: list[Stack] = field(default_factory=list)
     error_categories: list[dict] = field(default_factory=list)
-    error_stacks: list[Stack] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
     correlations: list[Correlation] = field(default_factory=list)
     agreement: list[AgreementRow] = field(default_factory=list)
+    # Plots by the page section that shows them: systems, differences, ranking, correlations, fixcost, errors.
+    plots: dict[str, list[Plot]] = field(default_factory=dict)
+    # How each table's intervals and tests were computed, by table name (every table says its method).
+    methods: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_database(
-        cls, filters: Filters | None = None, *, baseline: str = "", bootstrap: int = 500
+        cls,
+        filters: Filters | None = None,
+        *,
+        baseline: str = "",
+        bootstrap: int = 500,
+        resamples: int = DASHBOARD_RESAMPLES,
     ) -> DashboardContext:
+        """`bootstrap`: Bradley–Terry refits over resampled votes; `resamples`: bootstrap resamples of each mean,
+        paired difference and Spearman interval."""
         filters = filters or Filters()
         translations = filters.translations()
         columns = metrics.dashboard_columns()
         rows = metric_rows(translations, columns=[c.name for c in columns])
         sample_ids = translations.values("sample_id")  # a subquery, however many samples
         human = list(
-            Comparison.objects.filter(sample_id__in=sample_ids, judge_user__isnull=False).select_related(
-                "left__system", "right__system"
-            )
+            Comparison.objects.filter(sample_id__in=sample_ids, judge_user__isnull=False)
+            .select_related("left__system", "right__system")
+            # System names, not the translations' code: 20k votes would otherwise read 40k programs.
+            .only("verdict", "created_at", "judge_user_id", "left__system__name", "right__system__name")
         )
         outcomes = ranking.outcomes_from(human)
         ctx = cls(
@@ -218,22 +182,22 @@ class DashboardContext:
             difficulties=list(Difficulty.values),
             baseline=baseline,
             system_columns=TableCell.from_registry(),
-            pair_scores=ranking.pair_scores(outcomes),
+            pair_scores=[PairScoreRow.of(score) for score in ranking.pair_scores(outcomes)],
             bt_ranking=ranking.bradley_terry_ranking(outcomes, bootstrap=bootstrap),
             correlations=correlation_table(
-                rows, [c.name for c in columns if c.correlated], target=metrics.REFERENCE_COLUMN
+                rows, [c.name for c in columns if c.correlated], target=metrics.REFERENCE_COLUMN, resamples=resamples
             ),
             agreement=agreement_rows(human, sample_ids),
         )
-        ctx.systems = _system_rows(translations, rows, ctx.bt_ranking, baseline, ctx.system_columns)
+        ctx.systems = _system_rows(translations, rows, ctx.bt_ranking, baseline, ctx.system_columns, resamples)
+        ctx.differences = _differences(rows, columns, resamples)
         ctx.metric_rankings = _metric_rankings(ctx.systems, columns)
-        ctx.charts = _charts(ctx.systems, ctx.bt_ranking, columns)
         ctx.fixcost_bins = [label for _, _, label in FIXCOST_BINS]
         ctx.fixcost_distribution = _fixcost_distribution(rows)
         ctx.categories = [label for _, label in StepCategory.choices]
         ctx.error_categories = _error_categories(sample_ids)
-        ctx.fixcost_stacks = Stack.from_rows(ctx.fixcost_distribution, ctx.fixcost_bins)
-        ctx.error_stacks = Stack.from_rows(ctx.error_categories, ctx.categories)
+        ctx.methods = _methods(ctx, bootstrap, resamples)
+        ctx.plots = _plots(ctx, rows, columns, resamples)
         return ctx
 
     def to_payload(self) -> dict:
@@ -245,10 +209,12 @@ class DashboardContext:
 
 
 def dashboard_table(context: dict, name: str) -> tuple[list[dict], list[str]]:
-    """A table of a stored context (`to_payload()`) as export rows and columns (the CSV and JSON downloads)."""
+    """A table of a stored context (`to_payload()`) as export rows and columns (the CSV and JSON downloads):
+    one of DASHBOARD_TABLES, or `plot-<id>`, the data of one plot. ValueError for any other name."""
     sources = {
         "pairs": "pair_scores",
         "ranking": "bt_ranking",
+        "differences": "differences",
         "correlations": "correlations",
         "agreement": "agreement",
         "fixcost-distribution": "fixcost_distribution",
@@ -258,6 +224,8 @@ def dashboard_table(context: dict, name: str) -> tuple[list[dict], list[str]]:
         rows = [_flat_system(s) for s in context["systems"]]
     elif name in sources:
         rows = context[sources[name]]
+    elif plot := next((p for shown in context.get("plots", {}).values() for p in shown if p["table"] == name), None):
+        return plot["rows"], plot["columns"]
     else:
         raise ValueError(f"unknown dashboard table {name!r}")
     columns = list(rows[0]) if rows else []
@@ -268,6 +236,7 @@ DASHBOARD_TABLES = (
     "systems",
     "pairs",
     "ranking",
+    "differences",
     "correlations",
     "agreement",
     "fixcost-distribution",
@@ -278,7 +247,9 @@ DASHBOARD_TABLES = (
 def _flat_system(row: dict) -> dict:
     flat = {"system": row["name"], **{key: row[key] for key in ("mode", "translations", "verified")}}
     for column, ci in row["means"].items():
-        flat[f"mean_{column}"] = ci["mean"]
+        flat[f"mean_{column}"] = ci["estimate"]
+        flat[f"mean_{column}_low"] = ci["low"]
+        flat[f"mean_{column}_high"] = ci["high"]
         flat[f"mean_{column}_n"] = ci["n"]
     flat.update({key: row[key] for key in ("runtime_ratio", "bt_rank", "bt_strength", "bt_low", "bt_high")})
     return flat
@@ -295,17 +266,22 @@ def _json_safe(value):
     return value
 
 
-def _system_rows(translations, rows, bt, baseline: str, cells: list[TableCell]) -> list[SystemRow]:
+def _system_rows(translations, rows, bt, baseline: str, cells: list[TableCell], resamples: int) -> list[SystemRow]:
     by_system: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_system[row["system"]].append(row)
     verified = _verified_counts(translations)
     ratios = runtime.ratios(baseline) if baseline else {}
     bt_by_name = {r.system: r for r in bt}
+    ranges = {column.name: column.value_range for column in metrics.dashboard_columns()}
     out = []
     for system in System.objects.filter(name__in=by_system):
         system_rows = by_system[system.name]
-        means = {column: MeanCI.of([r[column] for r in system_rows]) for cell in cells for column in cell.columns}
+        means = {
+            column: _rounded(mean_ci([r[column] for r in system_rows], ranges[column], resamples=resamples))
+            for cell in cells
+            for column in cell.columns
+        }
         r = bt_by_name.get(system.name)
         out.append(
             SystemRow(
@@ -314,7 +290,7 @@ def _system_rows(translations, rows, bt, baseline: str, cells: list[TableCell]) 
                 translations=len(system_rows),
                 verified=verified.get(system.name, 0),
                 means=means,
-                cells=[[means[column].mean for column in cell.columns] for cell in cells],
+                cells=[[means[column] for column in cell.columns] for cell in cells],
                 runtime_ratio=round(ratios[system.name]["ratio"], 3) if system.name in ratios else None,
                 bt_rank=r.rank if r else None,
                 bt_strength=round(r.strength, 3) if r else None,
@@ -323,6 +299,10 @@ def _system_rows(translations, rows, bt, baseline: str, cells: list[TableCell]) 
             )
         )
     return out
+
+
+def _rounded(ci: Interval) -> Interval:
+    return Interval(_round(ci.estimate), _round(ci.low), _round(ci.high), ci.n, ci.method)
 
 
 def _verified_counts(translations) -> Counter:
@@ -336,30 +316,210 @@ def _verified_counts(translations) -> Counter:
 def _metric_rankings(systems: list[SystemRow], columns) -> dict[str, list[tuple[int, str, float]]]:
     return {
         column.ranked: ranking.rank_by_metric(
-            {s.name: s.means[column.name].mean for s in systems}, higher_is_better=column.higher_is_better
+            {s.name: s.means[column.name].estimate for s in systems}, higher_is_better=column.higher_is_better
         )
         for column in columns
         if column.ranked
     }
 
 
-def _charts(systems: list[SystemRow], bt: list[ranking.RankedSystem], columns) -> list[Chart]:
-    charts = []
+def _differences(rows: list[dict], columns, resamples: int) -> list[DifferenceRow]:
+    """Every pair of systems on each ranked column, paired by sample (b - a, systems in name order)."""
+    by_sample: dict[str, dict[str, dict]] = defaultdict(dict)  # system -> sample -> row
+    for row in rows:
+        by_sample[row["system"]][row["sample"]] = row
+    out = []
     for column in columns:
-        if not column.charted:
+        if not column.ranked:
             continue
-        low, high = column.value_range
-        bars = [
-            Bar(s.name, s.means[column.name].mean, s.means[column.name].low, s.means[column.name].high)
-            for s in systems
-            if s.means[column.name].mean is not None
+        for a, b in combinations(sorted(by_sample), 2):
+            common = sorted(
+                key
+                for key in by_sample[a].keys() & by_sample[b].keys()
+                if by_sample[a][key][column.name] is not None and by_sample[b][key][column.name] is not None
+            )
+            if len(common) < 2:
+                continue
+            d = paired_difference(
+                [by_sample[a][key][column.name] for key in common],
+                [by_sample[b][key][column.name] for key in common],
+                column.value_range,
+                resamples=resamples,
+            )
+            out.append(
+                DifferenceRow(
+                    column.name,
+                    a,
+                    b,
+                    d.n,
+                    _round(d.mean_a),
+                    _round(d.mean_b),
+                    _round(d.difference.estimate),
+                    _round(d.difference.low),
+                    _round(d.difference.high),
+                    _round(d.wilcoxon_p),
+                    d.b_higher,
+                    d.a_higher,
+                    d.equal,
+                )
+            )
+    return out
+
+
+def _methods(ctx: DashboardContext, bootstrap: int, resamples: int) -> dict[str, str]:
+    """Each table's methods, as its caption states them (the distinct methods its figures were computed with)."""
+
+    def listed(methods, none: str) -> str:
+        return "; ".join(sorted({m for m in methods if m})) or none
+
+    return {
+        "systems": listed(
+            (ci.method for row in ctx.systems for ci in row.means.values()), "no intervals: fewer than two values"
+        ),
+        "pairs": "Clopper–Pearson exact 95% CI of the share (scipy.stats.binomtest); ties and both-bad count half",
+        "ranking": (
+            f"Bradley–Terry (Hunter's MM, 0.1 virtual wins each way per pair that met); 95% percentile bootstrap "
+            f"over votes, {bootstrap} refits, seed 0"
+        ),
+        "differences": (
+            f"b − a per sample, over the samples both systems have a value for; bootstrap 95% CI of the mean "
+            f"difference (scipy.stats.bootstrap, paired, BCa up to {BCA_MAX_N:,} pairs, percentile above, "
+            f"{resamples:,} resamples, seed 0); Wilcoxon signed-rank p (two-sided, zero differences dropped)"
+        ),
+        "correlations": listed(
+            (m for c in ctx.correlations for m in (c.pearson_method, c.spearman_method)),
+            "no correlation: fewer than three translations with both values",
+        ),
+    }
+
+
+def _plots(ctx: DashboardContext, rows: list[dict], columns, resamples: int) -> dict[str, list[Plot]]:
+    """Every plot of the dashboard by section: means with CIs and per-system boxes, paired differences,
+    Bradley–Terry, metrics against FixCost Score, FixCost distribution, error categories."""
+    by_system: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_system[row["system"]].append(row)
+    systems = [
+        plots.mean_bars(
+            f"mean-{_slug(column.name)}",
+            column.charted,
+            {s.name: s.means[column.name] for s in ctx.systems},
+            column.value_range,
+        )
+        for column in columns
+        if column.charted and any(s.means[column.name].estimate is not None for s in ctx.systems)
+    ]
+    systems += [
+        plots.box_plot(
+            f"box-{_slug(column.name)}",
+            f"{column.label or column.name} per system",
+            {name: [r[column.name] for r in system_rows] for name, system_rows in sorted(by_system.items())},
+            column.value_range,
+            resamples=resamples,
+            intervals={s.name: s.means[column.name] for s in ctx.systems},  # the systems table's, not recomputed
+        )
+        for column in columns
+        if column.in_table and column.value_range is not None and any(r[column.name] is not None for r in rows)
+    ]
+    differences = [
+        _difference_plot(column, diffs, ctx.methods["differences"])
+        for column in columns
+        if (diffs := [d for d in ctx.differences if d.metric == column.name])
+    ]
+    return {
+        "systems": systems,
+        "differences": differences,
+        "ranking": [_bradley_terry_plot(ctx)] if ctx.bt_ranking else [],
+        "correlations": _scatter_plots(rows, columns),
+        "fixcost": _stacked_plot(
+            "fixcost-distribution",
+            "FixCost distribution",
+            ctx.fixcost_distribution,
+            ctx.fixcost_bins,
+            "verified translations, counted by fix steps",
+        ),
+        "errors": _stacked_plot(
+            "error-categories",
+            "Error categories per system",
+            ctx.error_categories,
+            ctx.categories,
+            "counted steps of verified sessions, by category",
+        ),
+    }
+
+
+def _bradley_terry_plot(ctx: DashboardContext) -> Plot:
+    forest_rows = [
+        {
+            "label": r.system,
+            "estimate": _round(r.strength),
+            "low": _round(r.low),
+            "high": _round(r.high),
+            "votes": r.votes,
+        }
+        for r in ctx.bt_ranking
+    ]
+    votes = sum(r.votes for r in ctx.bt_ranking) // 2  # each vote counts for both of its systems
+    caption = f"n = {votes} reviewer votes. {ctx.methods['ranking']}."
+    return plots.forest("bradley-terry", "Bradley–Terry log-strength", forest_rows, caption=caption)
+
+
+def _stacked_plot(table: str, title: str, rows: list[dict], categories: list[str], what: str) -> list[Plot]:
+    """The plot of a count table (its CSV is that table's), or none when the table is empty."""
+    if not rows:
+        return []
+    n = sum(sum(count for key, count in row.items() if key != "system") for row in rows)
+    return [plots.stacked(table, title, rows, categories, caption=f"n = {n} {what}.", table=table)]
+
+
+def _difference_plot(column, diffs: list[DifferenceRow], method: str) -> Plot:
+    label = column.label or column.name
+    forest_rows = [
+        {
+            "label": f"{d.b} − {d.a}",
+            "estimate": d.difference,
+            "low": d.low,
+            "high": d.high,
+            "n": d.n,
+            "wilcoxon_p": d.wilcoxon_p,
+        }
+        for d in diffs
+    ]
+    better = "higher" if column.higher_is_better else "lower"
+    caption = f"n per pair: {', '.join(str(d.n) for d in diffs)} samples; {better} is better. {method}."
+    return plots.forest(
+        f"difference-{_slug(column.name)}", f"Paired difference in {label}", forest_rows, caption=caption
+    )
+
+
+def _scatter_plots(rows: list[dict], columns) -> list[Plot]:
+    reference = next(c for c in columns if c.name == metrics.REFERENCE_COLUMN)
+    out = []
+    for column in columns:
+        if not column.correlated:
+            continue
+        points = [
+            (r["system"], r["sample"], r[reference.name], r[column.name])
+            for r in rows
+            if r[reference.name] is not None and r[column.name] is not None
         ]
-        if bars:
-            charts.append(Chart.scaled(column.charted, bars, low=low, high=high))
-    if bt:
-        bars = [Bar(r.system, round(r.strength, 3), round(r.low, 3), round(r.high, 3)) for r in bt]
-        charts.append(Chart.scaled("Bradley–Terry log-strength (95% bootstrap interval)", bars, kind="point"))
-    return charts
+        if len(points) >= 3:
+            out.append(
+                plots.scatter_with_fit(
+                    f"scatter-{_slug(column.name)}",
+                    f"{column.label or column.name} against FixCost Score",
+                    points,
+                    x_label=reference.label or reference.name,
+                    y_label=column.label or column.name,
+                    x_range=reference.value_range,
+                    y_range=column.value_range,
+                )
+            )
+    return out
+
+
+def _slug(name: str) -> str:
+    return name.replace("_", "-").lower()
 
 
 def _fixcost_distribution(rows: list[dict]) -> list[dict]:
@@ -434,14 +594,17 @@ def _human_vs_llm(sample_ids) -> list[AgreementRow]:
     """Weighted (quadratic) kappa between the rounded mean human score and the latest LLM score, per aspect."""
     human: dict[tuple, list[int]] = defaultdict(list)
     llm: dict[tuple, int] = {}
-    for j in Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False).order_by(
-        "created_at", "pk"
-    ):
-        key = (j.translation_id, j.aspect, j.with_reference)
-        if j.judge_user_id:
-            human[key].append(j.score)
+    rows = (
+        Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False)
+        .order_by("created_at", "pk")
+        .values_list("translation_id", "aspect", "with_reference", "judge_user_id", "score")
+    )
+    for translation_id, aspect, with_reference, judge_user_id, score in rows:
+        key = (translation_id, aspect, with_reference)
+        if judge_user_id:
+            human[key].append(score)
         else:
-            llm[key] = j.score
+            llm[key] = score
     rows = []
     for aspect in ("usefulness", "functional-correctness"):
         for with_reference in (False, True):
@@ -459,5 +622,5 @@ def _human_vs_llm(sample_ids) -> list[AgreementRow]:
     return rows
 
 
-def _round(value: float) -> float | None:
+def _round(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else round(value, 4)

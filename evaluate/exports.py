@@ -8,7 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterable, Iterator, Sequence
 
 from django.db.models import QuerySet
 
@@ -54,12 +55,13 @@ def metric_rows(
     """One dict per translation (of the queryset, default all) with `columns` (default the export's after
     sample and system); None where a metric was not computed. Each metric's stored values are read once."""
     if translations is None:
-        translations = Translation.objects.select_related("sample", "system")
+        translations = Translation.objects.all()
     columns = list(columns if columns is not None else metrics.export_columns())
     rows: dict[int, dict] = {}
-    for t in translations:
-        rows[t.pk] = dict.fromkeys((*ROW_KEYS, *columns))
-        rows[t.pk].update(sample=t.sample.key, system=t.system.name)
+    # Names only: the programs' texts are never read for a table of numbers.
+    for pk, sample_key, system_name in translations.values_list("pk", "sample__key", "system__name"):
+        rows[pk] = dict.fromkeys((*ROW_KEYS, *columns))
+        rows[pk].update(sample=sample_key, system=system_name)
     ids = translations.values("pk")  # a subquery: no list of ids however many translations there are
     wanted = set(columns)
     for metric in metrics.all_metrics():
@@ -71,51 +73,54 @@ def metric_rows(
     return list(rows.values())
 
 
-def comparison_rows() -> list[dict]:
-    rows = []
-    for c in Comparison.objects.select_related("sample", "left__system", "right__system", "judge_user").order_by("pk"):
-        rows.append(
-            {
-                "id": c.pk,
-                "sample": c.sample.key,
-                "left_system": c.left.system.name,
-                "right_system": c.right.system.name,
-                "judge": c.judge_user.get_username() if c.judge_user else c.judge_model,
-                "order_seen": c.order_seen,
-                "verdict": c.verdict,
-                "reason": c.reason,
-                "time_spent_s": c.time_spent_s,
-                "comments_stripped": c.comments_stripped,
-                "inconsistent": c.inconsistent,
-                "created_at": c.created_at.isoformat(),
-            }
-        )
-    return rows
+# Rows are read in chunks with names joined in, never the translations' programs.
+CHUNK_ROWS = 2000
 
 
-def judgement_rows() -> list[dict]:
-    rows = []
-    for j in Judgement.objects.select_related("translation__sample", "translation__system", "judge_user").order_by(
-        "pk"
-    ):
-        rows.append(
-            {
-                "id": j.pk,
-                "sample": j.translation.sample.key,
-                "system": j.translation.system.name,
-                "judge": j.judge_user.get_username() if j.judge_user else j.judge_model,
-                "aspect": j.aspect,
-                "with_reference": j.with_reference,
-                "score": j.score,
-                "raw_output": j.raw_output,
-                "created_at": j.created_at.isoformat(),
-            }
-        )
-    return rows
+def comparison_rows() -> Iterator[dict]:
+    rows = Comparison.objects.order_by("pk").values(
+        "pk", "sample__key", "left__system__name", "right__system__name", "judge_user__username", "judge_model",
+        "order_seen", "verdict", "reason", "time_spent_s", "comments_stripped", "inconsistent", "created_at",
+    )  # fmt: skip
+    for c in rows.iterator(chunk_size=CHUNK_ROWS):
+        yield {
+            "id": c["pk"],
+            "sample": c["sample__key"],
+            "left_system": c["left__system__name"],
+            "right_system": c["right__system__name"],
+            "judge": c["judge_user__username"] or c["judge_model"],
+            "order_seen": c["order_seen"],
+            "verdict": c["verdict"],
+            "reason": c["reason"],
+            "time_spent_s": c["time_spent_s"],
+            "comments_stripped": c["comments_stripped"],
+            "inconsistent": c["inconsistent"],
+            "created_at": c["created_at"].isoformat(),
+        }
+
+
+def judgement_rows() -> Iterator[dict]:
+    rows = Judgement.objects.order_by("pk").values(
+        "pk", "translation__sample__key", "translation__system__name", "judge_user__username", "judge_model",
+        "aspect", "with_reference", "score", "raw_output", "created_at",
+    )  # fmt: skip
+    for j in rows.iterator(chunk_size=CHUNK_ROWS):
+        yield {
+            "id": j["pk"],
+            "sample": j["translation__sample__key"],
+            "system": j["translation__system__name"],
+            "judge": j["judge_user__username"] or j["judge_model"],
+            "aspect": j["aspect"],
+            "with_reference": j["with_reference"],
+            "score": j["score"],
+            "raw_output": j["raw_output"],
+            "created_at": j["created_at"].isoformat(),
+        }
 
 
 # Text cells a spreadsheet would run as a formula (reasons and raw judge output are typed by people and LLMs).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FLUSH_CHARS = 1 << 16
 
 
 def _cell(value) -> object:
@@ -126,18 +131,40 @@ def _cell(value) -> object:
     return value
 
 
-def to_csv(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    """CSV with a header; empty cells where a value is None; formula-like text defused with a leading quote."""
+def iter_csv(rows: Iterable[dict], columns: Sequence[str]) -> Iterator[str]:
+    """CSV with a header, a line at a time; empty cells where a value is None; formula-like text defused."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(row.get(k)) for k in columns})
-    return out.getvalue()
+        if out.tell() > FLUSH_CHARS:
+            yield _drain(out)
+    yield _drain(out)
 
 
-def to_json(rows: Sequence[dict]) -> str:
-    return json.dumps(list(rows), indent=2, ensure_ascii=False)
+def _drain(out: io.StringIO) -> str:
+    text = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    return text
+
+
+def iter_json(rows: Iterable[dict]) -> Iterator[str]:
+    """What json.dumps(list(rows), indent=2, ensure_ascii=False) gives, a row at a time."""
+    first = True
+    for row in rows:
+        yield ("[\n" if first else ",\n") + textwrap.indent(json.dumps(row, indent=2, ensure_ascii=False), "  ")
+        first = False
+    yield "[]" if first else "\n]"
+
+
+def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
+    return "".join(iter_csv(rows, columns))
+
+
+def to_json(rows: Iterable[dict]) -> str:
+    return "".join(iter_json(rows))
 
 
 TABLES = {
@@ -147,11 +174,16 @@ TABLES = {
 }
 
 
-def render_table(table: str, fmt: str) -> str:
+def stream_table(table: str, fmt: str) -> Iterator[str]:
+    """A table as CSV or JSON text in pieces: downloads and files stream it instead of building it whole."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}; choose from {', '.join(TABLES)}")
     if fmt not in ("csv", "json"):
         raise ValueError("format must be csv or json")
     build, columns = TABLES[table]
     rows = build()
-    return to_csv(rows, columns()) if fmt == "csv" else to_json(rows)
+    return iter_csv(rows, columns()) if fmt == "csv" else iter_json(rows)
+
+
+def render_table(table: str, fmt: str) -> str:
+    return "".join(stream_table(table, fmt))

@@ -44,6 +44,11 @@ class Comparison(AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # Admin lists: newest first, and the distinct judge models of its filter, from indexes.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="comparison_newest_first"),
+            models.Index(fields=["judge_model"], name="comparison_judge_model"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(judge_user__isnull=False) | ~Q(judge_model=""), name="comparison_has_judge"
@@ -78,6 +83,10 @@ class Judgement(AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="judgement_newest_first"),
+            models.Index(fields=["judge_model"], name="judgement_judge_model"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(score__lte=4), name="judgement_score_0_4"),
             models.CheckConstraint(
@@ -159,6 +168,9 @@ class FixCostRecord(models.Model):
     time_spent_s = models.FloatField(null=True, blank=True)
     edit_size = models.PositiveIntegerField(null=True, blank=True)
     runs = models.PositiveIntegerField(null=True, blank=True)
+    flagged_steps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Of the counted steps, how many step hygiene flagged (still counted)"
+    )
     judge_model = models.CharField(max_length=200, blank=True)
     raw_output = models.TextField(blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
@@ -236,3 +248,54 @@ class DashboardSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"dashboard of generation {self.generation}, computed {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Published figures (issue 16): per-sample figures a paper published, imported by `manage.py import_results`
+# as a named source and kept apart from everything this app computes or people record. They are never turned
+# into fix steps, votes or scores; reports show them beside ours (evaluate/published.py).
+# ---------------------------------------------------------------------------------------------------------
+
+
+class PublishedSource(models.Model):
+    """A named set of published figures, e.g. the T2J paper's results.json."""
+
+    name = models.CharField(max_length=64, unique=True)
+    file_name = models.CharField(max_length=255, help_text="The file the figures were imported from")
+    sha256 = models.CharField(max_length=64, help_text="Of the imported file's bytes")
+    about = models.TextField(blank=True, help_text="The file's own description, when it has one")
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"published source {self.name}"
+
+
+class PublishedFigure(models.Model):
+    """One published per-sample figure, as the source names things (not linked to our samples or systems).
+
+    `metric` is our registry column where there is one (codebleu, fixcost_steps, codetrans_func_ref, ...) or
+    'comparison'. For a comparison `arm` is the pair ("A/B") and `verdict` the source's verdict ("A", "B",
+    "tie", "both-bad"); `value` is then the points of the pair's second arm (1, 0 or 0.5).
+    """
+
+    source = models.ForeignKey(PublishedSource, on_delete=models.CASCADE, related_name="figures")
+    section = models.CharField(max_length=64, blank=True, help_text="e.g. 'intrinsic', as the source groups it")
+    sample_key = models.CharField(max_length=64)
+    arm = models.CharField(max_length=64, help_text="The system or column as the source names it ('A', 'T2J')")
+    metric = models.CharField(max_length=64)
+    value = models.FloatField(null=True, blank=True)
+    verdict = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["source", "section", "metric", "sample_key", "arm"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "section", "sample_key", "arm", "metric"], name="one_published_figure_per_cell"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} {self.section} {self.sample_key} {self.arm} {self.metric} = {self.value}"

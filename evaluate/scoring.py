@@ -13,7 +13,7 @@ from django.db import transaction
 
 from annotate.models import Translation
 from evaluate import blinding, dashboard
-from evaluate.metrics.codebleu import reference_code
+from evaluate.metrics.codebleu import samples_with_verified_reference, verified_reference
 from evaluate.metrics.codetrans import RUBRICS
 from evaluate.models import Aspect, BlindPurpose, Judgement
 from evaluate.review import ReviewError, reviewable_translations
@@ -36,23 +36,24 @@ def _done_by(user) -> set[tuple[int, bool]]:
 
 
 def next_item(user, *, original: bool = False) -> ScoreItem | None:
-    """The next (translation, with/without reference) this reviewer has not scored; None when all are done."""
+    """The next (translation, with/without reference) this reviewer has not scored; None when all are done.
+
+    Reads ids only (translations in order, the reviewer's scores, the samples with a reference), then the
+    one translation shown: a few queries and no program text beyond it, however many translations there are.
+    """
     done = _done_by(user)
-    translations = (
-        reviewable_translations()
-        .select_related("sample")
-        .prefetch_related("sample__translations__fix_sessions__translation__system")
-        .order_by("sample__import_position", "sample__key", "pk")
-    )
+    with_reference = set(samples_with_verified_reference())
+    order = ("sample__import_position", "sample__key", "pk")
     todo = []
-    for translation in translations:
-        if (translation.pk, False) not in done:
-            todo.append((translation, False))
-        elif (translation.pk, True) not in done and reference_code(translation, None) is not None:
-            todo.append((translation, True))
+    for translation_id, sample_id in reviewable_translations().order_by(*order).values_list("pk", "sample_id"):
+        if (translation_id, False) not in done:
+            todo.append((translation_id, False))
+        elif (translation_id, True) not in done and sample_id in with_reference:
+            todo.append((translation_id, True))
     if not todo:
         return None
-    translation, with_reference = todo[0]
+    translation_id, with_reference = todo[0]
+    translation = Translation.objects.select_related("sample").get(pk=translation_id)
     token = blinding.issue(user, BlindPurpose.SCORE, translation.pk, with_reference=with_reference)
     return _item(token, translation, with_reference, original=original, remaining=len(todo))
 
@@ -66,7 +67,7 @@ def item_from_token(user, token: str, *, original: bool = False) -> ScoreItem:
 
 def _item(token: str, translation: Translation, with_reference: bool, *, original: bool, remaining: int) -> ScoreItem:
     names = blinding.names_pattern(blinding.identity_names())
-    reference = (reference_code(translation, None) or "") if with_reference else ""
+    reference = (verified_reference(translation.sample_id) or "") if with_reference else ""
     return ScoreItem(
         token=token,
         sample_key=translation.sample.key,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -21,10 +21,11 @@ from evaluate import dashboard as stored_dashboard
 from evaluate import metrics, review, scoring
 from evaluate.compute import ComputeError, metrics_for, system_named
 from evaluate.contexts import DASHBOARD_TABLES, Filters, dashboard_table
-from evaluate.exports import TABLES, render_table, to_csv, to_json
+from evaluate.exports import TABLES, stream_table, to_csv, to_json
 from evaluate.tasks import compute_metrics_task, fixcost_estimate_task, llm_compare_task
 
 EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate", stored_dashboard.REFRESH_JOB)
+UNKNOWN_TABLE = "Unknown table or format."
 NOT_COMPUTED = "The dashboard has not been computed yet: start a refresh on the dashboard page."
 
 
@@ -65,20 +66,26 @@ def dashboard_refresh(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(ADMIN)
 def metrics_export(request: HttpRequest) -> HttpResponse:
-    """?table=metrics|comparisons|judgements|<dashboard table>&format=csv|json (dashboard tables keep filters)."""
+    """?table=metrics|comparisons|judgements|<dashboard table>|plot-<id>&format=csv|json (dashboard tables and
+    plot data keep filters)."""
     table = request.GET.get("table", "metrics")
     fmt = request.GET.get("format", "csv")
-    if fmt not in ("csv", "json") or (table not in TABLES and table not in DASHBOARD_TABLES):
-        return HttpResponse("Unknown table or format.", status=400, content_type="text/plain")
+    known = table in TABLES or table in DASHBOARD_TABLES or table.startswith("plot-")
+    if fmt not in ("csv", "json") or not known:
+        return HttpResponse(UNKNOWN_TABLE, status=400, content_type="text/plain")
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     if table in TABLES:
-        body = render_table(table, fmt)
+        # Streamed as it is read (tens of thousands of votes): the web process never holds the whole file.
+        response = StreamingHttpResponse(stream_table(table, fmt), content_type=content_type)
     else:
         shown = _shown(request)  # the same stored context the page shows, not a fresh build
         if shown.context is None:
             return HttpResponse(NOT_COMPUTED, status=409, content_type="text/plain")
-        rows, columns = dashboard_table(shown.context, table)
-        body = to_csv(rows, columns) if fmt == "csv" else to_json(rows)
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json")
+        try:
+            rows, columns = dashboard_table(shown.context, table)
+        except ValueError:  # a plot the stored dashboard does not have
+            return HttpResponse(UNKNOWN_TABLE, status=400, content_type="text/plain")
+        response = HttpResponse(to_csv(rows, columns) if fmt == "csv" else to_json(rows), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="t2j-{table}.{fmt}"'
     return response
 
@@ -147,13 +154,13 @@ def review_compare(request: HttpRequest) -> HttpResponse:
     """The next blind pair (or the one named by ?pair=), sides as this reviewer sees them; ?original=1 keeps
     comments and docstrings (names still redacted)."""
     original = request.GET.get("original") == "1"
-    queue = review.queue_for(request.user)
+    first, remaining = review.next_pair(request.user)
     try:
         if request.GET.get("pair"):
-            pair = review.show_again(request.user, request.GET["pair"], original=original, remaining=len(queue))
-        elif queue:
-            _, lo, hi = queue[0]
-            pair = review.show_pair(request.user, lo, hi, original=original, remaining=len(queue))
+            pair = review.show_again(request.user, request.GET["pair"], original=original, remaining=remaining)
+        elif first:
+            _, lo, hi = first
+            pair = review.show_pair(request.user, lo, hi, original=original, remaining=remaining)
         else:
             return render(request, "evaluate/review_compare.html", {"pair": None})
     except review.ReviewError as error:

@@ -272,19 +272,60 @@ T2J_SANDBOX_UID_COUNT = env_int("T2J_SANDBOX_UID_COUNT", 64, minimum=1)
 T2J_SANDBOX_UID_LOCK_DIR = env_str("T2J_SANDBOX_UID_LOCK_DIR", "")
 T2J_RUN_WALL_S = env_float("T2J_RUN_WALL_S", 30.0, minimum=0.1)
 T2J_RUN_CPU_S = env_int("T2J_RUN_CPU_S", 60, minimum=1)
-T2J_RUN_ADDRESS_SPACE_BYTES = env_int("T2J_RUN_ADDRESS_SPACE_BYTES", 4 * 1024**3, minimum=1)
+# How far an admin may raise a sample's time limits (the paper capped its runs at 180 s).
+T2J_RUN_MAX_WALL_S = env_float("T2J_RUN_MAX_WALL_S", 180.0, minimum=0.1)
+T2J_RUN_MAX_CPU_S = env_int("T2J_RUN_MAX_CPU_S", 360, minimum=1)
+# Per process. `import torch, torchvision, jax` maps ~4.7 GB and tensorflow ~6 GB of address space; the
+# bound that matters is T2J_RUN_MEMORY_BYTES, the whole tree's real memory, kept by the watchdog.
+T2J_RUN_ADDRESS_SPACE_BYTES = env_int("T2J_RUN_ADDRESS_SPACE_BYTES", 16 * 1024**3, minimum=1)
 T2J_RUN_MEMORY_BYTES = env_int("T2J_RUN_MEMORY_BYTES", 6 * 1024**3, minimum=1)
 T2J_RUN_NPROC = env_int("T2J_RUN_NPROC", 128, minimum=1)
-T2J_RUN_FILE_SIZE_BYTES = env_int("T2J_RUN_FILE_SIZE_BYTES", 64 * 1024**2, minimum=1)
+# Pretrained-weight stand-ins are written into the working folder (resnet50: ~100 MB).
+T2J_RUN_FILE_SIZE_BYTES = env_int("T2J_RUN_FILE_SIZE_BYTES", 128 * 1024**2, minimum=1)
 T2J_RUN_OPEN_FILES = env_int("T2J_RUN_OPEN_FILES", 256, minimum=16)
-T2J_RUN_DISK_BYTES = env_int("T2J_RUN_DISK_BYTES", 256 * 1024**2, minimum=1024**2)
+T2J_RUN_DISK_BYTES = env_int("T2J_RUN_DISK_BYTES", 512 * 1024**2, minimum=1024**2)
 T2J_RUN_OUTPUT_BYTES = env_int("T2J_RUN_OUTPUT_BYTES", 1024**2, minimum=1024)
+# Synthetic stand-ins for standard datasets: examples per split (a sample may set its own).
+T2J_STANDIN_TRAIN_EXAMPLES = env_int("T2J_STANDIN_TRAIN_EXAMPLES", 256, minimum=1)
+T2J_STANDIN_TEST_EXAMPLES = env_int("T2J_STANDIN_TEST_EXAMPLES", 64, minimum=1)
+# Plots a run brings back (PNG only, re-encoded by the host).
+T2J_PLOTS_MAX_COUNT = env_int("T2J_PLOTS_MAX_COUNT", 16, minimum=0)
+T2J_PLOTS_MAX_BYTES = env_int("T2J_PLOTS_MAX_BYTES", 1024**2, minimum=1024)
+# Data files an admin attaches to a sample (read-only in the box's working folder).
+T2J_SAMPLE_FILES_MAX_COUNT = env_int("T2J_SAMPLE_FILES_MAX_COUNT", 20, minimum=0)
+T2J_SAMPLE_FILES_MAX_BYTES = env_int("T2J_SAMPLE_FILES_MAX_BYTES", 64 * 1024**2, minimum=0)
 T2J_RUNNER_URLS = env_list("T2J_RUNNER_URLS", ["http://127.0.0.1:8765"])
-# Shared secret between the web app and its runners; required for a runner listening beyond loopback.
-T2J_RUNNER_TOKEN = env_str("T2J_RUNNER_TOKEN", "")
+MIN_RUNNER_TOKEN_LENGTH = 32
+
+
+def _runner_token() -> str:
+    """Shared secret between the web app and its runners; required for a runner on another host."""
+    token = env_str("T2J_RUNNER_TOKEN").strip()
+    if token and len(token) < MIN_RUNNER_TOKEN_LENGTH:
+        raise ImproperlyConfigured(
+            f"T2J_RUNNER_TOKEN must be at least {MIN_RUNNER_TOKEN_LENGTH} characters (openssl rand -hex 32)"
+        )
+    return token
+
+
+T2J_RUNNER_TOKEN = _runner_token()
+# Without T2J_RUNNER_TOKEN, a runner and a web app on one host share this token: 0600, made on first use.
+T2J_RUNNER_TOKEN_FILE = Path(env_str("T2J_RUNNER_TOKEN_FILE", str(DATA_DIR / "runner_token")))
+# Warm interpreters per run kind, and what each kind imports before it is ready.
 T2J_RUNNER_POOL_SIZE = env_int("T2J_RUNNER_POOL_SIZE", 2, minimum=0)
 T2J_RUNNER_PRELOAD = env_list("T2J_RUNNER_PRELOAD", ["jax", "jax.numpy"])
+T2J_RUNNER_POOL_SIZE_PYTORCH = env_int("T2J_RUNNER_POOL_SIZE_PYTORCH", 1, minimum=0)
+T2J_RUNNER_PRELOAD_PYTORCH = env_list("T2J_RUNNER_PRELOAD_PYTORCH", ["torch"])
+T2J_RUNNER_POOL_SIZE_CONTRACT = env_int("T2J_RUNNER_POOL_SIZE_CONTRACT", 1, minimum=0)
+T2J_RUNNER_PRELOAD_CONTRACT = env_list(
+    "T2J_RUNNER_PRELOAD_CONTRACT", ["torch", "jax", "jax.numpy", "flax.linen", "optax", "t2j_contract.driver"]
+)
+# Batch runs of a system's translations: runs at a time through the runner.
+T2J_BATCH_CONCURRENCY = env_int("T2J_BATCH_CONCURRENCY", 2, minimum=1)
 T2J_COMPILE_CACHE_DIR = Path(env_str("T2J_COMPILE_CACHE_DIR", str(DATA_DIR / "compile-cache")))
+# All users' compile caches together; past it the least recently used caches are deleted (a user's own
+# cache holds at most 128 MiB).
+T2J_COMPILE_CACHE_MAX_BYTES = env_int("T2J_COMPILE_CACHE_MAX_BYTES", 2 * 1024**3, minimum=1024**2)
 
 # --- Workflow --------------------------------------------------------------------------------------
 T2J_CLAIM_EXPIRY_HOURS = env_int("T2J_CLAIM_EXPIRY_HOURS", 48, minimum=1)

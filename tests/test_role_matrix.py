@@ -9,6 +9,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from annotate.models import Run, RunPlot, SampleFile
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
 from tests.annotate.factories import (
     FixSessionFactory,
@@ -27,9 +28,18 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "home": ("get", ANY),
     "annotate:sample_list": ("get", ANY),
     "annotate:sample_detail": ("get", {DEVELOPER, ADMIN}),
+    "annotate:sample_settings_update": ("post", {ADMIN}),
+    "annotate:sample_file_create": ("post", {ADMIN}),
+    "annotate:sample_file_download": ("get", {DEVELOPER, ADMIN}),
+    "annotate:sample_file_delete": ("post", {ADMIN}),
     "annotate:system_list": ("get", {ADMIN}),
     "annotate:system_detail": ("get", {ADMIN}),
     "annotate:system_recount": ("post", {ADMIN}),
+    "annotate:system_runs_start": ("post", {ADMIN}),
+    "annotate:run_plot": ("get", {DEVELOPER, ADMIN}),
+    "annotate:sandbox_contents": ("get", ANY),
+    "annotate:system_verification": ("get", {ADMIN}),
+    "annotate:system_verify": ("post", {ADMIN}),
     "annotate:job_progress_hx": ("get", {ADMIN}),
     "annotate:job_cancel": ("post", {ADMIN}),
     "evaluate:dashboard": ("get", {ADMIN}),
@@ -69,6 +79,8 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "contracts:contract_list": ("get", {ADMIN}),
     "contracts:contract_edit": ("get", {ADMIN}),
     "contracts:contract_check": ("post", {ADMIN}),
+    "contracts:contract_scaffold_new": ("get", {ADMIN}),
+    "contracts:contract_proposal_create": ("post", {ADMIN}),
 }
 # Django's own views with their own access rules, tested elsewhere.
 NOT_ROLE_CHECKED = {"login", "logout"}
@@ -97,7 +109,14 @@ def _example_args() -> dict:
     session = FixSessionFactory(
         translation=TranslationFactory(system=system), status="verified", verified_at=timezone.now()
     )
+    run = Run.objects.create(kind="jax", code_hash="0" * 64, status="ok", session=session)
+    RunPlot.objects.create(run=run, position=1, source="show", png=b"\x89PNG\r\n\x1a\n")
     return {
+        "run_id": run.pk,
+        "position": 1,
+        "file_id": SampleFile.objects.create(
+            sample=translation.sample, name="data.csv", content=b"a\n", size=2, sha256="0" * 64
+        ).pk,
         "key": translation.sample.key,
         "name": system.name,
         "pk": JobFactory(system=system).pk,

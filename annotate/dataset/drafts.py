@@ -2,17 +2,22 @@
 
 Same collision rules as the dataset import: the same key with the same content is a no-op, different
 content is an error naming the key and the field unless replace=True. All or nothing.
+
+Samples may bring data files (annotate.sample_files): in a folder, the files under a folder KEY/ beside
+KEY.py (names relative to it); in JSONL, a "files" object of {name: base64 content}.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
 from django.db.models import F
 
-from annotate import contracts
+from annotate import contracts, sample_files
 from annotate.dataset.audit import audited
 from annotate.dataset.errors import DatasetError, Problems
 from annotate.dataset.reading import check_size, decode, key_problem, parse_jsonl, read_path, text_problem
@@ -29,7 +34,7 @@ from annotate.models import (
     Translation,
 )
 
-SAMPLE_FIELDS = ("key", "pytorch_code", "title", "origin", "difficulty", "contract")
+SAMPLE_FIELDS = ("key", "pytorch_code", "title", "origin", "difficulty", "contract", "files")
 TRANSLATION_FIELDS = ("sample", "code")
 FIELD_LIMITS = {"title": 200, "origin": 100}
 
@@ -91,7 +96,7 @@ def _read_folder(folder: Path, key_field: str, code_field: str) -> list[tuple[st
         try:
             records.append((path.name, {key_field: path.stem, code_field: decode(path.read_bytes(), path.name)}))
         except DatasetError as exc:
-            problems.items.extend(exc.problems)
+            problems.extend(exc.problems)
     problems.raise_if_any()
     return records
 
@@ -141,6 +146,7 @@ def import_samples(path: Path, *, replace: bool = False, dry_run: bool = False, 
 def _import_samples(path: Path, *, replace: bool, dry_run: bool) -> Outcome:
     records = read_source(path, SAMPLE_FIELDS, "pytorch_code")
     problems = Problems()
+    files = _sample_files(path, records, problems)
     valid = [(place, obj) for place, obj in records if _check_fields(place, obj, ("key", "pytorch_code"), problems)]
     _check_keys(records, "key", problems)
     for place, obj in valid:
@@ -153,6 +159,12 @@ def _import_samples(path: Path, *, replace: bool, dry_run: bool) -> Outcome:
         for place, obj in valid:
             sample = existing.get(obj["key"])
             changed = [name for name in obj if name != "key" and sample and getattr(sample, name) != obj[name]]
+            if (
+                sample is not None
+                and obj["key"] in files
+                and _digests(files[obj["key"]]) != sample_files.digests(sample)
+            ):
+                changed.append("files")
             if sample is None:
                 outcome.new.append(obj["key"])
             elif not changed:
@@ -165,14 +177,68 @@ def _import_samples(path: Path, *, replace: bool, dry_run: bool) -> Outcome:
         if conflicts and not replace:
             raise DatasetError(conflicts + ["nothing was imported; use --replace to overwrite"])
         if not dry_run:
-            _write_samples(valid, existing)
+            _write_samples(valid, existing, files)
     return outcome
 
 
-def _write_samples(valid: list[tuple[str, dict]], existing: dict[str, Sample]) -> None:
+def _sample_files(path: Path, records: list[tuple[str, dict]], problems: Problems) -> dict[str, dict[str, bytes]]:
+    """{key: {name: content}} of the samples that bring files; each record's "files" is taken out of it."""
+    found = {}
+    for place, obj in records:
+        key = obj.get("key")
+        if "files" in obj:
+            files = _decoded(place, obj.pop("files"), problems)
+        elif path.is_dir() and isinstance(key, str) and (path / key).is_dir():
+            files = _folder_files(path / key, f"{path.name}/{key}", problems)
+        else:
+            continue
+        try:
+            for name in files:
+                sample_files.check_name(name)
+            sample_files.check_set(files)
+        except sample_files.SampleFileProblem as problem:
+            problems.add(f"{place}.files: {problem}")
+            continue
+        found[key] = files
+    return found
+
+
+def _decoded(place: str, files: object, problems: Problems) -> dict[str, bytes]:
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        problems.add(f"{place}.files must be an object of file name to base64 content")
+        return {}
+    try:
+        return {str(name): base64.b64decode(content, validate=True) for name, content in files.items()}
+    except (ValueError, binascii.Error):
+        problems.add(f"{place}.files holds content that is not base64")
+        return {}
+
+
+def _folder_files(folder: Path, place: str, problems: Problems) -> dict[str, bytes]:
+    """Regular files under `folder` (no links followed), by their path relative to it."""
+    files = {}
+    for item in sorted(folder.rglob("*")):
+        if item.is_symlink():
+            problems.add(f"{place}/{item.relative_to(folder)} is a link; attach the file itself")
+        elif item.is_file():
+            files[item.relative_to(folder).as_posix()] = read_path(item)
+    return files
+
+
+def _digests(files: dict[str, bytes]) -> dict[str, str]:
+    return {name: sample_files.sha256(content) for name, content in files.items()}
+
+
+def _write_samples(
+    valid: list[tuple[str, dict]], existing: dict[str, Sample], files: dict[str, dict[str, bytes]]
+) -> None:
     for _, obj in valid:
         fields = {name: value for name, value in obj.items() if name != "key"}
         sample = existing.get(obj["key"])
+        if obj["key"] in files:
+            if sample is None:
+                sample = existing[obj["key"]] = Sample.objects.create(key=obj["key"], **fields)
+            sample_files.replace_all(sample, files[obj["key"]])
         if sample is None:
             Sample.objects.create(key=obj["key"], **fields)
             continue

@@ -1,7 +1,7 @@
 """The sandbox: the one chokepoint through which every program runs (see DESIGN.md "Sandbox").
 
     from annotate import sandbox
-    result = sandbox.run(code, "jax", user_key="dev")
+    result = sandbox.run(code, "jax", cache_key="")  # "": no compile cache; annotate.runs derives the keys
 
 Tries the runners of T2J_RUNNER_URLS (warm pool); when none answers, starts a cold box here and says so
 in `result.note`. The package imports nothing of the project but settings: it returns a RunResult and
@@ -17,42 +17,54 @@ from django.conf import settings
 from annotate.sandbox import inputs
 from annotate.sandbox.client import run_remote
 from annotate.sandbox.executor import execute
-from annotate.sandbox.inputs import InvalidRunInput
+from annotate.sandbox.inputs import InvalidRunInput, Job
 from annotate.sandbox.limits import Limits
+from annotate.sandbox.outputs import PNG_MAGIC
 from annotate.sandbox.result import RunResult
 
-__all__ = ["InvalidRunInput", "Limits", "RunResult", "run"]
+__all__ = ["PNG_MAGIC", "InvalidRunInput", "Limits", "RunResult", "run"]
 
 
 def run(
     code: str,
     kind: str,
-    user_key: str,
+    cache_key: str,
     files: dict[str, str | bytes] | None = None,
     limits: Limits | dict[str, Any] | None = None,
+    *,
+    readonly_files: dict[str, bytes] | None = None,
+    standins: dict[str, int] | None = None,
 ) -> RunResult:
-    """Run `code` in the sandbox; nothing is stored. Raises InvalidRunInput for bad input (nothing run)."""
-    code = inputs.check_code(code)
-    kind = inputs.check_kind(kind)
-    if not isinstance(user_key, str):
-        raise InvalidRunInput("user_key must be text")
-    encoded = inputs.encode_files(files)
-    try:
-        resolved = Limits.resolve(limits)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRunInput(str(exc)) from exc
-    return _run_somewhere(code, kind, user_key, encoded, resolved)
+    """Run `code` in the sandbox; nothing is stored. Raises InvalidRunInput for bad input (nothing run).
+
+    `cache_key` names the JAX compile cache the run reads and adds to: "" for none, else the opaque key
+    annotate.runs.cache_key derives (a user name is refused, see inputs.check_cache_key).
+
+    `files` are written into the box's working folder beside main.py (writable); `readonly_files` (a
+    sample's data files) appear there too but cannot be changed; `limits` may tighten any limit and raise
+    the time limits up to the operator maxima; `standins` sets the stand-in datasets' example counts
+    ({"train_examples": N, "test_examples": N}).
+    """
+    job = inputs.make_job(
+        code,
+        kind,
+        cache_key,
+        files=inputs.encode_files(files),
+        readonly_files=inputs.encode_files(readonly_files, inputs.MAX_READONLY_BYTES),
+        limits=limits,
+        standins=standins,
+    )
+    return _run_somewhere(job)
 
 
-def _run_somewhere(code: str, kind: str, user_key: str, files: dict[str, str], limits: Limits) -> RunResult:
+def _run_somewhere(job: Job) -> RunResult:
     urls = list(settings.T2J_RUNNER_URLS)
     failures: list[str] = []
     if urls:
-        payload = {"code": code, "kind": kind, "user_key": user_key, "files": files, "limits": limits.as_dict()}
-        result, failures = run_remote(urls, payload, limits.wall_s)
+        result, failures = run_remote(urls, job.as_payload(), job.limits.wall_s)
         if result is not None:
             return result
-    result = execute(code, kind, user_key, files, limits)
+    result = execute(job)
     if result.status != "refused":
         why = "; ".join(failures) if failures else "no runner configured"
         result.note = f"cold start: no runner answered ({why})"

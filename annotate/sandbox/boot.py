@@ -16,6 +16,7 @@ import linecache
 import os
 import re
 import resource
+import stat
 import sys
 import time
 import traceback
@@ -24,6 +25,13 @@ WORKDIR = "/box"
 CACHE_DIR = "/tmp/jax-cache"
 CACHE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,199}$")
 MAIN = "main.py"
+BOM = "\ufeff"
+# What the runtime (t2j_runtime) leaves for the host: events.jsonl and plots/NNN-<source>.png.
+OUTPUT_DIR = "/tmp/t2j-output"
+PLOT_NAME = re.compile(r"^[0-9]{3}-[a-z]{1,16}[.]png$")
+MAX_EVENTS_BYTES = 256 * 1024
+# Job settings a program's runtime reads from the environment (per-sample stand-in example counts).
+JOB_ENVIRONMENT = re.compile(r"^T2J_STANDIN_[A-Z_]{1,40}$")
 
 
 def _control(fd):
@@ -48,6 +56,8 @@ def _preload(modules):
             __import__(name)
         if "jax" in sys.modules:
             _warm_up_jax(sys.modules["jax"])
+        if "torch" in sys.modules:
+            _warm_up_torch(sys.modules["torch"])
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -62,6 +72,20 @@ def _warm_up_jax(jax):
     import jax.numpy as jnp
 
     jax.jit(lambda x: jnp.sum(x * 2.0))(jnp.arange(4.0)).block_until_ready()
+
+
+def _warm_up_torch(torch):
+    """Build an optimizer and take one training step: the first optimizer a program builds otherwise imports
+    torch's compiler stack (seconds). The global RNG is left as it was."""
+    import torch.nn
+    import torch.optim
+
+    state = torch.random.get_rng_state()
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.nn.functional.mse_loss(model(torch.zeros(1, 2)), torch.zeros(1, 1)).backward()
+    optimizer.step()
+    torch.random.set_rng_state(state)
 
 
 def _lower_limits(limits):
@@ -97,6 +121,54 @@ def _place_files(files):
         path = os.path.join(WORKDIR, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         _write_new(path, base64.b64decode(encoded))
+
+
+def _link_readonly(names, root):
+    """Each read-only file appears in the working folder as a link into the read-only mount (the host wrote
+    them there); its folders are real, so the program may add its own files beside them."""
+    for name in names:
+        path = os.path.join(WORKDIR, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(os.path.join(root, name), path)
+
+
+def _read_capped(path, cap):
+    """A regular file's bytes (never through a link), or None when it is not one or is over `cap`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = handle.read(cap + 1)
+    return data if len(data) <= cap else None
+
+
+def _collect_output(caps):
+    """What the runtime left in OUTPUT_DIR: {"events": [...], "plots": [{"name", "png": base64}]}, capped.
+
+    The host checks all of it again (annotate.sandbox.outputs): this only keeps the message small.
+    """
+    events = []
+    raw = _read_capped(os.path.join(OUTPUT_DIR, "events.jsonl"), MAX_EVENTS_BYTES) or b""
+    for line in raw.decode("utf-8", "replace").splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and item.get("kind") == "standin":
+            events.append(item)
+    plots = []
+    try:
+        names = sorted(name for name in os.listdir(os.path.join(OUTPUT_DIR, "plots")) if PLOT_NAME.match(name))
+    except OSError:
+        names = []
+    for name in names[: caps["max_plots"]]:
+        data = _read_capped(os.path.join(OUTPUT_DIR, "plots", name), caps["max_plot_bytes"])
+        if data is not None:
+            plots.append({"name": name, "png": base64.b64encode(data).decode("ascii")})
+    return {"events": events[:64], "plots": plots}
 
 
 def _prepare_cache(cache, enabled):
@@ -165,35 +237,21 @@ def _user_frames(tb):
     return frames
 
 
-def _missing_module(exc):
-    """True when the import failed because the package is not installed in the runtime venv."""
-    import importlib.util
-
-    top = (exc.name or "").split(".")[0]
-    if not top:
-        return False
-    try:
-        return importlib.util.find_spec(top) is None
-    except (ImportError, ValueError):
-        return True
-
-
 def _describe(exc):
-    kind = type(exc).__name__
-    message = str(exc)
-    if isinstance(exc, ModuleNotFoundError) and _missing_module(exc):
-        message = f"module not available in the sandbox: {exc.name} ({message})"
-    return kind, message
+    # As the program would print it: the runtime already explains a failed import in the message
+    # ("X is not installed in the sandbox (installed: ...)", "X does not exist (did you mean Y?)").
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<the exception's message could not be shown>"
+    return type(exc).__name__, message
 
 
 def _print_traceback(exc, tb):
     # Like the interpreter's own report, minus the driver's frames.
     while tb is not None and not _is_user_file(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
-    lines = traceback.format_exception(type(exc), exc, tb)
-    if isinstance(exc, ModuleNotFoundError) and _missing_module(exc):
-        lines[-1] = "ModuleNotFoundError: " + _describe(exc)[1] + "\n"
-    sys.stderr.write("".join(lines))
+    sys.stderr.write("".join(traceback.format_exception(type(exc), exc, tb)))
 
 
 def _run_program(code):
@@ -207,7 +265,8 @@ def _run_program(code):
     result = {"exit_code": 0, "exception_type": "", "exception_message": "", "traceback": []}
     started = time.perf_counter()
     try:
-        exec(compile(code, MAIN, "exec"), namespace)
+        # Python skips a UTF-8 byte-order mark at the start of a source file; compile() of a str does not.
+        exec(compile(code[1:] if code.startswith(BOM) else code, MAIN, "exec"), namespace)
     except SystemExit as exc:
         code_ = exc.code
         if code_ is None:
@@ -236,11 +295,13 @@ def _run_program(code):
 
 
 def main():
-    global WORKDIR, CACHE_DIR
+    global WORKDIR, CACHE_DIR, OUTPUT_DIR
     control_fd, preload, must_not_see = int(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
     if len(sys.argv) > 4:  # reduced isolation: a private folder on the host instead of the box's /box
         WORKDIR = sys.argv[4]
         CACHE_DIR = os.path.join(WORKDIR, ".jax-cache")
+    # Read now: whatever the program does to its environment, the driver collects from here.
+    OUTPUT_DIR = os.environ.get("T2J_OUTPUT_DIR", OUTPUT_DIR)
     ctl = _control(control_fd)
     _preload(preload)
     visible = [path for path in must_not_see if os.path.lexists(path)]
@@ -250,7 +311,11 @@ def main():
     os.dup2(null, 0)
     os.close(null)
     os.chdir(WORKDIR)
+    for name, value in job["environment"].items():
+        if JOB_ENVIRONMENT.match(name):
+            os.environ[name] = str(value)
     _place_files(job["files"])
+    _link_readonly(job["readonly_files"], job["readonly_root"])
     _prepare_cache(job["cache"], job["cache_enabled"])
     _lower_limits(job["limits"])
     result = _run_program(job["code"])
@@ -265,6 +330,7 @@ def main():
     os.dup2(null, 2)
     if job["cache_enabled"]:
         result["cache"] = _collect_cache(set(job["cache"]), job["cache_caps"])
+    result["output"] = _collect_output(job["output_caps"])
     try:
         _say(ctl, event="done", **result)
     except Exception:

@@ -6,6 +6,7 @@ output caps); the box only contributes the program's diagnostics (exception, tra
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import selectors
@@ -20,9 +21,10 @@ from typing import Any
 
 from django.conf import settings
 
-from annotate.sandbox import uids
+from annotate.sandbox import outputs, uids
+from annotate.sandbox.inputs import Job
 from annotate.sandbox.limits import Limits
-from annotate.sandbox.result import RunResult
+from annotate.sandbox.result import RunResult, clean_text
 
 BOOT_SOURCE = (Path(__file__).with_name("boot.py")).read_text(encoding="utf-8")
 WATCH_INTERVAL_S = 0.05  # watchdog period (the issue asks for <= 100 ms)
@@ -31,6 +33,8 @@ CONTROL_MAX_BYTES = 256 * 1024**2
 # Preloading jax costs CPU before the job; the box lowers the CPU limit to "used + job limit" itself.
 PRELOAD_CPU_ALLOWANCE_S = 60
 CACHE_CAPS = {"max_entries": 512, "max_entry_bytes": 32 * 1024**2, "max_total_bytes": 128 * 1024**2}
+# Where a box sees the host folder of its read-only files (the working folder links to each of them).
+READONLY_MOUNT = "/t2j/files"
 
 
 TEARDOWN_THREAD = "sandbox-teardown"
@@ -78,6 +82,7 @@ def box_environment(home: str = "/box", tmp: str = "/tmp") -> dict[str, str]:
     """The only environment a program sees (nothing of the web process's)."""
     threads = _thread_cap()
     venv = settings.T2J_SANDBOX_VENV
+    max_plots, max_plot_bytes = outputs.plot_caps()
     return {
         "PATH": f"{venv}/bin:/usr/bin:/bin",
         "HOME": home,
@@ -96,6 +101,13 @@ def box_environment(home: str = "/box", tmp: str = "/tmp") -> dict[str, str]:
         "TF_NUM_INTEROP_THREADS": "1",
         # One host device; XLA's own pool follows the CPU count, the nproc limit caps threads in the end.
         "XLA_FLAGS": f"--xla_force_host_platform_device_count=1 {settings.T2J_SANDBOX_XLA_FLAGS}".strip(),
+        # What the runtime (sandbox_runtime/t2j_runtime) reads: where to leave its events and plots, their
+        # caps, and the stand-in datasets' example counts (a job may set its own, see boot.py).
+        "T2J_OUTPUT_DIR": f"{tmp}/t2j-output",
+        "T2J_PLOTS_MAX_COUNT": str(max_plots),
+        "T2J_PLOTS_MAX_BYTES": str(max_plot_bytes),
+        "T2J_STANDIN_TRAIN_EXAMPLES": str(settings.T2J_STANDIN_TRAIN_EXAMPLES),
+        "T2J_STANDIN_TEST_EXAMPLES": str(settings.T2J_STANDIN_TEST_EXAMPLES),
     }
 
 
@@ -113,7 +125,7 @@ def _prlimit_args(limits: Limits) -> list[str]:
     ]
 
 
-def _bwrap_args(limits: Limits) -> list[str]:
+def _bwrap_args(limits: Limits, readonly_dir: str) -> list[str]:
     venv = settings.T2J_SANDBOX_VENV
     args = [
         bwrap_path() or "bwrap",
@@ -130,6 +142,7 @@ def _bwrap_args(limits: Limits) -> list[str]:
         "--symlink", "usr/lib64", "/lib64",
         "--symlink", "usr/bin", "/bin",
         "--ro-bind", venv, venv,
+        "--ro-bind", readonly_dir, READONLY_MOUNT,
         "--proc", "/proc",
         "--dev", "/dev",
         "--size", str(limits.disk_bytes), "--tmpfs", "/tmp",
@@ -260,6 +273,8 @@ class Box:
         # "reduced" (operator's choice only): no namespaces, a private host folder; still a sandbox uid.
         self.isolation = isolation
         self.workdir: str | None = None
+        # Host folder of the job's read-only files: root's, readable by the box's uid, mounted read-only.
+        self.readonly_dir: str | None = None
         self.lease: uids.UidLease | None = None
         self.proc: subprocess.Popen | None = None
         self._overflow = threading.Event()
@@ -282,13 +297,14 @@ class Box:
             raise Refused(f"sandbox refused: {exc}") from exc
         uid = self.lease.uid
         uids.become_subreaper()
+        self.readonly_dir = _private_folder("t2j-ro-", group=uid)
         read_fd, write_fd = os.pipe()
         must_not_see = [str(settings.BASE_DIR), str(settings.DATA_DIR), "/root", "/etc/passwd"]
         python = f"{settings.T2J_SANDBOX_VENV}/bin/python"
         argv = [*_prlimit_args(self.limits)]
         env, cwd = box_environment(), "/"
         if self.isolation == "full":
-            argv += [*_bwrap_args(self.limits), python, "-s", "-c", BOOT_SOURCE]
+            argv += [*_bwrap_args(self.limits, self.readonly_dir), python, "-s", "-c", BOOT_SOURCE]
             argv += [str(write_fd), json.dumps(self.preload), json.dumps(must_not_see)]
         else:
             self.workdir = tempfile.mkdtemp(prefix="t2j-box-")
@@ -344,24 +360,29 @@ class Box:
         # Importing jax cost CPU that is not the program's (measured here, off the request's path for warm boxes).
         self._cpu_at_ready = uids.usage_of_uid(self.lease.uid)[1]
 
-    def execute(
-        self, code: str, files: dict[str, str], cache: dict[str, str], limits: Limits, cache_enabled: bool
-    ) -> tuple[RunResult, dict[str, str]]:
+    def execute(self, job: Job, cache: dict[str, str], cache_enabled: bool) -> tuple[RunResult, dict[str, str]]:
         """Hand the program to the ready box, supervise it to the end, tear the box down."""
-        assert self.proc is not None and self.lease is not None
+        assert self.proc is not None and self.lease is not None and self.readonly_dir is not None
+        limits = job.limits
         self._stdout.reset(limits.output_bytes)
         self._stderr.reset(limits.output_bytes)
-        job = {
-            "code": code,
-            "files": files,
+        _write_readonly(self.readonly_dir, job.readonly_files, self.lease.uid)
+        max_plots, max_plot_bytes = outputs.plot_caps()
+        message = {
+            "code": job.code,
+            "files": job.files,
+            "readonly_files": sorted(job.readonly_files),
+            "readonly_root": READONLY_MOUNT if self.isolation == "full" else self.readonly_dir,
+            "environment": {f"T2J_STANDIN_{name.upper()}": str(count) for name, count in job.standins.items()},
             "cache": cache,
             "cache_enabled": cache_enabled,
             "cache_caps": CACHE_CAPS,
+            "output_caps": {"max_plots": max_plots, "max_plot_bytes": max_plot_bytes},
             "limits": limits.as_dict(),
         }
         started = time.monotonic()
         try:
-            self.proc.stdin.write(json.dumps(job).encode("utf-8") + b"\n")
+            self.proc.stdin.write(json.dumps(message).encode("utf-8") + b"\n")
             self.proc.stdin.close()
         except OSError:
             pass  # the box died; the supervisor below reports how
@@ -377,6 +398,7 @@ class Box:
             self._stdout.stop()
             self._stderr.stop()
         result = self._result(reason, duration, peak)
+        result.limits = limits.as_dict()
         # The uid-wide sweep, waiting for big interpreters to finish dying and freeing the uid happen off the
         # request's path (the box's process group is SIGKILLed already).
         threading.Thread(target=self.destroy, name=TEARDOWN_THREAD, daemon=True).start()
@@ -446,7 +468,12 @@ class Box:
             result.exception_type = str(done.get("exception_type") or "")[:200]
             result.exception_message = str(done.get("exception_message") or "")[:10000]
             frames = done.get("traceback") or []
-            result.traceback = [_frame(f) for f in frames[:200] if isinstance(f, dict)]
+            result.traceback = (
+                [_frame(f) for f in frames[:200] if isinstance(f, dict)] if isinstance(frames, list) else []
+            )
+            output = done.get("output") if isinstance(done.get("output"), dict) else {}
+            result.standins = outputs.standins(output.get("events"))
+            result.plots = outputs.plots(output.get("plots"))
             if isinstance(done.get("inprocess_s"), int | float):
                 result.inprocess_s = float(done["inprocess_s"])
             # Reported from inside (display only; the bound is enforced by the host's own samples).
@@ -463,7 +490,7 @@ class Box:
             result.exception_message = "killed: time limit reached"
         if result.status == "output-limit":
             result.exception_message = "killed: output limit reached"
-        return result
+        return result.cleaned()
 
     def limits_text(self, which: str) -> str:
         return f"{self.limits.memory_bytes} bytes of memory" if which == "memory" else which
@@ -485,19 +512,47 @@ class Box:
             self.lease = None
         if self.proc is not None and self.proc.returncode is None:
             self.proc.wait(5)
-        if self.workdir is not None:
-            # rmtree works through directory fds and never follows links planted in the folder.
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
+        # rmtree works through directory fds and never follows links planted in the folder.
+        for folder in (self.workdir, self.readonly_dir):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        self.workdir = self.readonly_dir = None
 
 
 def _frame(frame: dict[str, Any]) -> dict[str, Any]:
     line = frame.get("line")
     return {
-        "file": str(frame.get("file", ""))[:300],
-        "line": line if isinstance(line, int) else None,
-        "function": str(frame.get("function", ""))[:300],
+        "file": clean_text(frame.get("file", ""))[:300],
+        "line": line if isinstance(line, int) and not isinstance(line, bool) else None,
+        "function": clean_text(frame.get("function", ""))[:300],
     }
+
+
+def _private_folder(prefix: str, group: int) -> str:
+    """A new host folder owned by root, readable (not writable) by `group` only."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    os.chown(folder, 0, group)
+    os.chmod(folder, 0o750)
+    return folder
+
+
+def _write_readonly(root: str, files: dict[str, str], group: int) -> None:
+    """Write the job's read-only files (names checked by annotate.sandbox.inputs) under `root`.
+
+    Only root can write there, so nothing the box did can be followed: every file is new (O_EXCL), no link.
+    """
+    for name, encoded in files.items():
+        folder = root
+        for part in name.split("/")[:-1]:
+            folder = os.path.join(folder, part)
+            if not os.path.isdir(folder):
+                os.mkdir(folder, 0o750)
+                os.chown(folder, 0, group)
+        path = os.path.join(root, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o440)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(base64.b64decode(encoded))
+        os.chown(path, 0, group)
 
 
 def _status(reason: str, done: dict[str, Any] | None, returncode: int | None) -> str:

@@ -1,9 +1,10 @@
-"""Runs one validated program in a box (a warm one when given, else a cold start) with the user's cache."""
+"""Runs one validated job in a box (a warm one when given, else a cold start) with its compile cache."""
 
 from __future__ import annotations
 
 from annotate.sandbox import cache
 from annotate.sandbox.box import Box, Refused, reduced_allowed
+from annotate.sandbox.inputs import Job
 from annotate.sandbox.limits import Limits
 from annotate.sandbox.result import RunResult
 
@@ -11,24 +12,22 @@ from annotate.sandbox.result import RunResult
 CACHED_KINDS = ("jax", "contract")
 
 
-def execute(
-    code: str, kind: str, user_key: str, files: dict[str, str], limits: Limits, box: Box | None = None
-) -> RunResult:
-    """`files` are already validated and base64-encoded. A warm `box` must already be ready."""
-    cache_enabled = bool(user_key) and kind in CACHED_KINDS
-    entries = cache.load(user_key) if cache_enabled else {}
+def execute(job: Job, box: Box | None = None) -> RunResult:
+    """A warm `box` must already be ready; without one a cold box is started for the job."""
+    cache_enabled = bool(job.cache_key) and job.kind in CACHED_KINDS
+    entries = cache.load(job.cache_key) if cache_enabled else {}
     if box is None:
         try:
-            box = cold_box(limits)
+            box = cold_box(job.limits)
         except Refused as exc:
             return RunResult.refused(str(exc))
     try:
-        result, new_entries = box.execute(code, files, entries, limits, cache_enabled)
+        result, new_entries = box.execute(job, entries, cache_enabled)
     except BaseException:
         box.destroy()
         raise
     if cache_enabled:
-        cache.store(user_key, new_entries)
+        cache.store(job.cache_key, new_entries)
     return result
 
 

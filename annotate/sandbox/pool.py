@@ -1,4 +1,6 @@
-"""Pre-started single-use boxes that already imported jax and initialised its CPU backend.
+"""Pre-started single-use boxes that already imported what their kind of program needs: one pool per run
+kind (jax: jax with its CPU backend initialised; pytorch: torch; contract: both and the contract helpers),
+each sized by its setting (see pools_from_settings).
 
 Boxes are spawned by ONE long-lived thread: bubblewrap's --die-with-parent fires when the thread that
 forked it ends, so a box forked by a short-lived request thread would die with that request.
@@ -16,6 +18,8 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.conf import settings
+
 from annotate.sandbox.box import Box, Refused
 from annotate.sandbox.limits import Limits
 
@@ -28,7 +32,8 @@ class WarmPool:
     def __init__(self, size: int, preload: list[str], limits: Limits | None = None) -> None:
         self.size = size
         self.preload = list(preload)
-        self.limits = limits or Limits.from_settings()
+        # Started under the ceiling (the longest time limits a sample may get); each job lowers its own.
+        self.limits = limits or Limits.ceiling()
         self._ready: deque[Box] = deque()
         self._starting = 0
         self._lent: dict[Box, float] = {}  # boxes running a program -> when they were lent
@@ -166,3 +171,21 @@ class WarmPool:
             self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_S
             self._starting -= 1
             self._cond.notify_all()
+
+
+# Per run kind: (setting of the pool size, setting of what its boxes import before they are ready).
+POOL_SETTINGS = {
+    "jax": ("T2J_RUNNER_POOL_SIZE", "T2J_RUNNER_PRELOAD"),
+    "pytorch": ("T2J_RUNNER_POOL_SIZE_PYTORCH", "T2J_RUNNER_PRELOAD_PYTORCH"),
+    "contract": ("T2J_RUNNER_POOL_SIZE_CONTRACT", "T2J_RUNNER_PRELOAD_CONTRACT"),
+}
+
+
+def pools_from_settings(sizes: dict[str, int] | None = None) -> dict[str, WarmPool]:
+    """A started pool per run kind, sized by settings unless `sizes` says otherwise; kinds sized 0 get none."""
+    pools = {}
+    for kind, (size_setting, preload_setting) in POOL_SETTINGS.items():
+        size = (sizes or {}).get(kind, getattr(settings, size_setting))
+        if size > 0:
+            pools[kind] = WarmPool(size, list(getattr(settings, preload_setting))).start()
+    return pools

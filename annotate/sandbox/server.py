@@ -1,10 +1,14 @@
 """The runner: a local HTTP API in front of a warm pool, so all web workers share one pool.
 
-POST /run  {"code", "kind", "user_key", "files": {name: base64}, "limits": {...}} -> a RunResult object
+POST /run  {"code", "kind", "cache_key", "files": {name: base64}, "readonly_files": {name: base64},
+            "limits": {...}, "standins": {...}} -> a RunResult object
+           (`cache_key`: "" or the opaque key annotate.runs derives, see annotate.sandbox.inputs)
 GET  /health -> {"ok": true, "ready": N, "starting": N, "running": N, "size": N, "last_error": "...",
+                 "pools": {kind: {"ready", "starting", "running", "size", "last_error"}},
                  "skipped_uids": [{"uid": N, "pids": [N, ...]}]}  (uids left alone: processes no lease holds)
-With a token (T2J_RUNNER_TOKEN for `sandbox_server`), /run needs `Authorization: Bearer <token>` (401
-otherwise). The boxes have no network, so programs cannot reach it.
+The top-level counts add up the pools of every kind; /health names no cache key, user or program.
+Every POST needs `Authorization: Bearer <token>` (annotate.sandbox.runner_token), else 401 and nothing
+runs. The boxes have no network, so programs cannot reach the runner.
 """
 
 from __future__ import annotations
@@ -18,41 +22,38 @@ from typing import Any
 
 from annotate.sandbox import inputs, uids
 from annotate.sandbox.executor import execute
-from annotate.sandbox.limits import Limits
 from annotate.sandbox.pool import WarmPool
 from annotate.sandbox.result import RunResult
+from annotate.sandbox.runner_token import runner_token
 
 log = logging.getLogger(__name__)
-MAX_REQUEST_BYTES = 32 * 1024**2
+# Files, read-only files and code, base64-encoded in JSON.
+MAX_REQUEST_BYTES = (inputs.MAX_FILES_BYTES + inputs.MAX_READONLY_BYTES) * 3 // 2 + 2 * inputs.MAX_CODE_BYTES
 
 
-def run_request(pool: WarmPool | None, payload: Any) -> RunResult:
-    """Validate one request and run it, warm when the pool has a box ready, cold otherwise."""
-    if not isinstance(payload, dict):
-        raise inputs.InvalidRunInput("the request must be a JSON object")
-    code = inputs.check_code(payload.get("code"))
-    kind = inputs.check_kind(payload.get("kind", "jax"))
-    user_key = payload.get("user_key") or ""
-    if not isinstance(user_key, str):
-        raise inputs.InvalidRunInput("user_key must be text")
-    files = inputs.decode_files(payload.get("files") or {})
-    try:
-        limits = Limits.resolve(payload.get("limits"))
-    except (TypeError, ValueError) as exc:
-        raise inputs.InvalidRunInput(str(exc)) from exc
+def run_request(pools: dict[str, WarmPool], payload: Any) -> RunResult:
+    """Validate one request and run it, warm when the pool of its kind has a box ready, cold otherwise."""
+    job = inputs.job_from_payload(payload)
+    pool = pools.get(job.kind)
     with pool.lend() if pool is not None else nullcontext() as box:
-        result = execute(code, kind, user_key, files, limits, box)
+        result = execute(job, box)
     if box is None and result.status != "refused":
-        result.note = "cold start: no warm interpreter was ready in the runner"
+        result.note = f"cold start: no warm {job.kind} interpreter was ready in the runner"
     return result
 
 
 class RunnerServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], pool: WarmPool | None, token: str = "") -> None:
-        self.pool = pool
-        self.token = token
+    def __init__(
+        self, address: tuple[str, int], pools: dict[str, WarmPool] | WarmPool | None, token: str | None = None
+    ) -> None:
+        """`token` defaults to runner_token() (which may raise RunnerTokenError); an empty one is a ValueError."""
+        # A single pool (tests, older callers) serves jax runs, as before pools per kind.
+        self.pools = {"jax": pools} if isinstance(pools, WarmPool) else dict(pools or {})
+        self.token = runner_token() if token is None else token
+        if not self.token:
+            raise ValueError("a runner needs a token: without one, any process on the machine could run programs")
         super().__init__(address, _Handler)
 
 
@@ -62,45 +63,56 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s " + format, self.address_string(), *args)
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
+    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
     def _authorised(self) -> bool:
-        token = self.server.token
-        if not token:
-            return True
         given = self.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode("utf-8"), f"Bearer {token}".encode())
+        return hmac.compare_digest(given.encode("utf-8"), f"Bearer {self.server.token}".encode())
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path != "/health":
             self._reply(404, {"error": "not found"})
             return
-        pool = self.server.pool
+        pools = self.server.pools
+        by_kind = {
+            kind: {
+                "ready": pool.ready_count,
+                "starting": pool.starting_count,
+                "running": pool.running_count,
+                "size": pool.size,
+                "last_error": pool.last_error,
+            }
+            for kind, pool in pools.items()
+        }
+        totals = {
+            name: sum(pool[name] for pool in by_kind.values()) for name in ("ready", "starting", "running", "size")
+        }
+        errors = [f"{kind}: {pool['last_error']}" for kind, pool in by_kind.items() if pool["last_error"]]
         self._reply(
             200,
             {
                 "ok": True,
-                "ready": pool.ready_count if pool else 0,
-                "starting": pool.starting_count if pool else 0,
-                "running": pool.running_count if pool else 0,
-                "size": pool.size if pool else 0,
-                "last_error": pool.last_error if pool else "",
+                **totals,
+                "last_error": "; ".join(errors),
+                "pools": by_kind,
                 "skipped_uids": [{"uid": uid, "pids": pids} for uid, pids in uids.skipped_uids().items()],
             },
         )
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        if not self._authorised():
+            self._reply(401, {"error": "a valid runner token is required"}, {"WWW-Authenticate": "Bearer"})
+            return
         if self.path != "/run":
             self._reply(404, {"error": "not found"})
-            return
-        if not self._authorised():
-            self._reply(401, {"error": "a valid runner token is required"})
             return
         try:
             length = int(self.headers.get("Content-Length", "0"))
@@ -111,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             payload = json.loads(self.rfile.read(length))
-            result = run_request(self.server.pool, payload)
+            result = run_request(self.server.pools, payload)
         except (ValueError, RecursionError) as exc:
             self._reply(400, {"error": str(exc)})
             return

@@ -171,7 +171,7 @@ def test_when_every_uid_runs_unleased_processes_the_run_is_refused_naming_them(u
     settings.T2J_RUNNER_URLS = []
     from annotate import sandbox
 
-    result = sandbox.run("print('hi')\n", "pytorch", "", store=False)
+    result = sandbox.run("print('hi')\n", "pytorch", "")
     assert result.status == "refused"
     assert f"{UID_RANGE_BASE} (pids {unleased_sleeper.pid})" in result.exception_message
     assert unleased_sleeper.poll() is None
@@ -185,7 +185,7 @@ import django
 django.setup()
 from annotate import sandbox
 from annotate.sandbox.box import wait_for_teardowns
-result = sandbox.run(sys.argv[1], "pytorch", "", store=False)
+result = sandbox.run(sys.argv[1], "pytorch", "")
 wait_for_teardowns()
 print(json.dumps(result.as_dict()))
 """

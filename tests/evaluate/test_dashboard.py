@@ -21,7 +21,8 @@ from annotate.signals import fix_session_changed
 from evaluate import blinding, dashboard, metrics, ranking
 from evaluate.contexts import DashboardContext
 from evaluate.demo import load_demo
-from evaluate.models import BlindPurpose, DashboardGeneration, DashboardSnapshot
+from evaluate.metrics import fixcost
+from evaluate.models import BlindPurpose, DashboardGeneration, DashboardSnapshot, FixCostRecord
 from evaluate.tasks import refresh_dashboard_task
 from tests.annotate.factories import RunFactory
 from tests.annotate.fix_sessions import open_session
@@ -72,7 +73,7 @@ def test_a_dashboard_get_shows_the_stored_context_without_fitting_or_computing(
     # Login (3), silent jobs (1), the snapshot and the generation (2), the job list (1).
     with django_assert_max_num_queries(7):
         html = admin_client_role.get(DASHBOARD).content.decode()
-    assert "t2j" in html and "Bradley–Terry" in html and 'class="chart-bar"' in html
+    assert "t2j" in html and "Bradley–Terry" in html and 'data-plot="plot-data-mean-codebleu"' in html
     assert 'id="computed-at"' in html and 'class="stale"' not in html
 
 
@@ -157,6 +158,15 @@ def test_verifying_a_session_in_the_workspace_marks_it_stale(stored_dashboard, d
     RunFactory(session=session, code=session.current_code, status=RunStatus.OK)
     fixlog.verify(session, developer, confirmed=True)
     assert dashboard.generation() > stored_dashboard.generation and _refresh_jobs().count() == 1
+    # Its FixCost is stored at once, so the refresh shows it without a metrics job.
+    assert FixCostRecord.objects.get(translation=session.translation, source="human").steps == 0
+
+
+def test_reopening_drops_the_sessions_fixcost(stored_dashboard, admin_user):
+    session = FixSession.objects.filter(status="verified").first()
+    fixcost.compute_human([session.translation])
+    fixlog.reopen(session, admin_user)
+    assert not FixCostRecord.objects.filter(translation=session.translation, source="human").exists()
 
 
 def test_reopening_a_verified_session_marks_it_stale(stored_dashboard, admin_user):

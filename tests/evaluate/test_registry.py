@@ -86,7 +86,8 @@ def test_a_registered_metric_is_the_last_column_of_the_metrics_export(evaluated,
 def test_a_registered_metric_shows_in_the_systems_table_rankings_and_charts(evaluated, line_ratio, admin_client_role):
     dashboard.refresh()
     html = admin_client_role.get(reverse("evaluate:dashboard")).content.decode()
-    assert '<th class="num">Line ratio</th>' in html and '<td class="num">0.75</td>' in html
+    assert '<th class="num">Line ratio</th>' in html
+    assert '<td class="num">0.75<span class="ci">[0.75, 0.75] n 2</span></td>' in html  # mean, interval, n
     assert "<figcaption>Mean line ratio (0–1)</figcaption>" in html
     assert "<h3>Line ratio</h3>" in html
     systems = admin_client_role.get(reverse("evaluate:metrics_export"), {"table": "systems"}).content.decode()

@@ -9,6 +9,7 @@
 //   htmx:confirm                → save: a request that changes the session waits until the code is saved
 //   htmx:configRequest          → save: a request that carries the code saves it (no autosave needed)
 //   htmx:beforeSwap (409)       → save: a refused save shows its choice (not swapped in as it is)
+import "./contract.js"; // sets itself up: the contract tab talks to no other panel
 import { whenEditorReady, initEditor } from "./editor.js";
 import { initRuns } from "./runs.js";
 import { initSave } from "./save.js";

@@ -182,7 +182,8 @@ def test_t2j_download_is_the_papers_bytes(admin_client_role):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="fix_bugs_dataset.json"'
-    assert response.content == PAPER_FILE.read_bytes()
+    assert response.streaming  # sent in blocks from a temporary file, never held whole in memory
+    assert response.getvalue() == PAPER_FILE.read_bytes()
 
 
 def test_jsonl_download(admin_client_role):
@@ -192,7 +193,7 @@ def test_jsonl_download(admin_client_role):
 
     assert response["Content-Type"] == "application/x-ndjson; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="weak-llm-fix_sessions.jsonl"'
-    assert json.loads(response.content)["sample"] == "e1"
+    assert json.loads(response.getvalue())["sample"] == "e1"
 
 
 def test_download_needing_a_system_explains_why(admin_client_role):

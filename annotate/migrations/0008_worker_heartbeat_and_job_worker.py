@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotate", "0003_import_records"),
+        ("annotate", "0007_run_contract_report"),
     ]
 
     operations = [
