@@ -19,18 +19,19 @@ correlation, published or plots compute: this module picks the values and hands 
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
+
+from django.utils import timezone
 
 from annotate.models import FixStep, RunKind, RunStatus, StepCategory
 from annotate.runs import code_hash
 from evaluate import experiment as experiments
-from evaluate import metrics, plots, published, ranking, statistics
+from evaluate import exports, metrics, plots, published, ranking, statistics
 from evaluate.contexts import FIXCOST_BINS
 from evaluate.correlation import correlate
 from evaluate.experiment_copy_check import check as copy_check
@@ -100,7 +101,15 @@ def build(experiment: Experiment, *, resamples: int = statistics.RESAMPLES) -> d
         ),
     }
     report["published"] = _published(experiment, per_sample, reference)
+    report["error_categories"] = _error_categories(experiment, arms)
     return _clean(report)
+
+
+def store(experiment: Experiment, *, resamples: int = statistics.RESAMPLES) -> dict:
+    """Build the report and keep it on the experiment, for its page (which only reads it)."""
+    report = build(experiment, resamples=resamples)
+    Experiment.objects.filter(pk=experiment.pk).update(report=report, report_built_at=timezone.now())
+    return report
 
 
 # --- values -----------------------------------------------------------------------------------------------
@@ -445,15 +454,7 @@ def per_sample_columns(report: dict) -> list[str]:
 
 def to_csv(report: dict) -> str:
     """The per-sample table, one row per (sample, arm); the statistics are in md and json."""
-    return table_csv(report["per_sample"], per_sample_columns(report))
-
-
-def table_csv(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return exports.to_csv(report["per_sample"], per_sample_columns(report))
 
 
 def _fmt(value) -> str:
@@ -738,7 +739,14 @@ def plots_of(report: dict, *, resamples: int = statistics.RESAMPLES) -> list[plo
                 caption=f"n = {n} verified drafts, counted by fix steps.",
             )
         )
-    out += _error_categories(report)
+    errors = report["error_categories"]
+    if errors["rows"]:
+        caption = f"n = {errors['n']} counted steps of verified sessions, by category."
+        out.append(
+            plots.stacked(
+                "error-categories", "Error categories per arm", errors["rows"], errors["categories"], caption=caption
+            )
+        )
     runs = [{"group": r["arm"], **{s: r[s] for s in RUN_STATUSES}} for r in report["runs"]["rows"] if r["n"]]
     if runs:
         n = sum(r["n"] for r in report["runs"]["rows"])
@@ -796,27 +804,17 @@ def _scatters(report: dict) -> list[plots.Plot]:
     return out
 
 
-def _error_categories(report: dict) -> list[plots.Plot]:
-    systems = {a["system"]: a["name"] for a in report["arms"]}
+def _error_categories(experiment: Experiment, arms) -> dict:
+    """Counted steps of the arms' verified sessions on the experiment's samples, by category, per arm."""
+    arm_of = {arm.system_id: arm.name for arm in arms}
     counts: dict[str, Counter] = defaultdict(Counter)
     steps = FixStep.objects.shared().filter(
-        session__translation__system__name__in=systems, session__translation__sample__key__in=report["samples"]
+        session__translation__system_id__in=arm_of, session__translation__sample__key__in=experiment.sample_keys
     )
-    for system, category in steps.values_list("session__translation__system__name", "category"):
-        counts[systems[system]][category or StepCategory.OTHER] += 1
-    if not counts:
-        return []
+    for system_id, category in steps.values_list("session__translation__system_id", "category"):
+        counts[arm_of[system_id]][category or StepCategory.OTHER] += 1
     rows = [{"group": arm, **{label: c[value] for value, label in StepCategory.choices}} for arm, c in counts.items()]
-    n = sum(sum(c.values()) for c in counts.values())
-    return [
-        plots.stacked(
-            "error-categories",
-            "Error categories per arm",
-            rows,
-            StepCategory.labels,
-            caption=f"n = {n} counted steps of verified sessions, by category.",
-        )
-    ]
+    return {"n": sum(sum(c.values()) for c in counts.values()), "categories": list(StepCategory.labels), "rows": rows}
 
 
 def _as_interval(row: dict) -> statistics.Interval:
@@ -825,3 +823,36 @@ def _as_interval(row: dict) -> statistics.Interval:
 
 def _slug(name: str) -> str:
     return name.replace("_", "-").lower()
+
+
+# --- the page ---------------------------------------------------------------------------------------------
+
+
+def page(report: dict) -> dict:
+    """What the report page loops over: one section per metric column with values (the per-sample table as rows of
+    [sample, value per arm], its means, differences and plots), and the other plots by section."""
+    arms = [a["name"] for a in report["arms"]]
+    by_id = {plot.id: asdict(plot) for plot in plots_of(report)}  # json_script needs plain data
+    sections = []
+    for column in report["columns"]:
+        name = column["name"]
+        cells = {(row["sample"], row["arm"]): row.get(name) for row in report["per_sample"]}
+        if all(value is None for value in cells.values()):
+            continue
+        means = [m for m in report["means"] if m["column"] == name]
+        sections.append(
+            {
+                "column": column,
+                "reference": means[0]["reference"] if means else "",
+                "rows": [[sample, *(cells.get((sample, arm)) for arm in arms)] for sample in report["samples"]],
+                "means": means,
+                "mean_method": next((m["method"] for m in means if m["method"]), ""),
+                "differences": [d for d in report["differences"] if d["column"] == name],
+                "plots": [by_id[i] for i in (f"box-{_slug(name)}", f"difference-{_slug(name)}") if i in by_id],
+            }
+        )
+    prefixes = {"ranking": "bradley-terry", "correlations": "scatter-", "fixcost": "fixcost-",
+                "errors": "error-categories", "runs": "runs", "copy": "copy-check"}  # fmt: skip
+    rest = {key: [p for p in by_id.values() if p["id"].startswith(prefix)] for key, prefix in prefixes.items()}
+    copied = [row for row in report["per_sample"] if row["copy_lines"] is not None]
+    return {"arms": arms, "sections": sections, "plots": rest, "copied": copied}

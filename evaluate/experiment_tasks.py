@@ -8,6 +8,7 @@ from django_tasks import task
 from annotate import jobs
 from annotate.models import Job
 from evaluate import experiment as experiments
+from evaluate import experiment_report
 from evaluate.models import Experiment
 
 
@@ -24,3 +25,4 @@ def experiment_step_task(job_id: int) -> None:
     job = jobs.begin(job_id)
     if job is not None:
         experiments.execute(job)
+        experiment_report.store(experiments.named(job.params["experiment"]))  # what the page shows next

@@ -319,7 +319,8 @@ class Experiment(models.Model):
 
     `reference` is 'verified' (each sample's human-verified code) or the name of the system whose translations
     similarity metrics score against (the paper's CodeBLEU: 'groundtruth_before_fix'). `state` holds what the
-    verify step found per translation, so a resumed run skips what is checked.
+    verify step found per translation, so a resumed run skips what is checked. `report` is the report as the last
+    step (or a rebuild) left it: the page reads it, never builds it.
     """
 
     name = models.SlugField(max_length=64, unique=True)
@@ -334,6 +335,8 @@ class Experiment(models.Model):
     judge_model = models.CharField(max_length=200, blank=True, help_text="Empty: OPENAI_MODEL")
     spec = models.JSONField(default=dict)
     state = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True, help_text="The report as last built (its page reads it)")
+    report_built_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -230,7 +230,8 @@ def test_the_report_flags_a_t2j_draft_that_pastes_its_prompts_example(llm_endpoi
         return Response(json.dumps(_completion(f"```python\n{code}\n```")), content_type="application/json")
 
     llm_endpoint.expect_request(CHAT_PATH).respond_with_handler(paste_the_first_example)
-    experiments.create({"name": "paste", "samples": ["e2"], "arms": [{"name": "t2j", "prompt": "t2j-relevant", "k": 4}]})
+    arm = {"name": "t2j", "prompt": "t2j-relevant", "k": 4}
+    experiments.create({"name": "paste", "samples": ["e2"], "arms": [arm]})
     _run("paste", "draft")
     report = experiment_report.build(Experiment.objects.get(name="paste"), resamples=99)
     (row,) = report["per_sample"]

@@ -61,13 +61,14 @@ class Command(BaseCommand):
             job = experiments.new_job(experiment, chosen)
             job = jobs.begin(job.pk)
             result = experiments.execute(job)
+            experiment_report.store(experiment)  # the page shows the report as of this step
             job.refresh_from_db()
             self.stdout.write(f"{chosen}: {job.status} — {result.message}")
             if job.status != JobStatus.DONE:
                 raise CommandError(f"step {chosen} {job.status}; run it again to resume")
 
     def _report(self, *, name: str, fmt: str, output: Path | None, **options) -> None:
-        text = experiment_report.render(experiment_report.build(experiments.named(name)), fmt)
+        text = experiment_report.render(experiment_report.store(experiments.named(name)), fmt)
         if output is None:
             self.stdout.write(text, ending="")
         else:
