@@ -157,7 +157,7 @@ def _per_sample(experiment: Experiment, translations, arm_of_system: dict, value
             verdict = verdicts.get(str(t.pk)) if t else None
             current = verdict and t and verdict.get("code") == code_hash(t.code)
             row["verdict"] = verdict["verdict"] if current else None
-            row.update(_copy_cells(t, experiment.copy_threshold, arm.prompt_mode))
+            row.update(_copy_cells(t, experiment.copy_threshold))
             rows.append(row)
     return rows
 
@@ -183,13 +183,17 @@ def _run_cells(translation) -> dict:
     }
 
 
-def _copy_cells(translation, threshold: float, mode: str) -> dict:
-    empty = {"copy_lines": None, "copy_share": None, "copy_top_source": None, "copy_top_share": None}
-    if translation is None or mode in (PromptMode.STANDARD, PromptMode.IMPORTED) or not translation.prompt_messages:
-        return empty | {"copy_flagged": False}
-    found = copy_check(
-        translation.code, translation.prompt_messages, own_source=translation.sample.pytorch_code, threshold=threshold
-    )
+def _copy_cells(translation, threshold: float) -> dict:
+    """The copy check of a draft whose prompt carried examples (T2J); empty cells for the others."""
+    found = None
+    if translation is not None and translation.prompt_messages:
+        found = copy_check(
+            translation.code, translation.prompt_messages, own_source=translation.sample.pytorch_code,
+            threshold=threshold,
+        )  # fmt: skip
+    if found is None or not found.examples:
+        return {"copy_lines": None, "copy_share": None, "copy_top_source": None, "copy_top_share": None,
+                "copy_flagged": False}  # fmt: skip
     return {
         "copy_lines": found.lines,
         "copy_share": found.share,
