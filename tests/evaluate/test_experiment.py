@@ -308,3 +308,25 @@ def test_every_plot_of_the_report_has_rows(reported):
 def test_report_of_an_unknown_experiment_is_a_clear_error():
     with pytest.raises(CommandError, match="there is no experiment named 'nope'"):
         call_command("experiment", "report", "nope")
+
+
+def test_the_judge_step_compares_every_pair_of_arms_in_both_orders_once(llm_endpoint, evaluated):  # noqa: F811
+    from werkzeug import Response
+
+    from evaluate.models import Comparison
+
+    def second_is_better(request):
+        return Response(json.dumps(_completion("B reads better.\nVerdict: B")), content_type="application/json")
+
+    llm_endpoint.expect_request(CHAT_PATH).respond_with_handler(second_is_better)
+    spec = {"name": "judged", "samples": ["e1", "h1"], "metrics": ["comparison"],
+            "arms": [{"name": "base", "system": "base"}, {"name": "t2j", "system": "t2j"}]}  # fmt: skip
+    experiments.create(spec)
+    reviewers = Comparison.objects.count()
+    assert "and 2 pair(s) in both orders" in _run("judged", "judge")
+    llm_votes = Comparison.objects.filter(judge_user__isnull=True)
+    assert llm_votes.count() == 4 and Comparison.objects.count() == reviewers + 4
+    assert all(vote.inconsistent for vote in llm_votes)  # "B" in both orders: the verdict flips with the order
+    assert "and 0 pair(s)" in _run("judged", "judge")  # judged pairs are not asked again
+    report = experiment_report.build(Experiment.objects.get(name="judged"), resamples=99)
+    assert report["comparisons"]["n"] == reviewers + 4
