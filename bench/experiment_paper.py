@@ -77,7 +77,7 @@ def main() -> int:
     parser.add_argument("--with-sandbox", action="store_true", help="also run every draft in the sandbox")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
-    for noisy in ("httpx", "werkzeug"):  # one line per LLM request otherwise
+    for noisy in ("httpx", "httpx2", "openai", "werkzeug"):  # one line per LLM request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     call_command("migrate", verbosity=0)
     _import_intrinsic()(INTRINSIC)
