@@ -38,12 +38,12 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from annotate import batch_runs, contracts, drafting, jobs, llm, prompting, runs
 from annotate.dataset.errors import DatasetError
 from annotate.dataset.reading import decode, parse_json, read_path
-from annotate.models import FixStep, Job, JobStatus, RunKind, Sample, StepCategory, System, SystemMode, Translation
+from annotate.models import FixStep, Job, JobStatus, Run, RunKind, Sample, StepCategory, System, SystemMode, Translation
 from annotate.similarity import rank_steps
 from evaluate import dashboard, llm_compare, metrics
 from evaluate.metrics import ComputeOptions, ComputeReport, codetrans
@@ -483,7 +483,8 @@ def _draft(experiment: Experiment, job: Job) -> StepResult:
 def _to_run(experiment: Experiment) -> tuple[list[Translation], int]:
     """(drafts whose current code has no batch run yet, how many already have one)."""
     todo, done = [], 0
-    translations = translations_of(experiment).exclude(code="").prefetch_related("batch_runs")
+    runs_done = Prefetch("batch_runs", queryset=Run.objects.only("pk", "translation_id", "kind", "code_hash"))
+    translations = translations_of(experiment).exclude(code="").prefetch_related(runs_done)
     for t in translations.order_by("system__name", "sample__import_position", "sample__key"):
         ran = {run.code_hash for run in t.batch_runs.all() if run.kind == RunKind.JAX}
         if runs.code_hash(t.code) in ran:

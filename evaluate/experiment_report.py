@@ -26,9 +26,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from django.db.models import Prefetch
 from django.utils import timezone
 
-from annotate.models import FixStep, RunKind, RunStatus, StepCategory
+from annotate.models import FixStep, Run, RunKind, RunStatus, StepCategory
 from annotate.runs import code_hash
 from evaluate import experiment as experiments
 from evaluate import exports, metrics, plots, published, ranking, statistics
@@ -56,7 +57,7 @@ def build(experiment: Experiment, *, resamples: int = statistics.RESAMPLES) -> d
     """The whole report as JSON-ready data (see the module docstring)."""
     arms = experiments.arms_of(experiment)
     arm_of_system = {arm.system_id: arm.name for arm in arms}
-    translations = list(experiments.translations_of(experiment).prefetch_related("batch_runs"))
+    translations = list(experiments.translations_of(experiment).prefetch_related(_latest_runs()))
     columns = _columns(experiment)
     values = _values(experiment, translations, columns)
     reference = _reference_text(experiment)
@@ -141,6 +142,12 @@ def _values(experiment: Experiment, translations, columns) -> dict[int, dict]:
         values[tid]["fixcost_flagged_steps"] = row.get("fixcost_flagged_steps")
         values[tid].setdefault("fixcost_score", row.get("fixcost_score"))
     return values
+
+
+def _latest_runs() -> Prefetch:
+    """The drafts' batch runs without their outputs (a run's stdout may hold megabytes)."""
+    fields = ("pk", "translation_id", "kind", "code_hash", "status", "exception_type", "exception_message")
+    return Prefetch("batch_runs", queryset=Run.objects.only(*fields))
 
 
 def _per_sample(experiment: Experiment, translations, arm_of_system: dict, values: dict) -> list[dict]:
@@ -371,29 +378,42 @@ def _fixcost(rows, arms, resamples: int) -> dict:
     return {"method": "steps of each verified session of a draft (retracted steps left out)", "rows": out}
 
 
+def _without_flagged(row: dict) -> float | None:
+    steps = row.get("fixcost_steps")
+    return None if steps is None else steps - (row.get("fixcost_flagged_steps") or 0)
+
+
 def _published(experiment: Experiment, rows, reference: str) -> dict | None:
-    """Published vs ours per sample for CodeBLEU and FixCost steps, for the arms the spec maps to published labels."""
+    """Published vs ours per sample: CodeBLEU, and FixCost steps with and without the steps step hygiene flagged,
+    for the arms the spec maps to the source's labels (a label the source has no figure of for a metric is left
+    out of that metric's table)."""
     source = experiment.published_source
     if not source:
         return None
     if not PublishedSource.objects.filter(name=source).exists():
         return {"source": source, "missing": True, "tables": []}
     section = experiment.published_section or None
+    variants = (
+        ("codebleu", reference, lambda row: row.get("codebleu")),
+        ("fixcost_steps", "FixCost steps of our verified sessions", lambda row: row.get("fixcost_steps")),
+        ("fixcost_steps", "FixCost steps without flagged steps", _without_flagged),
+    )
     tables = []
-    for metric, ours_as in (("codebleu", reference), ("fixcost_steps", "FixCost steps of our verified sessions")):
-        recomputed = {
-            (row["sample"], label): row.get(metric)
-            for label, arm in experiment.published_arms.items()
-            for row in rows
-            if row["arm"] == arm and row.get(metric) is not None
-        }
+    for metric, ours_as, ours in variants:
         theirs = published.published_values(source, metric, section=section)
-        if not recomputed and not theirs:
+        labels = {label for _, label in theirs} & set(experiment.published_arms)
+        recomputed = {
+            (row["sample"], label): ours(row)
+            for label in labels
+            for row in rows
+            if row["arm"] == experiment.published_arms[label] and ours(row) is not None
+        }
+        if not recomputed:
             continue
         beside = [
             vars(b)
             for b in published.beside(source, metric, recomputed, section=section, recomputed_as=ours_as)
-            if b.sample in experiment.sample_keys and b.arm in experiment.published_arms
+            if b.sample in experiment.sample_keys and b.arm in labels
         ]
         summary = [vars(s) for s in published.summarize([published.Beside(**b) for b in beside])]
         tables.append({"metric": metric, "recomputed_as": ours_as, "rows": beside, "summary": summary})

@@ -330,3 +330,29 @@ def test_the_judge_step_compares_every_pair_of_arms_in_both_orders_once(llm_endp
     assert "and 0 pair(s)" in _run("judged", "judge")  # judged pairs are not asked again
     report = experiment_report.build(Experiment.objects.get(name="judged"), resamples=99)
     assert report["comparisons"]["n"] == reviewers + 4
+
+
+def test_published_fixcost_is_shown_beside_the_bug_fix_datasets_with_and_without_flagged_steps():
+    import_dataset_file(PAPER / "fix_bugs_dataset.json", system="paper-dataset")
+    import_results(RESULTS, source="t2j-paper")
+    samples = [key.removesuffix(".py") for key in json.loads(RESULTS.read_text())["intrinsic"]["codebleu"]]
+    experiments.create(
+        {
+            "name": "fixcost",
+            "samples": samples,
+            "metrics": ["fixcost"],
+            "arms": [{"name": "dataset", "system": "paper-dataset"}],
+            "published": {"source": "t2j-paper", "section": "intrinsic", "arms": {"baseline": "dataset"}},
+        }
+    )
+    _run("fixcost", "metrics")
+    report = experiment_report.build(Experiment.objects.get(name="fixcost"), resamples=99)
+    counted, unflagged = report["published"]["tables"]
+    assert (counted["metric"], unflagged["metric"]) == ("fixcost_steps", "fixcost_steps")
+    assert "without flagged" in unflagged["recomputed_as"]
+    for table in (counted, unflagged):
+        assert len(table["rows"]) == 20 and all(r["difference"] is not None for r in table["rows"])
+    ours = {r["sample"]: r["recomputed"] for r in counted["rows"]}
+    assert sum(ours.values()) == 276  # every step of the released dataset counts
+    assert any(r["difference"] != 0 for r in counted["rows"])  # it holds more steps than the paper counted
+    assert all(u["recomputed"] <= ours[u["sample"]] for u in unflagged["rows"])
