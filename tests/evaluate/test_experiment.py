@@ -233,6 +233,7 @@ def test_the_report_flags_a_t2j_draft_that_pastes_its_prompts_example(llm_endpoi
     arm = {"name": "t2j", "prompt": "t2j-relevant", "k": 4}
     experiments.create({"name": "paste", "samples": ["e2"], "arms": [arm]})
     _run("paste", "draft")
+    assert Translation.objects.get(system__name="paste-t2j").included_steps.count() == 4  # the k most relevant
     report = experiment_report.build(Experiment.objects.get(name="paste"), resamples=99)
     (row,) = report["per_sample"]
     assert row["copy_flagged"] and row["copy_top_share"] > 0.9 and report["copy_check"]["flagged"] == 1
