@@ -55,6 +55,7 @@ DIGITS = 4
 
 def build(experiment: Experiment, *, resamples: int = statistics.RESAMPLES) -> dict:
     """The whole report as JSON-ready data (see the module docstring)."""
+    experiment.refresh_from_db()  # the steps write its state through their own rows
     arms = experiments.arms_of(experiment)
     arm_of_system = {arm.system_id: arm.name for arm in arms}
     translations = list(experiments.translations_of(experiment).prefetch_related(_latest_runs()))
