@@ -29,7 +29,7 @@ from dataclasses import asdict
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from annotate.models import FixStep, Run, RunKind, RunStatus, StepCategory
+from annotate.models import DraftStatus, FixStep, Run, RunKind, RunStatus, StepCategory
 from annotate.runs import code_hash
 from evaluate import experiment as experiments
 from evaluate import exports, metrics, plots, published, ranking, statistics
@@ -63,7 +63,7 @@ def build(experiment: Experiment, *, resamples: int = statistics.RESAMPLES) -> d
     values = _values(experiment, translations, columns)
     reference = _reference_text(experiment)
     samples = experiment.sample_keys
-    per_sample = _per_sample(experiment, translations, arm_of_system, values)
+    per_sample = _per_sample(experiment, arms, translations, values)
     report = {
         "experiment": experiment.name,
         "description": experiment.description,
@@ -151,10 +151,9 @@ def _latest_runs() -> Prefetch:
     return Prefetch("batch_runs", queryset=Run.objects.only(*fields))
 
 
-def _per_sample(experiment: Experiment, translations, arm_of_system: dict, values: dict) -> list[dict]:
+def _per_sample(experiment: Experiment, arms, translations, values: dict) -> list[dict]:
     by_cell = {(t.sample.key, t.system_id): t for t in translations}
     verdicts = experiment.state.get("verify", {})
-    arms = experiments.arms_of(experiment)
     rows = []
     for key in experiment.sample_keys:
         for arm in arms:
@@ -223,7 +222,7 @@ def _arm_row(arm, translations) -> dict:
         "temperature": arm.system.temperature,
         "token_budget": arm.system.token_budget,
         "drafts": sum(1 for t in mine if t.code.strip()),
-        "failed_drafts": sum(1 for t in mine if t.draft_status == "failed"),
+        "failed_drafts": sum(1 for t in mine if t.draft_status == DraftStatus.FAILED),
     }
 
 
@@ -358,7 +357,7 @@ def _fixcost(rows, arms, resamples: int) -> dict:
     for arm in arms:
         mine = [row for row in rows if row["arm"] == arm and row.get("fixcost_steps") is not None]
         steps = [row["fixcost_steps"] for row in mine]
-        without = [row["fixcost_steps"] - (row.get("fixcost_flagged_steps") or 0) for row in mine]
+        without = [_without_flagged(row) for row in mine]
         ci = statistics.mean_ci(steps, (0.0, None), resamples=resamples)
         ci_without = statistics.mean_ci(without, (0.0, None), resamples=resamples)
         bins = Counter(next(label for lo, hi, label in FIXCOST_BINS if lo <= s <= hi) for s in steps)
