@@ -29,7 +29,7 @@ from dataclasses import asdict
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from annotate.models import DraftStatus, FixStep, Run, RunKind, RunStatus, StepCategory
+from annotate.models import ContractVerdict, DraftStatus, FixStep, Run, RunKind, RunStatus, StepCategory
 from annotate.runs import code_hash
 from evaluate import experiment as experiments
 from evaluate import exports, metrics, plots, published, ranking, statistics
@@ -348,7 +348,8 @@ def _verify(rows, arms) -> dict:
     out = []
     for arm in arms:
         verdicts = Counter(row["verdict"] for row in rows if row["arm"] == arm and row["verdict"])
-        out.append({"arm": arm, "n": sum(verdicts.values()), **dict(verdicts)})
+        by_verdict = {verdict.replace("-", "_"): verdicts.get(verdict, 0) for verdict in ContractVerdict.values}
+        out.append({"arm": arm, "n": sum(verdicts.values()), **by_verdict})
     return {"method": "contract verdict of each draft's current code (samples with a contract)", "rows": out}
 
 
@@ -618,10 +619,7 @@ def to_markdown(report: dict) -> str:
     out += ["## Contracts", "", f"Reference: the samples' contracts. n per arm below. Method: {verify['method']}.", ""]
     out += _md_table(
         ["arm", "n", "passed", "failed", "contract-error"],
-        [
-            [r["arm"], r["n"], r.get("passed", 0), r.get("failed", 0), r.get("contract-error", 0)]
-            for r in verify["rows"]
-        ],
+        [[r["arm"], r["n"], r["passed"], r["failed"], r["contract_error"]] for r in verify["rows"]],
     )
     fixcost = report["fixcost"]
     out += ["## FixCost", "", f"Reference: none. n per arm below. Method: {fixcost['method']}; bootstrap CI.", ""]

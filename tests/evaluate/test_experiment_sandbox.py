@@ -45,4 +45,4 @@ def test_run_and_verify_record_each_drafts_outcome_and_resume(sandbox_settings):
     broken = next(row for row in report["runs"]["rows"] if row["arm"] == "broken")
     assert broken["top_exceptions"] == ["TypeError: bad (1)"]
     verdicts = {row["arm"]: row for row in report["verify"]["rows"]}
-    assert verdicts["fixed"].get("passed") == 1 and verdicts["broken"]["n"] == 1
+    assert verdicts["fixed"]["passed"] == 1 and verdicts["broken"]["n"] == 1 and verdicts["broken"]["passed"] == 0
