@@ -260,12 +260,13 @@ def _by_priority(sample: Sample, steps: list[FixStep]) -> list[FixStep]:
     ranked += [step for step in steps if step.pk not in seen_ids]  # steps the ranking left out, kept last
     leaders: dict[str, FixStep] = {}
     for step in ranked:
-        leaders.setdefault(_category(step), step)
+        leaders.setdefault(step_category(step), step)
     leader_ids = {step.pk for step in leaders.values()}
     return list(leaders.values()) + [step for step in ranked if step.pk not in leader_ids]
 
 
-def _category(step: FixStep) -> str:
+def step_category(step: FixStep) -> str:
+    """The step's category, else the one the taxonomy suggests for it, else "other"."""
     if step.category:
         return step.category
     return suggest_category(step.error, step.code_before, step.code_after) or StepCategory.OTHER
