@@ -212,9 +212,8 @@ def draft_samples(
         emit(DraftOutcome(key, SKIPPED, "Already has a translation by this system."))
     for key in plan.kept:
         emit(DraftOutcome(key, KEPT, "Its translation has a fix session, so it is never replaced."))
-    steps = prompting.shared_steps() if system.mode == SystemMode.T2J else None
     limit = concurrency or settings.T2J_LLM_CONCURRENCY
-    _run_pool(system, plan.to_draft, steps, limit, emit, should_stop or (lambda: False), report)
+    _run_pool(system, plan.to_draft, limit, emit, should_stop or (lambda: False), report)
     return report
 
 
@@ -223,7 +222,7 @@ def draft_one(system: System, sample: Sample, *, force: bool = False) -> DraftOu
     return draft_samples(system, [sample], force=force, retry_failed=True, concurrency=1).outcomes[0]
 
 
-def _run_pool(system, samples, steps, limit, emit, should_stop, report: DraftReport) -> None:
+def _run_pool(system, samples, limit, emit, should_stop, report: DraftReport) -> None:
     queue = list(samples)
     in_flight: dict[Future, tuple[Sample, prompting.Prompt]] = {}
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="t2j-draft") as pool:
@@ -235,7 +234,7 @@ def _run_pool(system, samples, steps, limit, emit, should_stop, report: DraftRep
                     break
                 sample = queue.pop(0)
                 try:
-                    prompt = prompting.build_prompt(system, sample, steps=steps)
+                    prompt = prompting.build_prompt(system, sample)
                 except prompting.PromptTooLarge as error:
                     emit(_save_failure(system, sample, None, str(error)))
                     continue

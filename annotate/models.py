@@ -651,3 +651,14 @@ class StepIndexTerm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token} ×{self.tf} in step {self.entry_id}"
+
+
+class StepIndexToken(models.Model):
+    """A search token of the similar-fix index and its document frequency among shared steps (BM25's df), kept
+    by annotate.similarity_index as steps are shared and unshared: a search reads it instead of counting."""
+
+    token = models.CharField(max_length=100, primary_key=True)
+    df = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.token} in {self.df} shared steps"

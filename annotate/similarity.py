@@ -27,7 +27,7 @@ from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 
 from annotate import error_text
-from annotate.models import FixStep, StepIndexEntry, StepIndexTerm
+from annotate.models import FixStep, Sample, StepIndexEntry, StepIndexTerm, StepIndexToken
 from annotate.similarity_index import step_tokens, tokenize
 
 __all__ = ["SimilarStep", "similar_steps", "ranked_steps", "step_tokens", "tokenize"]
@@ -45,8 +45,8 @@ GENERIC_TYPES = frozenset(
 TYPE_BOOST = 0.25
 SHOWN_TOKENS = 5
 K1, B = 1.5, 0.75
-# Postings one query may read (each a row of the postings index): about 50-100 ms of SQL on a shared 2-core box.
-POSTING_BUDGET = 150_000
+# Postings one query may read (rows of the postings index): some 30 ms of SQL on a shared 2-core machine.
+POSTING_BUDGET = 25_000
 
 
 @dataclass(frozen=True)
@@ -85,23 +85,19 @@ def similar_steps(
     # snippet must not dilute a telling error, and the type is weighed apart.
     message = set(tokenize(error_text.message(error)) or query)
     search = _Search(_corpus(steps), query, message)
-    if search.n == 0:
+    if not search.scored:  # no step has any of the words
         return []
     exclusions, params = [], []
     if exclude_session is not None:
-        exclusions.append("session_id <> %s")
+        exclusions.append("e.session_id <> %s")
         params.append(exclude_session)
     if exclude_sample_keys:
         keys = list(exclude_sample_keys)
-        exclusions.append(f"sample_id NOT IN (SELECT id FROM annotate_sample WHERE key IN ({_marks(keys)}))")
+        exclusions.append(f"e.sample_id NOT IN (SELECT id FROM {Sample._meta.db_table} WHERE key IN ({_marks(keys)}))")
         params += keys
-    floor = TYPE_FLOOR if query_type not in GENERIC_TYPES else WORD_FLOOR
-    rows = search.run(
-        limit,
-        query_type=query_type or None,
-        boost=TYPE_BOOST,
-        floor=(floor, WORD_FLOOR, search.total_weight),
-        exclusions=(exclusions, params),
+    type_floor = TYPE_FLOOR if query_type not in GENERIC_TYPES else WORD_FLOOR
+    rows = (
+        search.similar(limit, query_type or None, (type_floor, WORD_FLOOR), exclusions, params) if search.scored else []
     )
     if not rows:
         return []
@@ -120,7 +116,7 @@ def similar_steps(
             query_type if same_type else "",
             tuple(sorted(shared.get(step_id, ()), key=lambda token: (-search.idf(token), token))[:SHOWN_TOKENS]),
         )
-        for step_id, score, same_type, _category in rows
+        for step_id, score, same_type in rows
     ]
 
 
@@ -131,12 +127,9 @@ def ranked_steps(text: str, *, limit: int, exclude_sample: int | None = None) ->
     if not query or limit < 1:
         return []
     search = _Search(_corpus(None), query, set())
-    if search.n == 0:
+    if not search.scored:
         return []
-    exclusions = (["sample_id <> %s"], [exclude_sample]) if exclude_sample is not None else ([], [])
-    return [
-        (step_id, category, float(score)) for step_id, score, _, category in search.run(limit, exclusions=exclusions)
-    ]
+    return [(step_id, category, float(score)) for step_id, score, category in search.ranked(limit, exclude_sample)]
 
 
 @dataclass(frozen=True)
@@ -147,6 +140,13 @@ class _Corpus:
     params: tuple
     entries: QuerySet
     terms: QuerySet
+    counted: bool = False  # the document frequencies are kept in StepIndexToken (the shared steps)
+
+    def document_frequencies(self, tokens: Collection[str]) -> dict[str, int]:
+        if self.counted:
+            return dict(StepIndexToken.objects.filter(token__in=tokens, df__gt=0).values_list("token", "df"))
+        counts = self.terms.filter(token__in=tokens).values("token").annotate(df=Count("pk"))
+        return dict(counts.values_list("token", "df"))
 
 
 def _corpus(steps: QuerySet | None) -> _Corpus:
@@ -156,6 +156,7 @@ def _corpus(steps: QuerySet | None) -> _Corpus:
             (True,),
             StepIndexEntry.objects.filter(shared=True),
             StepIndexTerm.objects.filter(shared=True),
+            counted=True,
         )
     ids = steps.order_by().values("pk")
     sql, params = ids.query.sql_with_params()
@@ -175,10 +176,7 @@ class _Search:
         stats = corpus.entries.aggregate(n=Count("pk"), length=Sum("length"))
         self.n = stats["n"] or 0
         self.avgdl = (stats["length"] or 0) / self.n if self.n else 1.0
-        tokens = set(query) | cover
-        self.df: dict[str, int] = dict(
-            corpus.terms.filter(token__in=tokens).values("token").annotate(df=Count("pk")).values_list("token", "df")
-        ) if self.n else {}  # fmt: skip
+        self.df = corpus.document_frequencies(set(query) | cover) if self.n else {}
         self.counts = {token: query.count(token) for token in set(query)}
         self.cover = {token: self.idf(token) for token in cover}
         self.total_weight = sum(self.cover.values())
@@ -195,46 +193,66 @@ class _Search:
         df = self.df.get(token) or 1
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
-    def run(self, limit: int, *, query_type: str | None = None, boost: float = 0.0, floor=None, exclusions=([], [])):
-        """[(step id, score, same exception type (0/1), category)], best first."""
-        if not self.scored:
-            return []
+    def ranked(self, limit: int, exclude_sample: int | None) -> list[tuple[int, float, str]]:
+        """[(step id, BM25 score, category)], best first, at most `limit`; no floor, no boost."""
+        scored, params = self._scored_sql("AND t.entry_id NOT IN (SELECT step_id FROM {entry} WHERE sample_id = %s)"
+                                          if exclude_sample is not None else "")  # fmt: skip
+        sql = f"""{scored},
+            best AS (SELECT id, score FROM scored WHERE score > 0 ORDER BY score DESC, id LIMIT %s)
+            SELECT b.id, b.score, e.category FROM best b JOIN {_ENTRY} e ON e.step_id = b.id ORDER BY b.score DESC, b.id
+        """
+        extra = [exclude_sample] if exclude_sample is not None else []
+        return self._fetch(sql, [*params, *extra, limit])
+
+    def similar(self, limit: int, query_type: str | None, floors: tuple[float, float], exclusions: list[str],
+                exclusion_params: list) -> list[tuple[int, float, int]]:  # fmt: skip
+        """[(step id, score with the type boost, same exception type 0/1)] above the floor, best first. `floors`:
+        the share of the message's weight a step must cover with the same exception type, and without."""
+        scored, params = self._scored_sql("")
+        type_floor, word_floor = floors
+        total = self.total_weight
+        sql = f"""{scored},
+            top AS (SELECT MAX(score) AS top FROM scored)
+            SELECT s.id, s.score + (CASE WHEN e.exception_type = %s THEN %s * top.top ELSE 0 END) AS final,
+                   CASE WHEN e.exception_type = %s THEN 1 ELSE 0 END
+            FROM scored s CROSS JOIN top JOIN {_ENTRY} e ON e.step_id = s.id
+            WHERE s.score > 0 AND s.covered >= %s
+              AND s.covered >= (CASE WHEN e.exception_type = %s THEN %s ELSE %s END) * %s
+              {"".join(f" AND {condition}" for condition in exclusions)}
+            ORDER BY final DESC, s.id
+            LIMIT %s
+        """
+        values = [*params, query_type, TYPE_BOOST, query_type, min(floors) * total]
+        values += [query_type, type_floor, word_floor, total, *exclusion_params, limit]
+        return self._fetch(sql, values)
+
+    def _scored_sql(self, condition: str) -> tuple[str, list]:
+        """The CTEs `q` (the scored tokens, their weight = count in the query × idf, and their weight in the
+        floor's total) and `scored` (per step: BM25 score and the floor weight it covers), with their params.
+        Computed once (MATERIALIZED): the best score and the candidates both read it."""
         rows = [(token, float(self.counts.get(token, 0) * self.idf(token)), float(self.cover.get(token, 0.0)))
                 for token in self.scored]  # fmt: skip
-        conditions, params = ["score > 0"], []
-        if floor is not None:
-            type_floor, word_floor, total = floor
-            conditions.append("covered >= (CASE WHEN exception_type = %s THEN %s ELSE %s END) * %s")
-            params += [query_type, type_floor, word_floor, total]
-        conditions += exclusions[0]
-        params += exclusions[1]
         sql = f"""
             WITH q (token, weight, cover) AS (VALUES {", ".join(["(%s, %s, %s)"] * len(rows))}),
-            scored AS (
+            scored AS MATERIALIZED (
                 SELECT t.entry_id AS id,
                        SUM(q.weight * t.tf * {K1 + 1} / (t.tf + {K1} * ({1 - B} + {B} * t.doc_length / %s))) AS score,
                        SUM(q.cover) AS covered
-                FROM {StepIndexTerm._meta.db_table} t JOIN q ON q.token = t.token
-                WHERE {self.corpus.where}
+                FROM {_TERM} t JOIN q ON q.token = t.token
+                WHERE {self.corpus.where} {condition.format(entry=_ENTRY)}
                 GROUP BY t.entry_id
-            ),
-            ranked AS (
-                SELECT s.id, s.score, s.covered, e.exception_type, e.session_id, e.sample_id, e.category,
-                       MAX(s.score) OVER () AS top
-                FROM scored s JOIN {StepIndexEntry._meta.db_table} e ON e.step_id = s.id
-            )
-            SELECT id, score + (CASE WHEN exception_type = %s THEN %s * top ELSE 0 END) AS final,
-                   CASE WHEN exception_type = %s THEN 1 ELSE 0 END, category
-            FROM ranked
-            WHERE {" AND ".join(conditions)}
-            ORDER BY final DESC, id
-            LIMIT %s
-        """
-        values = [value for row in rows for value in row]
-        values += [float(self.avgdl), *self.corpus.params, query_type, boost, query_type, *params, limit]
+            )"""
+        return sql, [*(value for row in rows for value in row), float(self.avgdl), *self.corpus.params]
+
+    @staticmethod
+    def _fetch(sql: str, params: list) -> list[tuple]:
         with connection.cursor() as cursor:
-            cursor.execute(sql, values)
+            cursor.execute(sql, params)
             return cursor.fetchall()
+
+
+_ENTRY = StepIndexEntry._meta.db_table
+_TERM = StepIndexTerm._meta.db_table
 
 
 def _marks(values: Collection) -> str:

@@ -2,8 +2,9 @@
 
 annotate.similarity ranks steps by Okapi BM25 over these tokens (annotate.error_text's normalised error and the
 lines the fix changed). Keeping them in tables (StepIndexEntry: one row per step; StepIndexTerm: one row per
-step and token, with its count) lets a search read only the postings of its own tokens, through one index,
-instead of rebuilding an in-memory index over every shared step.
+step and token, with its count; StepIndexToken: each token's document frequency among shared steps) lets a
+search read only its own tokens' counts and postings, through indexes, instead of rebuilding an in-memory index
+over every shared step.
 
 Kept up to date by receivers connected in annotate.apps:
 - a step written one by one (post_save) is indexed at once; a retraction makes its target uncounted;
@@ -103,6 +104,8 @@ def refresh_sessions(session_ids: Iterable[int], *, apps=global_apps, using: str
         changed = list(entries.values_list("pk", flat=True))
         for start in range(0, len(changed), _CHUNK):
             chunk = changed[start : start + _CHUNK]
+            tokens = StepIndexTerm.objects.using(using).filter(entry_id__in=chunk).values_list("token", flat=True)
+            _count_documents(Counter(tokens), 1 if verified else -1, apps, using)
             StepIndexEntry.objects.using(using).filter(pk__in=chunk).update(shared=verified)
             StepIndexTerm.objects.using(using).filter(entry_id__in=chunk).update(shared=verified)
 
@@ -123,8 +126,8 @@ def refresh_all(*, apps=global_apps, using: str = "default") -> None:
 def rebuild(*, apps=global_apps, using: str = "default") -> int:
     """Drop the whole index and index every step again; returns the number of steps indexed."""
     with transaction.atomic(using=using):
-        apps.get_model("annotate", "StepIndexTerm").objects.using(using).all().delete()
-        apps.get_model("annotate", "StepIndexEntry").objects.using(using).all().delete()
+        for model in ("StepIndexTerm", "StepIndexEntry", "StepIndexToken"):
+            apps.get_model("annotate", model).objects.using(using).all().delete()
         return sync(apps=apps, using=using)
 
 
@@ -159,10 +162,30 @@ def _write(rows: Sequence[tuple], apps, using: str) -> int:
             retracted.append(retracts_id)
     StepIndexEntry.objects.using(using).bulk_create(entries)
     _insert(StepIndexTerm._meta.db_table, ("entry_id", "token", "tf", "doc_length", "shared"), postings, using)
+    _count_documents(Counter(token for _, token, _, _, shared in postings if shared), 1, apps, using)
     if retracted:  # a retraction makes the step it retracts no longer counted, hence not shared
+        unshared = StepIndexTerm.objects.using(using).filter(entry_id__in=retracted, shared=True)
+        _count_documents(Counter(unshared.values_list("token", flat=True)), -1, apps, using)
         StepIndexEntry.objects.using(using).filter(pk__in=retracted).update(counted=False, shared=False)
         StepIndexTerm.objects.using(using).filter(entry_id__in=retracted).update(shared=False)
     return len(entries)
+
+
+def _count_documents(tokens: Counter, sign: int, apps, using: str) -> None:
+    """Add `sign` × the given counts to the tokens' document frequencies (an upsert, the same SQL on SQLite and
+    PostgreSQL; concurrent writers add up, none overwrites another)."""
+    if not tokens:
+        return
+    table = connections[using].ops.quote_name(apps.get_model("annotate", "StepIndexToken")._meta.db_table)
+    rows = [(token, sign * count) for token, count in sorted(tokens.items())]
+    with connections[using].cursor() as cursor:
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            cursor.execute(
+                f"INSERT INTO {table} (token, df) VALUES {', '.join(['(%s, %s)'] * len(chunk))} "
+                f"ON CONFLICT (token) DO UPDATE SET df = {table}.df + excluded.df",
+                [value for row in chunk for value in row],
+            )
 
 
 def _insert(table: str, columns: Sequence[str], rows: Sequence[tuple], using: str) -> None:
