@@ -31,10 +31,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count, Min, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Left, Length, Right
 
-from annotate.models import FixStep, Sample, StepIndexEntry, System, SystemMode
+from annotate import similarity_index
+from annotate.models import FixStep, Sample, StepCategory, StepIndexEntry, System, SystemMode
 from annotate.similarity import ranked_steps
 
 BYTES_PER_TOKEN = 3
@@ -152,19 +154,23 @@ BATCH = 100  # candidates read per query while filling the budget
 
 
 def _t2j_prompt(sample: Sample, budget: int) -> Prompt:
-    pool = StepIndexEntry.objects.filter(shared=True).exclude(sample_id=sample.pk)
-    stats = pool.aggregate(n=Count("pk"), size=Sum("size"), sessions=Count("session_id", distinct=True))
-    available, room = stats["n"], _room(sample, budget)
-    least = _EMPTY_DATASET_BYTES + (stats["size"] or 0) + available * _EMPTY_ENTRY_BYTES
+    shared = StepIndexEntry.objects.filter(shared=True)
+    pool = shared.exclude(sample_id=sample.pk)
+    available = similarity_index.shared_steps() - shared.filter(sample_id=sample.pk).count()
+    room = _room(sample, budget)
     whole = None
-    if least + stats["sessions"] * _EMPTY_HEADER_BYTES <= room:
-        # The whole dataset may fit: read it whole (its texts alone fit the budget's bytes).
-        whole = _read(list(pool.values_list("step_id", flat=True)), None)
-        steps = sorted(whole.values(), key=lambda step: step.order)
-        messages = t2j_messages(sample, dataset_json(steps))
-        tokens = estimate_messages(messages)
-        if tokens <= budget:
-            return Prompt(messages, tokens, budget, SystemMode.T2J, _display(steps), available)
+    # Each step takes at least an empty error entry: past that count the whole dataset cannot fit, unread.
+    if _EMPTY_DATASET_BYTES + available * _EMPTY_ENTRY_BYTES <= room:
+        stats = pool.aggregate(size=Sum("size"), sessions=Count("session_id", distinct=True))
+        least = _EMPTY_DATASET_BYTES + (stats["size"] or 0) + available * _EMPTY_ENTRY_BYTES
+        if least + stats["sessions"] * _EMPTY_HEADER_BYTES <= room:
+            # The whole dataset may fit: read it whole (its texts alone fit the budget's bytes).
+            whole = _read(list(pool.values_list("step_id", flat=True)), None)
+            steps = sorted(whole.values(), key=lambda step: step.order)
+            messages = t2j_messages(sample, dataset_json(steps))
+            tokens = estimate_messages(messages)
+            if tokens <= budget:
+                return Prompt(messages, tokens, budget, SystemMode.T2J, _display(steps), available)
     limit = available if whole is not None else max(0, room // _EMPTY_ENTRY_BYTES + 1)
     candidates = _Candidates(_by_priority(sample, pool, limit), whole)
     best: tuple[list[_Step], Limits] = ([], TRIM_LEVELS[-1])
@@ -279,16 +285,31 @@ def _by_priority(sample: Sample, pool: QuerySet, limit: int) -> list[int]:
     leaders: dict[str, int] = {}
     for step_id, category, _score in ranked:
         leaders.setdefault(category, step_id)
-    # A category none of the ranked steps has: its first step.
-    firsts = pool.exclude(category__in=list(leaders)).values("category").annotate(first=Min("step_id"))
-    for category, first in firsts.order_by("category").values_list("category", "first"):
-        leaders.setdefault(category, first)
+    missing = [category for category in StepCategory.values if category not in leaders]
+    for category, first in zip(missing, _first_steps(missing, sample), strict=True):
+        if first is not None:  # a category none of the ranked steps has: its first step
+            leaders[category] = first
     chosen = set(leaders.values())
     ordered = list(leaders.values()) + [step_id for step_id, _, _ in ranked if step_id not in chosen]
     if len(ordered) < limit:
         rest = pool.exclude(step_id__in=ordered).order_by("step_id").values_list("step_id", flat=True)
         ordered += list(rest[: limit - len(ordered)])
     return ordered
+
+
+def _first_steps(categories: list[str], sample: Sample) -> list[int | None]:
+    """The first shared step of each category outside `sample` (None when it has none), in one query: each an
+    index walk on (shared, category, step) that stops at its first row."""
+    if not categories:
+        return []
+    first = (
+        f"(SELECT step_id FROM {StepIndexEntry._meta.db_table} WHERE shared = %s AND category = %s AND sample_id <> %s"
+        " ORDER BY step_id LIMIT 1)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join([first] * len(categories))}",
+                       [value for category in categories for value in (True, category, sample.pk)])  # fmt: skip
+        return list(cursor.fetchone())
 
 
 def _display(steps: Sequence[_Step]) -> list[FixStep]:

@@ -28,7 +28,7 @@ from django.db.models import Count, QuerySet, Sum
 
 from annotate import error_text
 from annotate.models import FixStep, Sample, StepIndexEntry, StepIndexTerm, StepIndexToken
-from annotate.similarity_index import step_tokens, tokenize
+from annotate.similarity_index import LENGTH_TOTAL, STEPS_TOTAL, step_tokens, tokenize
 
 __all__ = ["SimilarStep", "similar_steps", "ranked_steps", "step_tokens", "tokenize"]
 
@@ -76,7 +76,7 @@ def similar_steps(
     steps: QuerySet | None = None,
 ) -> list[SimilarStep]:
     """Up to `limit` shared steps (or steps of the given queryset) similar to the error and its code, best first;
-    none above the relevance floor gives an empty list. Five queries whatever the number of steps."""
+    none above the relevance floor gives an empty list. Four queries whatever the number of steps."""
     query = tokenize(error) + tokenize(code)
     if not query or limit < 1:
         return []
@@ -140,13 +140,18 @@ class _Corpus:
     params: tuple
     entries: QuerySet
     terms: QuerySet
-    counted: bool = False  # the document frequencies are kept in StepIndexToken (the shared steps)
+    counted: bool = False  # the totals and document frequencies are kept in StepIndexToken (the shared steps)
 
-    def document_frequencies(self, tokens: Collection[str]) -> dict[str, int]:
+    def statistics(self, tokens: Collection[str]) -> tuple[int, int, dict[str, int]]:
+        """(N, the sum of the document lengths, {token: df} for the tokens some step has): one query for the
+        shared steps, two for a caller's own set."""
         if self.counted:
-            return dict(StepIndexToken.objects.filter(token__in=tokens, df__gt=0).values_list("token", "df"))
+            kept = StepIndexToken.objects.filter(token__in=[*tokens, STEPS_TOTAL, LENGTH_TOTAL], df__gt=0)
+            df = dict(kept.values_list("token", "df"))
+            return df.pop(STEPS_TOTAL, 0), df.pop(LENGTH_TOTAL, 0), df
+        stats = self.entries.aggregate(n=Count("pk"), length=Sum("length"))
         counts = self.terms.filter(token__in=tokens).values("token").annotate(df=Count("pk"))
-        return dict(counts.values_list("token", "df"))
+        return stats["n"] or 0, stats["length"] or 0, dict(counts.values_list("token", "df"))
 
 
 def _corpus(steps: QuerySet | None) -> _Corpus:
@@ -169,14 +174,12 @@ def _corpus(steps: QuerySet | None) -> _Corpus:
 
 
 class _Search:
-    """BM25 statistics of a query over a corpus (two queries), then the scoring query itself."""
+    """BM25 statistics of a query over a corpus, then the scoring query itself."""
 
     def __init__(self, corpus: _Corpus, query: list[str], cover: set[str]) -> None:
         self.corpus = corpus
-        stats = corpus.entries.aggregate(n=Count("pk"), length=Sum("length"))
-        self.n = stats["n"] or 0
-        self.avgdl = (stats["length"] or 0) / self.n if self.n else 1.0
-        self.df = corpus.document_frequencies(set(query) | cover) if self.n else {}
+        self.n, length, self.df = corpus.statistics(set(query) | cover)
+        self.avgdl = length / self.n if self.n else 1.0
         self.counts = {token: query.count(token) for token in set(query)}
         self.cover = {token: self.idf(token) for token in cover}
         self.total_weight = sum(self.cover.values())

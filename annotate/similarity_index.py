@@ -33,6 +33,10 @@ from annotate.taxonomy import suggest_category
 VERIFIED = SessionStatus.VERIFIED.value
 
 MAX_TOKEN_LENGTH = 100  # longer "words" (minified data, hashes) are left out of the index
+# StepIndexToken rows that hold the shared corpus's totals (a token never holds a space): BM25's N and the sum of
+# the document lengths (for the average), kept with the document frequencies so a search need not count.
+STEPS_TOTAL = " steps"
+LENGTH_TOTAL = " length"
 _CHUNK = 1000  # steps read and written per batch
 _ROWS_PER_INSERT = 500
 
@@ -46,6 +50,12 @@ def step_tokens(error: str, error_code: str = "", fixed_code: str = "") -> list[
 def tokenize(text: str) -> list[str]:
     """Search tokens of a text (an error, a snippet, a prompt): normalised, then split into words."""
     return error_text.tokens(error_text.normalize(text))
+
+
+def shared_steps(*, using: str = "default") -> int:
+    """How many steps are shared (counted steps of verified sessions), as the index keeps it: one row read."""
+    StepIndexToken = global_apps.get_model("annotate", "StepIndexToken")
+    return StepIndexToken.objects.using(using).filter(token=STEPS_TOTAL).values_list("df", flat=True).first() or 0
 
 
 def sync(step_ids: Iterable[int] | None = None, *, apps=global_apps, using: str = "default") -> int:
@@ -101,11 +111,12 @@ def refresh_sessions(session_ids: Iterable[int], *, apps=global_apps, using: str
         if not ids:
             continue
         entries = StepIndexEntry.objects.using(using).filter(session_id__in=ids, counted=True).exclude(shared=verified)
-        changed = list(entries.values_list("pk", flat=True))
+        changed = dict(entries.values_list("pk", "length"))
         for start in range(0, len(changed), _CHUNK):
-            chunk = changed[start : start + _CHUNK]
+            chunk = list(changed)[start : start + _CHUNK]
             tokens = StepIndexTerm.objects.using(using).filter(entry_id__in=chunk).values_list("token", flat=True)
-            _count_documents(Counter(tokens), 1 if verified else -1, apps, using)
+            counts = Counter(tokens) + _totals([changed[pk] for pk in chunk])
+            _count_documents(counts, 1 if verified else -1, apps, using)
             StepIndexEntry.objects.using(using).filter(pk__in=chunk).update(shared=verified)
             StepIndexTerm.objects.using(using).filter(entry_id__in=chunk).update(shared=verified)
 
@@ -162,13 +173,20 @@ def _write(rows: Sequence[tuple], apps, using: str) -> int:
             retracted.append(retracts_id)
     StepIndexEntry.objects.using(using).bulk_create(entries)
     _insert(StepIndexTerm._meta.db_table, ("entry_id", "token", "tf", "doc_length", "shared"), postings, using)
-    _count_documents(Counter(token for _, token, _, _, shared in postings if shared), 1, apps, using)
+    counts = Counter(token for _, token, _, _, shared in postings if shared)
+    _count_documents(counts + _totals([entry.length for entry in entries if entry.shared]), 1, apps, using)
     if retracted:  # a retraction makes the step it retracts no longer counted, hence not shared
         unshared = StepIndexTerm.objects.using(using).filter(entry_id__in=retracted, shared=True)
-        _count_documents(Counter(unshared.values_list("token", flat=True)), -1, apps, using)
+        lengths = StepIndexEntry.objects.using(using).filter(pk__in=retracted, shared=True).values_list("length")
+        counts = Counter(unshared.values_list("token", flat=True)) + _totals([length for (length,) in lengths])
+        _count_documents(counts, -1, apps, using)
         StepIndexEntry.objects.using(using).filter(pk__in=retracted).update(counted=False, shared=False)
         StepIndexTerm.objects.using(using).filter(entry_id__in=retracted).update(shared=False)
     return len(entries)
+
+
+def _totals(lengths: list[int]) -> Counter:
+    return Counter({STEPS_TOTAL: len(lengths), LENGTH_TOTAL: sum(lengths)})
 
 
 def _count_documents(tokens: Counter, sign: int, apps, using: str) -> None:

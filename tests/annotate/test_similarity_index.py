@@ -30,8 +30,11 @@ def found(error: str) -> list[FixStep]:
 
 def frequencies_match_a_recount() -> None:
     recount = Counter(StepIndexTerm.objects.filter(shared=True).values_list("token", flat=True))
+    lengths = list(StepIndexEntry.objects.filter(shared=True).values_list("length", flat=True))
+    recount |= {similarity_index.STEPS_TOTAL: len(lengths), similarity_index.LENGTH_TOTAL: sum(lengths)}
     kept = {token: df for token, df in StepIndexToken.objects.values_list("token", "df") if df}
-    assert kept == dict(recount)
+    assert kept == {token: count for token, count in recount.items() if count}
+    assert similarity_index.shared_steps() == FixStep.objects.shared().count()
     entries = dict(StepIndexEntry.objects.values_list("pk", "shared"))
     expected = {step.pk: step.pk in set(FixStep.objects.shared().values_list("pk", flat=True)) for step in
                 FixStep.objects.all()}  # fmt: skip
