@@ -89,11 +89,12 @@ def similar_steps(
         return []
     exclusions, params = [], []
     if exclude_session is not None:
-        exclusions.append("e.session_id <> %s")
+        exclusions.append(f"s.id NOT IN (SELECT step_id FROM {_ENTRY} WHERE session_id = %s)")
         params.append(exclude_session)
     if exclude_sample_keys:
         keys = list(exclude_sample_keys)
-        exclusions.append(f"e.sample_id NOT IN (SELECT id FROM {Sample._meta.db_table} WHERE key IN ({_marks(keys)}))")
+        samples = f"SELECT id FROM {Sample._meta.db_table} WHERE key IN ({_marks(keys)})"
+        exclusions.append(f"s.id NOT IN (SELECT step_id FROM {_ENTRY} WHERE sample_id IN ({samples}))")
         params += keys
     type_floor = TYPE_FLOOR if query_type not in GENERIC_TYPES else WORD_FLOOR
     rows = (
@@ -202,7 +203,8 @@ class _Search:
                                           if exclude_sample is not None else "")  # fmt: skip
         sql = f"""{scored},
             best AS (SELECT id, score FROM scored WHERE score > 0 ORDER BY score DESC, id LIMIT %s)
-            SELECT b.id, b.score, e.category FROM best b JOIN {_ENTRY} e ON e.step_id = b.id ORDER BY b.score DESC, b.id
+            SELECT b.id, b.score, (SELECT e.category FROM {_ENTRY} e WHERE e.step_id = b.id)
+            FROM best b ORDER BY b.score DESC, b.id
         """
         extra = [exclude_sample] if exclude_sample is not None else []
         return self._fetch(sql, [*params, *extra, limit])
@@ -214,19 +216,25 @@ class _Search:
         scored, params = self._scored_sql("")
         type_floor, word_floor = floors
         total = self.total_weight
+        # Each candidate's type is looked up by its key (a scalar subquery), never by joining the whole entry
+        # table: PostgreSQL would hash-join every entry for a thousand candidates.
         sql = f"""{scored},
-            top AS (SELECT MAX(score) AS top FROM scored)
-            SELECT s.id, s.score + (CASE WHEN e.exception_type = %s THEN %s * top.top ELSE 0 END) AS final,
-                   CASE WHEN e.exception_type = %s THEN 1 ELSE 0 END
-            FROM scored s CROSS JOIN top JOIN {_ENTRY} e ON e.step_id = s.id
-            WHERE s.score > 0 AND s.covered >= %s
-              AND s.covered >= (CASE WHEN e.exception_type = %s THEN %s ELSE %s END) * %s
-              {"".join(f" AND {condition}" for condition in exclusions)}
-            ORDER BY final DESC, s.id
+            top AS (SELECT MAX(score) AS top FROM scored),
+            candidates AS MATERIALIZED (
+                SELECT s.id, s.score, s.covered,
+                       (SELECT e.exception_type FROM {_ENTRY} e WHERE e.step_id = s.id) AS exception_type
+                FROM scored s
+                WHERE s.score > 0 AND s.covered >= %s{"".join(f" AND {condition}" for condition in exclusions)}
+            )
+            SELECT c.id, c.score + (CASE WHEN c.exception_type = %s THEN %s * top.top ELSE 0 END) AS final,
+                   CASE WHEN c.exception_type = %s THEN 1 ELSE 0 END
+            FROM candidates c CROSS JOIN top
+            WHERE c.covered >= (CASE WHEN c.exception_type = %s THEN %s ELSE %s END) * %s
+            ORDER BY final DESC, c.id
             LIMIT %s
         """
-        values = [*params, query_type, TYPE_BOOST, query_type, min(floors) * total]
-        values += [query_type, type_floor, word_floor, total, *exclusion_params, limit]
+        values = [*params, min(floors) * total, *exclusion_params, query_type, TYPE_BOOST, query_type]
+        values += [query_type, type_floor, word_floor, total, limit]
         return self._fetch(sql, values)
 
     def _scored_sql(self, condition: str) -> tuple[str, list]:
@@ -236,10 +244,11 @@ class _Search:
         rows = [(token, float(self.counts.get(token, 0) * self.idf(token)), float(self.cover.get(token, 0.0)))
                 for token in self.scored]  # fmt: skip
         sql = f"""
-            WITH q (token, weight, cover) AS (VALUES {", ".join(["(%s, %s, %s)"] * len(rows))}),
+            WITH q (token, weight, cover) AS (VALUES {", ".join([f"(%s, {_FLOAT}, {_FLOAT})"] * len(rows))}),
             scored AS MATERIALIZED (
                 SELECT t.entry_id AS id,
-                       SUM(q.weight * t.tf * {K1 + 1} / (t.tf + {K1} * ({1 - B} + {B} * t.doc_length / %s))) AS score,
+                       SUM(q.weight * t.tf * {K1 + 1} / (t.tf + {K1} * ({1 - B} + {B} * t.doc_length / {_FLOAT})))
+                           AS score,
                        SUM(q.cover) AS covered
                 FROM {_TERM} t JOIN q ON q.token = t.token
                 WHERE {self.corpus.where} {condition.format(entry=_ENTRY)}
@@ -254,6 +263,9 @@ class _Search:
             return cursor.fetchall()
 
 
+# Floating point on both engines: PostgreSQL reads a literal 1.5 as NUMERIC, whose arithmetic is several times
+# slower over thousands of postings.
+_FLOAT = "CAST(%s AS DOUBLE PRECISION)"
 _ENTRY = StepIndexEntry._meta.db_table
 _TERM = StepIndexTerm._meta.db_table
 
