@@ -150,7 +150,7 @@ _EMPTY_ENTRY_BYTES = len(json.dumps({"Error_Code": "", "Error": "", "Fix_info": 
 _EMPTY_HEADER_BYTES = len(
     json.dumps({"Example_id": "", "Input_Code": "", "LLM_weak_output": "", "LLM_fix_output": "", "Errors": []})
 )
-BATCH = 100  # candidates read per query while filling the budget
+BATCH = 50  # candidates read per query while filling the budget
 
 
 def _t2j_prompt(sample: Sample, budget: int) -> Prompt:
