@@ -97,9 +97,7 @@ def similar_steps(
         exclusions.append(f"s.id NOT IN (SELECT step_id FROM {_ENTRY} WHERE sample_id IN ({samples}))")
         params += keys
     type_floor = TYPE_FLOOR if query_type not in GENERIC_TYPES else WORD_FLOOR
-    rows = (
-        search.similar(limit, query_type or None, (type_floor, WORD_FLOOR), exclusions, params) if search.scored else []
-    )
+    rows = search.similar(limit, query_type or None, (type_floor, WORD_FLOOR), exclusions, params)
     if not rows:
         return []
     ids = [row[0] for row in rows]
