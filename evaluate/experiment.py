@@ -40,11 +40,22 @@ from django.core.validators import validate_slug
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 
-from annotate import batch_runs, contracts, drafting, jobs, llm, prompting, runs
+from annotate import batch_runs, contracts, drafting, jobs, llm, runs
 from annotate.dataset.errors import DatasetError
 from annotate.dataset.reading import decode, parse_json, read_path
-from annotate.models import FixStep, Job, JobStatus, Run, RunKind, Sample, StepCategory, System, SystemMode, Translation
-from annotate.similarity import rank_steps
+from annotate.models import (
+    Job,
+    JobStatus,
+    Run,
+    RunKind,
+    Sample,
+    StepCategory,
+    StepIndexEntry,
+    System,
+    SystemMode,
+    Translation,
+)
+from annotate.similarity import ranked_steps
 from evaluate import dashboard, llm_compare, metrics
 from evaluate.metrics import ComputeOptions, ComputeReport, codetrans
 from evaluate.metrics.codebleu import VERIFIED
@@ -376,19 +387,25 @@ def reference_label(experiment: Experiment) -> str:
     return f"the translations of system {experiment.reference}"
 
 
-def steps_for(arm: ExperimentArm) -> Callable[[Sample, list[FixStep]], list[FixStep]] | None:
-    """How the arm narrows the shared fix steps for one sample's T2J prompt; None: every step (or no T2J)."""
+def steps_for(arm: ExperimentArm) -> Callable[[Sample], list[int]] | None:
+    """How the arm narrows the shared fix steps for one sample's T2J prompt: their ids in priority order;
+    None: every step (or no T2J)."""
     if arm.prompt_mode == PromptMode.T2J_RELEVANT:
         k = arm.relevant_k or 1
 
-        def most_relevant(sample: Sample, steps: list[FixStep]) -> list[FixStep]:
-            eligible = prompting.eligible_steps(sample, steps)
-            return [step for step, _ in rank_steps(f"{sample.title}\n{sample.pytorch_code}", eligible)[:k]]
+        def most_relevant(sample: Sample) -> list[int]:
+            text = f"{sample.title}\n{sample.pytorch_code}"
+            return [step_id for step_id, _, _ in ranked_steps(text, limit=k, exclude_sample=sample.pk)]
 
         return most_relevant
     if arm.prompt_mode == PromptMode.T2J_CATEGORIES:
-        wanted = set(arm.categories)
-        return lambda sample, steps: [step for step in steps if prompting.step_category(step) in wanted]
+        wanted = list(arm.categories)
+
+        def in_categories(sample: Sample) -> list[int]:
+            shared = StepIndexEntry.objects.filter(shared=True, category__in=wanted).exclude(sample_id=sample.pk)
+            return list(shared.order_by("step_id").values_list("step_id", flat=True))
+
+        return in_categories
     return None
 
 

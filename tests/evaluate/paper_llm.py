@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from werkzeug import Request, Response
 
 from annotate.prompting import T2J_DATASET_INTRO
+from tests.paper import INTRINSIC, RESULTS  # noqa: E402,F401 - re-exported for the experiment tests
 
-PAPER = Path(__file__).resolve().parents[2].parent / "shared" / "t2j-paper"
-INTRINSIC = PAPER / "intrinsic.json"
-RESULTS = PAPER / "results.json"
 MODES = {"t2j": "t2j_before_fix", "standard": "baseline_before_fix"}
 
 

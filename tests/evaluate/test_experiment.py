@@ -18,10 +18,11 @@ from evaluate.experiment_copy_check import check as copy_check
 from evaluate.models import Experiment, PromptMode
 from evaluate.published import import_results
 from tests.annotate.llm_fakes import CHAT_PATH, chat_requests, llm_endpoint, no_llm_endpoint  # noqa: F401
-from tests.evaluate.paper_llm import INTRINSIC, PAPER, RESULTS, answering_handler, paper_samples
+from tests.evaluate.paper_llm import answering_handler, paper_samples
+from tests.paper import INTRINSIC, PAPER_DATASET, RESULTS, needs_paper_data
 from tests.test_import_intrinsic import script
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, needs_paper_data]
 
 # CodeBLEU is slow: a subset. e2, m1 and h5 are the samples whose recomputed figure moves most (up to 0.0019).
 REPRODUCED = ["e1", "e2", "m1", "h5"]
@@ -171,7 +172,7 @@ def test_the_same_spec_again_changes_nothing_and_another_under_its_name_is_refus
 
 
 def test_arms_narrow_the_fix_steps_their_t2j_prompts_carry():
-    import_dataset_file(PAPER / "fix_bugs_dataset.json", system="paper-dataset")
+    import_dataset_file(PAPER_DATASET, system="paper-dataset")
     experiment, _ = experiments.create(
         {
             "name": "modes",
@@ -184,14 +185,14 @@ def test_arms_narrow_the_fix_steps_their_t2j_prompts_carry():
     )
     k3, prng = experiments.arms_of(experiment)
     assert (k3.prompt_mode, k3.relevant_k, prng.categories) == (PromptMode.T2J_RELEVANT, 3, ["prng"])
-    steps = list(FixStep.objects.shared().select_related("session__translation__sample"))
+    shared = FixStep.objects.shared()
     e2 = experiments.samples_of(experiment)[0]
-    relevant = experiments.steps_for(k3)(e2, steps)
-    assert len(relevant) == 3 and all(s.session.translation.sample_id != e2.pk for s in relevant)
-    from annotate.prompting import step_category
+    relevant = experiments.steps_for(k3)(e2)
+    assert len(relevant) == 3 and not shared.filter(pk__in=relevant, session__translation__sample=e2).exists()
 
-    chosen = experiments.steps_for(prng)(e2, steps)
-    assert chosen and all(step_category(s) == "prng" for s in chosen) and len(chosen) < len(steps)
+    chosen = experiments.steps_for(prng)(e2)
+    assert chosen and set(shared.filter(pk__in=chosen).values_list("category", flat=True)) == {"prng"}
+    assert len(chosen) == shared.filter(category="prng").exclude(session__translation__sample=e2).count()
 
 
 # --- the copy check ---------------------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def _examples_prompt(examples: list[dict]) -> list[dict]:
 
 
 def test_a_draft_that_pastes_an_injected_example_is_flagged_and_an_honest_one_is_not():
-    dataset = json.loads((PAPER / "fix_bugs_dataset.json").read_text())["Pytorch_to_JAX_Examples"]
+    dataset = json.loads((PAPER_DATASET).read_text())["Pytorch_to_JAX_Examples"]
     others = [example for example in dataset if example["Example_id"] != "e2"]  # leave-one-out, as the prompt does
     prompt = _examples_prompt(others)
     e1 = next(example for example in others if example["Example_id"] == "e1")
@@ -218,7 +219,7 @@ def test_a_draft_that_pastes_an_injected_example_is_flagged_and_an_honest_one_is
 
 
 def test_the_report_flags_a_t2j_draft_that_pastes_its_prompts_example(llm_endpoint):  # noqa: F811
-    import_dataset_file(PAPER / "fix_bugs_dataset.json", system="paper-dataset")
+    import_dataset_file(PAPER_DATASET, system="paper-dataset")
 
     def paste_the_first_example(request):
         from werkzeug import Response
@@ -334,7 +335,7 @@ def test_the_judge_step_compares_every_pair_of_arms_in_both_orders_once(llm_endp
 
 
 def test_published_fixcost_is_shown_beside_the_bug_fix_datasets_with_and_without_flagged_steps():
-    import_dataset_file(PAPER / "fix_bugs_dataset.json", system="paper-dataset")
+    import_dataset_file(PAPER_DATASET, system="paper-dataset")
     import_results(RESULTS, source="t2j-paper")
     samples = [key.removesuffix(".py") for key in json.loads(RESULTS.read_text())["intrinsic"]["codebleu"]]
     experiments.create(
