@@ -430,11 +430,13 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
         (2, r"\bdata(?:set)?\b|\bsamples\b|data points|synthetic|dummy|CIFAR|MNIST|shuffl|normali[sz]|augment"),
         (2, r"\btest(?:ing)?\b|evaluat|inference|predict|sav(?:e|ing)|load(?:s|ed|ing)?\b|pre-?trained"),
         (2, r"match (?:the )?(?:PyTorch|original)|\boriginal\b|PyTorch (?:code )?(?:uses|has|does|only)"),
-        (2, r"contract mismatch|max (?:abs|rel) diff|expected -?[\d.]+(?:e-?\d+)?, got"),
+        (2, r"contract mismatch at the (?:numeric|behavioral) stage|max (?:abs|rel) diff|expected -?[\d.]+(?:e-?\d+)?, got"),
         (1, r"initiali[sz]|\bdropout\b|\bweights?\b|training|gradient|architecture|instead of|should be|differ"),
         (1, r"inconsistent|not match|\bmissing\b|\black|\bnan\b|\binf\b|tolerance|precision"),
     ),
     C.OTHER: _cues(
+        # The contract's spec stage checks names and signatures: the translation is not shaped as it expects.
+        (3, r"contract mismatch at the spec stage"),
         (4, r"\bunused\b|not used|never used|dead code|\bredundant\b|unnecessary|not needed|no effect|\btypo\b"),
         (
             4,

@@ -216,3 +216,19 @@ def test_a_fix_that_only_changes_comments_is_other():
     found = classify("Explain the step", "x = 1\n# old note\n", "x = 1\n# new note\n")
 
     assert (found.category, found.reason) == (C.OTHER, "the fix only changes comments")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # Seen in QA: "Contract mismatch" alone made every contract failure a numerical mismatch.
+        ("Contract mismatch at the spec stage, check jax_program.model: the JAX translation has no 'model'", C.OTHER),
+        (
+            "Contract mismatch at the spec stage, check jax_program.forward: expected shape (4, 3), got (3, 4)",
+            C.SHAPE_DTYPE,
+        ),
+        ("Contract mismatch at the numeric stage, check forward: max abs diff 0.3\nexpected 1.0, got 1.3", C.NUMERICAL),
+    ],
+)
+def test_a_contract_failure_is_categorised_by_its_stage(error, expected):
+    assert suggest_category(error) == expected
