@@ -81,9 +81,13 @@ def similar_steps(
     if not query or limit < 1:
         return []
     query_type = error_text.exception_type(error_text.normalize(error))
+    type_tokens = set(tokenize(query_type))
     # The floor is measured on the words of the error's message (the code's, for a query without one): a long
-    # snippet must not dilute a telling error, and the type is weighed apart.
-    message = set(tokenize(error_text.message(error)) or query)
+    # snippet must not dilute a telling error, and the type is weighed apart. The type's own sub-words ("zero",
+    # "division" of ZeroDivisionError: division by zero) say no more than the type: they do not count, and a
+    # message made only of them leaves the type's name itself to be matched (seen: `zero_grad` steps suggested).
+    words = set(tokenize(error_text.message(error)) or query)
+    message = (words - type_tokens) or ({query_type.lower()} & type_tokens) or words
     search = _Search(_corpus(steps), query, message)
     if not search.scored:  # no step has any of the words
         return []
@@ -102,13 +106,13 @@ def similar_steps(
         return []
     ids = [row[0] for row in rows]
     steps_by_id = FixStep.objects.select_related("session__translation__sample").in_bulk(ids)
-    shown = set(query) - set(tokenize(query_type))  # the type is said by "same exception type", not repeated
+    shown = set(query) - type_tokens  # the type is said by "same exception type", not repeated
     shared: dict[int, set[str]] = {}
     for entry_id, token in StepIndexTerm.objects.filter(entry_id__in=ids, token__in=shown).values_list(
         "entry_id", "token"
     ):
         shared.setdefault(entry_id, set()).add(token)
-    return [
+    found = [
         SimilarStep(
             steps_by_id[step_id],
             float(score),
@@ -117,6 +121,7 @@ def similar_steps(
         )
         for step_id, score, same_type in rows
     ]
+    return [suggestion for suggestion in found if suggestion.why]  # never a suggestion without a reason
 
 
 def ranked_steps(text: str, *, limit: int, exclude_sample: int | None = None) -> list[tuple[int, str, float]]:

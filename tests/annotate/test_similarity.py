@@ -231,3 +231,12 @@ def test_a_known_error_finds_its_demo_fix_first(paper_and_demo):
 
     assert found[0].step.session.translation.sample.key == "focal"
     assert found[0].shared_type == "AttributeError"
+
+
+@needs_paper_data
+def test_an_exception_names_own_words_match_nothing_and_every_suggestion_says_why(paper_and_demo):
+    # Seen in QA on the demo's cnn: "zero" of ZeroDivisionError matched `zero_grad` steps, shown with an empty reason.
+    found = similar_steps("ZeroDivisionError: division by zero", "acc = correct / total")
+
+    assert all(s.shared_type == "ZeroDivisionError" or s.shared_tokens for s in found), found
+    assert not any("zero_grad" in f"{s.step.error_code}{s.step.fixed_code}" and not s.shared_type for s in found)
