@@ -8,6 +8,7 @@ import io
 import json
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from annotate.dataset import import_dataset_file
@@ -358,3 +359,18 @@ def test_published_fixcost_is_shown_beside_the_bug_fix_datasets_with_and_without
     assert sum(ours.values()) == 276  # every step of the released dataset counts
     assert any(r["difference"] != 0 for r in counted["rows"])  # it holds more steps than the paper counted
     assert all(u["recomputed"] <= ours[u["sample"]] for u in unflagged["rows"])
+
+
+def test_the_shipped_paper_spec_reproduces_the_papers_mean_codebleu_from_its_drafts(tmp_path):
+    # fixtures/experiments/paper_intrinsic.json: the README's ready-made experiment (arms on the imported drafts).
+    script.import_intrinsic(INTRINSIC, replace=True)
+    import_results(RESULTS, source="t2j-paper")
+    spec = settings.BASE_DIR / "fixtures" / "experiments" / "paper_intrinsic.json"
+    call_command("experiment", "create", "--spec", str(spec), stdout=io.StringIO())
+    assert "metrics: done" in _run("paper-intrinsic", "metrics")
+    output = tmp_path / "report.json"
+    call_command("experiment", "report", "paper-intrinsic", "--format", "json", "--output", str(output))
+
+    means = {m["arm"]: m for m in json.loads(output.read_text())["means"] if m["column"] == "codebleu"}
+    assert means["baseline"]["n"] == means["t2j"]["n"] == 20
+    assert abs(means["baseline"]["mean"] - 0.1891) <= 0.001 and abs(means["t2j"]["mean"] - 0.2881) <= 0.001
