@@ -167,10 +167,11 @@ class DashboardContext:
         columns = metrics.dashboard_columns()
         rows = metric_rows(translations, columns=[c.name for c in columns])
         sample_ids = translations.values("sample_id")  # a subquery, however many samples
+        # Each reviewer's latest vote per pair: a changed vote replaces the earlier one in every figure.
         human = list(
-            Comparison.objects.filter(sample_id__in=sample_ids, judge_user__isnull=False).select_related(
-                "left__system", "right__system"
-            )
+            Comparison.objects.filter(sample_id__in=sample_ids, judge_user__isnull=False)
+            .current()
+            .select_related("left__system", "right__system")
         )
         outcomes = ranking.outcomes_from(human)
         ctx = cls(
@@ -590,12 +591,12 @@ def agreement_rows(human: list[Comparison], sample_ids) -> list[AgreementRow]:
 
 
 def _human_vs_llm(sample_ids) -> list[AgreementRow]:
-    """Weighted (quadratic) kappa between the rounded mean human score and the latest LLM score, per aspect."""
+    """Weighted (quadratic) kappa between the rounded mean of the reviewers' latest scores and the latest LLM
+    score, per aspect."""
     human: dict[tuple, list[int]] = defaultdict(list)
     llm: dict[tuple, int] = {}
-    for j in Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False).order_by(
-        "created_at", "pk"
-    ):
+    judgements = Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False).current()
+    for j in judgements.order_by("created_at", "pk"):
         key = (j.translation_id, j.aspect, j.with_reference)
         if j.judge_user_id:
             human[key].append(j.score)

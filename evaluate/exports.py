@@ -1,6 +1,8 @@
 """Metric tables as rows: one row per translation (the export_metrics format), raw comparisons and judgements.
 
 Pages, the CSV/JSON downloads and the management command all use these functions, so they always agree.
+The raw tables hold every row, superseded votes and scores too (for audit); `superseded_by` names the row
+that replaced one (the same reviewer's later vote on the pair, or score of the item), empty for current rows.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ COMPARISON_COLUMNS = (
     "comments_stripped",
     "inconsistent",
     "created_at",
+    "superseded_by",
 )
-JUDGEMENT_COLUMNS = ("id", "sample", "system", "judge", "aspect", "with_reference", "score", "raw_output", "created_at")
+JUDGEMENT_COLUMNS = (
+    "id", "sample", "system", "judge", "aspect", "with_reference", "score", "raw_output", "created_at", "superseded_by",
+)  # fmt: skip
 
 
 def metric_rows(
@@ -71,9 +76,22 @@ def metric_rows(
     return list(rows.values())
 
 
+def _superseded_by(rows: list[dict], key) -> None:
+    """Fill each row's superseded_by (rows in id order; `key(row)` is None for rows nobody supersedes)."""
+    latest: dict = {}
+    for row in reversed(rows):
+        row["superseded_by"] = None
+        item = key(row)
+        if item is not None:
+            row["superseded_by"] = latest.get(item)
+            latest[item] = row["id"]
+
+
 def comparison_rows() -> list[dict]:
-    rows = []
+    rows, pairs = [], {}
     for c in Comparison.objects.select_related("sample", "left__system", "right__system", "judge_user").order_by("pk"):
+        pair = (min(c.left_id, c.right_id), max(c.left_id, c.right_id))
+        pairs[c.pk] = (c.judge_user_id, *pair) if c.judge_user_id else None  # LLM verdicts supersede nothing
         rows.append(
             {
                 "id": c.pk,
@@ -90,14 +108,16 @@ def comparison_rows() -> list[dict]:
                 "created_at": c.created_at.isoformat(),
             }
         )
+    _superseded_by(rows, lambda row: pairs[row["id"]])
     return rows
 
 
 def judgement_rows() -> list[dict]:
-    rows = []
+    rows, items = [], {}
     for j in Judgement.objects.select_related("translation__sample", "translation__system", "judge_user").order_by(
         "pk"
     ):
+        items[j.pk] = (j.judge_user_id, j.translation_id, j.aspect, j.with_reference) if j.judge_user_id else None
         rows.append(
             {
                 "id": j.pk,
@@ -111,6 +131,7 @@ def judgement_rows() -> list[dict]:
                 "created_at": j.created_at.isoformat(),
             }
         )
+    _superseded_by(rows, lambda row: items[row["id"]])
     return rows
 
 

@@ -147,25 +147,58 @@ def fixcost_estimate_start(request: HttpRequest) -> HttpResponse:
     return redirect("evaluate:dashboard")
 
 
+# The pairs and items a reviewer skipped stay in their (server-side) session: ids never reach the page.
+REVIEW_SKIPPED = "t2j_review_skipped"
+SCORE_SKIPPED = "t2j_score_skipped"
+SKIPS_KEPT = 500
+
+
+def _skipped(request: HttpRequest, key: str) -> list[tuple]:
+    return [tuple(item) for item in request.session.get(key, [])]
+
+
+def _skip(request: HttpRequest, key: str, item: tuple) -> None:
+    kept = [list(old) for old in request.session.get(key, []) if tuple(old) != item]
+    request.session[key] = (kept + [list(item)])[-SKIPS_KEPT:]
+
+
+def _back(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.GET.get("back", "0")))
+    except ValueError:
+        return 0
+
+
+def _again(name: str, original: bool) -> str:
+    return reverse(name) + ("?original=1" if original else "")
+
+
 @require_GET
 @role_required(REVIEWER, ADMIN)
 def review_compare(request: HttpRequest) -> HttpResponse:
-    """The next blind pair (or the one named by ?pair=), sides as this reviewer sees them; ?original=1 keeps
-    comments and docstrings (names still redacted)."""
-    original = request.GET.get("original") == "1"
-    queue = review.queue_for(request.user)
+    """The next blind pair (or the one named by ?pair=, or with ?back=n the n-th most recent pair voted on),
+    sides as this reviewer sees them; ?original=1 keeps comments and docstrings (names still redacted)."""
+    original, back = request.GET.get("original") == "1", _back(request)
+    queue = review.queue_for(request.user, skipped=_skipped(request, REVIEW_SKIPPED))
+    progress = review.progress(request.user, queue)
     try:
-        if request.GET.get("pair"):
-            pair = review.show_again(request.user, request.GET["pair"], original=original, remaining=len(queue))
+        if back:
+            pair = review.show_previous(request.user, back, original=original, progress=progress)
+        elif request.GET.get("pair"):
+            pair = review.show_again(request.user, request.GET["pair"], original=original, progress=progress)
         elif queue:
             _, lo, hi = queue[0]
-            pair = review.show_pair(request.user, lo, hi, original=original, remaining=len(queue))
+            pair = review.show_pair(request.user, lo, hi, original=original, progress=progress)
         else:
-            return render(request, "evaluate/review_compare.html", {"pair": None})
+            return render(request, "evaluate/review_compare.html", {"pair": None, "progress": progress})
     except review.ReviewError as error:
         messages.error(request, str(error))
         return redirect("evaluate:review_compare")
-    return render(request, "evaluate/review_compare.html", {"pair": asdict(pair)})
+    return render(request, "evaluate/review_compare.html", _pair_context(pair))
+
+
+def _pair_context(pair: review.BlindPair, **extra) -> dict:
+    return {"pair": asdict(pair), "voted_words": review.VERDICT_WORDS.get(pair.voted, ""), **extra}
 
 
 @require_POST
@@ -188,37 +221,77 @@ def comparison_vote(request: HttpRequest) -> HttpResponse:
     except review.ReviewError as error:
         # Show the same pair again (same handle: the clock keeps running from the first showing) with what the
         # reviewer typed, and say what is missing; nothing was stored.
-        pair = asdict(review.show_again(request.user, token, original=original))
-        context = {"pair": pair, "error": str(error), "reason": request.POST.get("reason", "")}
+        queue = review.queue_for(request.user, skipped=_skipped(request, REVIEW_SKIPPED))
+        pair = review.show_again(request.user, token, original=original, progress=review.progress(request.user, queue))
+        context = _pair_context(pair, error=str(error), reason=request.POST.get("reason", ""))
         return render(request, "evaluate/review_compare.html", context, status=400)
-    messages.success(request, "Vote recorded.")
-    return redirect(reverse("evaluate:review_compare") + ("?original=1" if original else ""))
+    messages.success(request, "Vote recorded. To change it, go back with Previous (P).")
+    return redirect(_again("evaluate:review_compare", original))
+
+
+@require_POST
+@role_required(REVIEWER, ADMIN)
+def comparison_skip(request: HttpRequest) -> HttpResponse:
+    """Put the pair shown at the end of this reviewer's queue (for as long as they stay logged in)."""
+    original = request.POST.get("original") == "1"
+    try:
+        handle = review.read_pair(request.user, request.POST.get("pair", ""))
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+    else:
+        _skip(request, REVIEW_SKIPPED, (handle.first_id, handle.second_id))
+        messages.info(request, "Skipped; that pair comes back after the others.")
+    return redirect(_again("evaluate:review_compare", original))
 
 
 @require_GET
 @role_required(REVIEWER, ADMIN)
 def score_translation(request: HttpRequest) -> HttpResponse:
-    original = request.GET.get("original") == "1"
+    """The next item to score (or the one named by ?item=, or with ?back=n the n-th most recent scored)."""
+    original, back = request.GET.get("original") == "1", _back(request)
     try:
-        if request.GET.get("item"):
+        if back:
+            item = scoring.previous_item(request.user, back, original=original)
+        elif request.GET.get("item"):
             item = scoring.item_from_token(request.user, request.GET["item"], original=original)
         else:
-            item = scoring.next_item(request.user, original=original)
-    except (review.ReviewError, scoring.Translation.DoesNotExist):
-        messages.error(request, "This scoring link is not valid; here is the next translation.")
+            item = scoring.next_item(request.user, original=original, skipped=_skipped(request, SCORE_SKIPPED))
+    except (review.ReviewError, scoring.Translation.DoesNotExist) as error:
+        messages.error(request, str(error) if back else "This scoring link is not valid; here is the next translation.")
         return redirect("evaluate:score_translation")
-    return render(request, "evaluate/score_translation.html", {"item": asdict(item) if item else None})
+    context = {"item": asdict(item) if item else None, "scores": SCORES}
+    if item is None:
+        context["progress"] = scoring.plan_for(request.user).progress
+    return render(request, "evaluate/score_translation.html", context)
+
+
+SCORES = ("0", "1", "2", "3", "4")
 
 
 @require_POST
 @role_required(REVIEWER, ADMIN)
 def judgement_create(request: HttpRequest) -> HttpResponse:
-    token = request.POST.get("item", "")
+    token, original = request.POST.get("item", ""), request.POST.get("original") == "1"
     try:
         scoring.record_scores(request.user, token, request.POST)
     except review.ReviewError as error:
         messages.error(request, str(error))
         url = reverse("evaluate:score_translation")
         return redirect(f"{url}?item={token}" if token else url)
-    messages.success(request, "Scores recorded.")
-    return redirect("evaluate:score_translation")
+    messages.success(request, "Scores recorded. To change them, go back with Previous (P).")
+    return redirect(_again("evaluate:score_translation", original))
+
+
+@require_POST
+@role_required(REVIEWER, ADMIN)
+def judgement_skip(request: HttpRequest) -> HttpResponse:
+    """Put the item shown at the end of this reviewer's score queue (for as long as they stay logged in)."""
+    original = request.POST.get("original") == "1"
+    try:
+        item = scoring.skipped_item(request.user, request.POST.get("item", ""))
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+    else:
+        _skip(request, SCORE_SKIPPED, item)
+        messages.info(request, "Skipped; that translation comes back after the others.")
+    return redirect(_again("evaluate:score_translation", original))
