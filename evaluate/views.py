@@ -15,14 +15,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate import jobs
-from annotate.models import Job
+from annotate.models import Job, System
 from annotate.roles import ADMIN, REVIEWER, role_required
 from evaluate import dashboard as stored_dashboard
 from evaluate import metrics, review, scoring
 from evaluate.compute import ComputeError, metrics_for, system_named
 from evaluate.contexts import DASHBOARD_TABLES, Filters, dashboard_table
 from evaluate.exports import TABLES, render_table, to_csv, to_json
-from evaluate.tasks import compute_metrics_task, fixcost_estimate_task, llm_compare_task
+from evaluate.tasks import start_compute_job, start_fixcost_estimate_job, start_llm_compare_job
 
 EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate", stored_dashboard.REFRESH_JOB)
 UNKNOWN_TABLE = "Unknown table or format."
@@ -30,8 +30,10 @@ NOT_COMPUTED = "The dashboard has not been computed yet: start a refresh on the 
 
 
 def _shown(request: HttpRequest) -> stored_dashboard.Shown:
-    """The stored (or, when filtered, cached) dashboard context for this request's filters."""
+    """The stored (or, when filtered, cached) dashboard context for this request's filters; ComputeError when
+    the baseline names no system."""
     baseline = request.GET.get("baseline", "").strip()[:100]
+    system_named(baseline)
     return stored_dashboard.shown(Filters.from_query(request.GET), baseline)
 
 
@@ -40,17 +42,26 @@ def _shown(request: HttpRequest) -> stored_dashboard.Shown:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Shows what the refresh job stored (never builds it), with its age and a stale mark."""
     jobs.fail_silent_jobs()  # a dead worker's job must not show as running
-    shown = _shown(request)
+    error, status = "", 200
+    try:
+        shown = _shown(request)
+    except ComputeError as problem:  # an unknown choice is an error, not a filter silently dropped
+        error, status = f"{problem} The unfiltered dashboard is shown.", 400
+        shown = stored_dashboard.stored()
     context = (shown.context or {}) | {
         "stored": shown.context is not None,
         "computed_at": shown.computed_at,
         "stale": shown.stale,
-        "query": request.GET.urlencode(),
+        "error": error,
+        "query": request.GET.urlencode() if not error else "",
         "tables": DASHBOARD_TABLES,
         "metrics": metrics.all_metrics(),
-        "jobs": Job.objects.filter(kind__in=EVALUATE_JOB_KINDS)[:5],
+        "system_names": list(System.objects.order_by("name").values_list("name", flat=True)),
+        "jobs": Job.objects.filter(kind__in=EVALUATE_JOB_KINDS).select_related("system")[:5],
     }
-    return render(request, "evaluate/dashboard.html", context)
+    if error:
+        context["baseline"] = ""
+    return render(request, "evaluate/dashboard.html", context, status=status)
 
 
 @require_POST
@@ -76,7 +87,10 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
     if table in TABLES:
         body = render_table(table, fmt)
     else:
-        shown = _shown(request)  # the same stored context the page shows, not a fresh build
+        try:
+            shown = _shown(request)  # the same stored context the page shows, not a fresh build
+        except ComputeError as error:
+            return HttpResponse(str(error), status=400, content_type="text/plain")
         if shown.context is None:
             return HttpResponse(NOT_COMPUTED, status=409, content_type="text/plain")
         try:
@@ -92,19 +106,18 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(ADMIN)
 def metrics_compute(request: HttpRequest) -> HttpResponse:
-    keys = ("metric", "reference_system", "baseline_system", "system", "model")
-    params = {key: request.POST.get(key, "").strip()[:200] for key in keys}
+    """Compute the ticked metrics (?metrics=name, repeated) as a job with one progress step per metric."""
+    options = {key: request.POST.get(key, "").strip()[:200] for key in ("reference_system", "baseline_system", "model")}
     try:
-        metrics_for(params["metric"])
-        for key in ("reference_system", "baseline_system", "system"):
-            system_named(params[key])
+        chosen = metrics_for(request.POST.getlist("metrics"))
+        system_named(options["reference_system"]), system_named(options["baseline_system"])
+        only = system_named(request.POST.get("system", "").strip()[:100])
     except ComputeError as error:
         messages.error(request, str(error))
         return redirect("evaluate:dashboard")
-    # The job's own system field carries "only this system" (start_job takes `system` as that field).
-    only = system_named(params.pop("system"))
-    jobs.start_job("metrics", compute_metrics_task, system=only, user=request.user, total=1, **params)
-    messages.success(request, f"Computing {params['metric']} in the background.")
+    start_compute_job(chosen, request.user, system=only, **options)
+    labels = ", ".join(metrics.get(name).label for name in chosen)
+    messages.success(request, f"Computing {labels} in the background; progress below.")
     return redirect("evaluate:dashboard")
 
 
@@ -116,12 +129,12 @@ def llm_compare_start(request: HttpRequest) -> HttpResponse:
     model = request.POST.get("model", "").strip()[:200]
     try:
         if not a or not b or a == b:
-            raise ComputeError("Name two different systems to compare.")
+            raise ComputeError("Choose two different systems to compare.")
         system_named(a), system_named(b)
     except ComputeError as error:
         messages.error(request, str(error))
         return redirect("evaluate:dashboard")
-    jobs.start_job("llm-compare", llm_compare_task, user=request.user, total=1, system_a=a, system_b=b, model=model)
+    start_llm_compare_job(a, b, request.user, model=model)
     messages.success(request, f"LLM comparison of {a} and {b} started.")
     return redirect("evaluate:dashboard")
 
@@ -133,16 +146,12 @@ def fixcost_estimate_start(request: HttpRequest) -> HttpResponse:
     try:
         system = system_named(request.POST.get("system", "").strip()[:100])
         if system is None:
-            raise ComputeError("Name the system whose translations to estimate.")
+            raise ComputeError("Choose the system whose translations to estimate.")
     except ComputeError as error:
         messages.error(request, str(error))
         return redirect("evaluate:dashboard")
-    total = system.translations.count()
     model = request.POST.get("model", "").strip()[:200]
-    every = request.POST.get("all") == "1"
-    jobs.start_job(
-        "fixcost-estimate", fixcost_estimate_task, system=system, user=request.user, total=total, model=model, all=every
-    )
+    start_fixcost_estimate_job(system, request.user, model=model, every=request.POST.get("all") == "1")
     messages.success(request, f"FixCost estimates for {system.name} started.")
     return redirect("evaluate:dashboard")
 
