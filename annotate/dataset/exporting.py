@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 
 from django.db.models import F, QuerySet
@@ -13,6 +15,8 @@ from annotate.models import FixSession, FixStep, System
 
 T2J_CONTENT_TYPE = "application/json"
 JSONL_CONTENT_TYPE = "application/x-ndjson"
+ZIP_CONTENT_TYPE = "application/zip"
+T2J_FILENAME = "fix_bugs_dataset.json"
 
 
 def verified_sessions(system: str | None = None) -> QuerySet[FixSession]:
@@ -42,6 +46,26 @@ def export_t2j(system: str | None = None) -> str:
         raise
 
 
+def exported_system_names() -> list[str]:
+    """Names of the systems with at least one verified session, alphabetical: what an export can hold."""
+    return list(
+        System.objects.filter(translations__fix_sessions__in=FixSession.objects.verified())
+        .distinct()
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def export_t2j_zip(systems: list[str]) -> bytes:
+    """A zip holding one T2J file per system, `<system>-fix_bugs_dataset.json`, each as export_t2j(system)
+    writes it: T2J has no system field, so several systems' sessions of one sample cannot share a file."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in systems:
+            archive.writestr(f"{name}-{T2J_FILENAME}", export_t2j(name))
+    return buffer.getvalue()
+
+
 def _strict_dumps(value: dict, session: FixSession, **options) -> str:
     """JSON with no NaN or Infinity (they are not JSON): rows stored before imports refused them say so here."""
     try:
@@ -63,8 +87,7 @@ def _require_one_system_per_sample(sessions: list[FixSession]) -> None:
         names = sorted(set().union(*shared.values()))
         keys = ", ".join(sorted(shared)[:5]) + (" ..." if len(shared) > 5 else "")
         raise DatasetError(
-            f"samples {keys} have verified sessions from several systems ({', '.join(names)}): "
-            "choose one system (--system)"
+            f"samples {keys} have verified sessions from several systems ({', '.join(names)}): choose one system"
         )
 
 

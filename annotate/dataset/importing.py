@@ -90,7 +90,7 @@ def import_records(
     with transaction.atomic():
         plan = plan_import(parsed, source=source, replace=replace)
         if plan.conflicts and not replace:
-            raise DatasetError(plan.conflicts + ["nothing was imported; use --replace to overwrite"])
+            raise DatasetError(plan.conflicts + ["nothing was imported; import again with replace to overwrite"])
         if not dry_run:
             _apply(plan, actor)
     return plan

@@ -128,7 +128,7 @@ def parse_dataset(text: str, name: str, *, system: str | None = None, fmt: str =
             data = parse_json(text, name)
         return ParsedDataset("t2j", _t2j_records(data, system or "weak-llm"))
     if system:
-        raise DatasetError("--system applies to T2J files only: JSONL records name their own system")
+        raise DatasetError("a system name applies to T2J files only: JSONL records name their own system")
     return ParsedDataset("jsonl", _jsonl_records(parse_jsonl(text, name)))
 
 

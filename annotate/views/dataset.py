@@ -8,10 +8,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.dataset import DatasetError, export_jsonl, export_t2j, import_dataset, preview_dataset, staging
-from annotate.dataset.exporting import JSONL_CONTENT_TYPE, T2J_CONTENT_TYPE
+from annotate.dataset.exporting import (
+    JSONL_CONTENT_TYPE,
+    T2J_CONTENT_TYPE,
+    T2J_FILENAME,
+    ZIP_CONTENT_TYPE,
+    export_t2j_zip,
+    exported_system_names,
+)
 from annotate.dataset.importing import CONFLICT, NEW, SAME
 from annotate.forms.dataset import DatasetExportForm, DatasetUploadForm
-from annotate.models import ImportRecord, SessionStatus, System
+from annotate.models import ImportRecord
 from annotate.roles import ADMIN, role_required
 
 SESSION_KEY = "dataset_import"
@@ -21,7 +28,7 @@ RECENT_IMPORTS = 10
 def _home(request: HttpRequest, *, upload_form=None, errors=(), status: int = 200) -> HttpResponse:
     context = {
         "upload_form": upload_form or DatasetUploadForm(),
-        "systems": System.objects.filter(translations__fix_sessions__status=SessionStatus.VERIFIED).distinct(),
+        "systems": exported_system_names(),
         "errors": list(errors),
         "imports": ImportRecord.objects.select_related("actor")[:RECENT_IMPORTS],
     }
@@ -88,19 +95,30 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(ADMIN)
 def export_download(request: HttpRequest) -> HttpResponse:
+    """One system's T2J JSON or JSONL; for all systems, JSONL or (T2J being one system per file) a zip holding
+    one T2J file per system once several systems have verified sessions."""
     form = DatasetExportForm(request.GET)
     if not form.is_valid():
-        return _home(request, errors=["Choose an export format: t2j or jsonl."], status=400)
+        return _home(request, errors=["Choose an export format: T2J JSON or JSONL."], status=400)
     fmt, system = form.cleaned_data["format"], form.cleaned_data["system"] or None
+    systems = [system] if system else exported_system_names()
     try:
-        if fmt == "t2j":
-            body, content_type, filename = export_t2j(system), T2J_CONTENT_TYPE, "fix_bugs_dataset.json"
-        else:
+        if fmt == "jsonl":
             body, content_type, filename = "".join(export_jsonl(system)), JSONL_CONTENT_TYPE, "fix_sessions.jsonl"
+        elif len(systems) > 1:
+            body, content_type, filename = export_t2j_zip(systems), ZIP_CONTENT_TYPE, "fix_bugs_dataset-by-system.zip"
+        else:
+            body, content_type, filename = export_t2j(system), T2J_CONTENT_TYPE, T2J_FILENAME
     except DatasetError as exc:
         return _home(request, errors=exc.problems, status=400)
     if system:
         filename = f"{system}-{filename}"
-    response = HttpResponse(body.encode("utf-8"), content_type=f"{content_type}; charset=utf-8")
+    return _download(body, content_type, filename)
+
+
+def _download(body: str | bytes, content_type: str, filename: str) -> HttpResponse:
+    if isinstance(body, str):
+        body, content_type = body.encode("utf-8"), f"{content_type}; charset=utf-8"
+    response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

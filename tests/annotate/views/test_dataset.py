@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import pytest
 from django.conf import settings
@@ -14,6 +16,7 @@ from annotate.dataset import import_dataset
 from annotate.models import FixSession, ImportRecord, ImportStatus, Sample, SessionStatus
 from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
 
+ZIP = "application/zip"
 PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
 SMALL = json.dumps(
     {"Pytorch_to_JAX_Examples": [{"Example_id": "e1", "Input_Code": "import torch", "LLM_weak_output": "draft",
@@ -195,15 +198,37 @@ def test_jsonl_download(admin_client_role):
     assert json.loads(response.content)["sample"] == "e1"
 
 
-def test_download_needing_a_system_explains_why(admin_client_role):
+def test_t2j_of_all_systems_is_a_zip_with_one_file_per_system(admin_client_role):
     sample = SampleFactory(key="s1")
     for name in ("sys-a", "sys-b"):
         FixSessionFactory(translation=TranslationFactory(sample=sample, system__name=name), status="verified")
 
-    response = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j"})
+    response = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j", "system": ""})
 
-    assert response.status_code == 400
-    assert "choose one system (--system)" in response.content.decode()
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == 'attachment; filename="fix_bugs_dataset-by-system.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert archive.namelist() == ["sys-a-fix_bugs_dataset.json", "sys-b-fix_bugs_dataset.json"]
+    for name in ("sys-a", "sys-b"):
+        one = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j", "system": name})
+        assert archive.read(f"{name}-fix_bugs_dataset.json") == one.content
+        assert [e["Example_id"] for e in json.loads(one.content)["Pytorch_to_JAX_Examples"]] == ["s1"]
+
+
+def test_the_export_page_never_shows_command_line_wording(admin_client_role):
+    sample = SampleFactory(key="s1")
+    for name in ("sys-a", "sys-b"):
+        FixSessionFactory(translation=TranslationFactory(sample=sample, system__name=name), status="verified")
+    page = admin_client_role.get(reverse("dataset:home")).content.decode()
+    assert '<option value="">all systems</option>' in page and '<option value="sys-b">sys-b</option>' in page
+    assert admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j"})["Content-Type"] == ZIP
+    for query in ({"format": "t2j", "system": "ghost"}, {"format": "x"}):
+        assert "--" not in admin_client_role.get(reverse("dataset:export_download"), query).content.decode()
+
+
+def test_an_unknown_export_system_is_an_error(admin_client_role):
+    response = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j", "system": "ghost"})
+    assert response.status_code == 400 and "there is no system named &#x27;ghost&#x27;" in response.content.decode()
 
 
 def test_download_with_unknown_format_is_refused(admin_client_role):
