@@ -50,6 +50,7 @@ sandbox-runtime:
 migrate:
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
+	$(PY) manage.py collectstatic --noinput -v 0
 
 demo-data:
 	$(PY) manage.py load_demo
@@ -57,7 +58,7 @@ demo-data:
 	$(PY) manage.py compute_metrics --metric fixcost
 
 run:
-	@echo "T2J Workbench on http://$(HOST):$(PORT)/ (Ctrl+C stops web, worker and sandbox runner)"
+	@echo "T2J Workbench on http://$(HOST):$(PORT)/ (gunicorn; Ctrl+C stops web, worker and sandbox runner)"
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
 
 test-fast: install
@@ -65,7 +66,7 @@ test-fast: install
 
 test-postgres: install
 	./scripts/start_postgres.sh
-	DATABASE_URL=postgres://t2j:t2j@127.0.0.1:5432/t2j $(PY) -m pytest -m "not browser and not sandbox" -p no:cacheprovider
+	DATABASE_URL=postgres://t2j:t2j@127.0.0.1:5432/t2j $(PY) -m pytest -m "not browser and not sandbox" -p no:cacheprovider -n 2
 
 lint:
 	$(VENV)/bin/ruff check .

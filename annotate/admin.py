@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as admin_delete_selected
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
@@ -25,7 +26,38 @@ from annotate.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+def via(prefix: str, fields: tuple[str, ...]) -> tuple[str, ...]:
+    """`fields` of a related row reached through `prefix`, the foreign key itself first (for list_only)."""
+    return (prefix, *(f"{prefix}__{field}" for field in fields))
+
+
+# What a translation prints as ("<sample key> by <system name>"), and the same reached through `translation`.
+TRANSLATION_FIELDS = ("sample__key", "system__name")
+TRANSLATION_NAME = via("translation", TRANSLATION_FIELDS)
+
+
+class _NarrowChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.only(*self.model_admin.list_only) if self.model_admin.list_only else queryset
+
+
+class ListAdmin(admin.ModelAdmin):
+    """Change lists that read one query's worth of narrow rows, whatever the table's size.
+
+    `list_only`: the columns a list reads (program texts and outputs stay unread), including the related rows'
+    columns its `__str__`s print; pair it with `list_select_related` so no row costs a query of its own
+    (Django only joins non-null foreign keys by itself). The change view still reads whole rows.
+    """
+
+    list_only: tuple[str, ...] = ()
+    list_per_page = 50
+
+    def get_changelist(self, request, **kwargs):
+        return _NarrowChangeList
+
+
+class ReadOnlyAdmin(ListAdmin):
     """Append-only records: shown, never added, changed or deleted through the admin."""
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -39,23 +71,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Sample)
-class SampleAdmin(admin.ModelAdmin):
+class SampleAdmin(ListAdmin):
     list_display = ["key", "title", "origin", "difficulty", "contract_version", "updated_at"]
+    list_only = ("key", "title", "origin", "difficulty", "contract_version", "updated_at", "import_position")
     list_filter = ["origin", "difficulty"]
     search_fields = ["key", "title"]
 
 
 @admin.register(System)
-class SystemAdmin(admin.ModelAdmin):
+class SystemAdmin(ListAdmin):
     list_display = ["name", "mode", "model", "temperature", "token_budget"]
+    list_only = ("name", "mode", "model", "temperature", "token_budget")
     list_filter = ["mode"]
     search_fields = ["name", "model"]
     readonly_fields = ["stats", "stats_updated_at"]
 
 
 @admin.register(Translation)
-class TranslationAdmin(admin.ModelAdmin):
+class TranslationAdmin(ListAdmin):
     list_display = ["sample", "system", "draft_status", "model", "prompt_tokens", "completion_tokens", "drafted_at"]
+    list_select_related = ["sample", "system"]
+    list_only = (*via("sample", ("key", "import_position")), *via("system", ("name",)), "draft_status", "model",
+                 "prompt_tokens", "completion_tokens", "drafted_at")  # fmt: skip
     list_filter = ["system", "draft_status", "sample__origin", "sample__difficulty"]
     search_fields = ["sample__key", "system__name"]
     raw_id_fields = ["sample"]
@@ -64,8 +101,10 @@ class TranslationAdmin(admin.ModelAdmin):
 
 
 @admin.register(FixSession)
-class FixSessionAdmin(admin.ModelAdmin):
+class FixSessionAdmin(ListAdmin):
     list_display = ["pk", "translation", "owner", "status", "is_stale", "claimed_at", "verified_at"]
+    list_select_related = ["translation__sample", "translation__system", "owner"]
+    list_only = (*TRANSLATION_NAME, *via("owner", ("username",)), "status", "is_stale", "claimed_at", "verified_at")
     list_filter = ["status", "is_stale", "translation__system"]
     search_fields = ["translation__sample__key", "owner__username"]
     raw_id_fields = ["translation", "verified_run"]
@@ -73,14 +112,26 @@ class FixSessionAdmin(admin.ModelAdmin):
 
 @admin.register(FixStep)
 class FixStepAdmin(ReadOnlyAdmin):
-    list_display = ["pk", "session", "index", "category", "author", "retracts", "created_at"]
+    list_display = ["pk", "session", "index", "category", "author", "retracted_step", "created_at"]
+    list_select_related = ["session__translation__sample", "session__translation__system", "author"]
+    list_only = (*via("session", TRANSLATION_NAME), *via("author", ("username",)), "index", "category",
+                 "retracts_id", "created_at")  # fmt: skip
+    # Newest first by primary key: ordering by `session` would sort every step by its session's claim time.
+    ordering = ["-pk"]
     list_filter = ["category", "session__status", "session__translation__system"]
     search_fields = ["error", "fix_info", "session__translation__sample__key"]
+    show_full_result_count = False  # a search would count the whole table a second time
+
+    @admin.display(description="retracts step", ordering="retracts_id")
+    def retracted_step(self, step: FixStep) -> int | None:
+        return step.retracts_id  # the id, not the row: printing it would load each retracted step
 
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
     list_display = ["pk", "kind", "status", "verdict", "user", "isolation", "duration_s", "created_at"]
+    list_select_related = ["user"]
+    list_only = ("kind", "status", "verdict", *via("user", ("username",)), "isolation", "duration_s", "created_at")
     list_filter = ["kind", "status", "verdict", "isolation"]
     search_fields = ["code_hash", "user__username", "exception_type"]
 
@@ -88,12 +139,15 @@ class RunAdmin(ReadOnlyAdmin):
 @admin.register(SessionEvent)
 class SessionEventAdmin(ReadOnlyAdmin):
     list_display = ["session", "kind", "actor", "created_at"]
+    list_select_related = ["session__translation__sample", "session__translation__system", "actor"]
+    list_only = (*via("session", TRANSLATION_NAME), *via("actor", ("username",)), "kind", "created_at")
     list_filter = ["kind"]
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ListAdmin):
     list_display = ["pk", "kind", "system", "status", "done", "failed", "total", "created_at"]
+    list_select_related = ["system"]
     list_filter = ["kind", "status", "system"]
     readonly_fields = ["done", "failed", "total"]
 
@@ -101,6 +155,7 @@ class JobAdmin(admin.ModelAdmin):
 @admin.register(ImportRecord)
 class ImportRecordAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "kind", "source", "format", "status", "actor"]
+    list_select_related = ["actor"]
     list_filter = ["kind", "status", "format"]
     search_fields = ["source", "errors", "actor__username"]
 

@@ -41,3 +41,18 @@ def _install(table: str):
 def append_only_operation(table: str) -> migrations.RunPython:
     forwards, backwards = _install(table)
     return migrations.RunPython(forwards, backwards)
+
+
+def reinstall_append_only_operation(table: str) -> migrations.RunPython:
+    """Put the trigger back after a schema change of `table`, in both directions.
+
+    SQLite rebuilds a table (and drops its triggers) to add a column with a default or to alter one; PostgreSQL
+    keeps them. Dropping first makes this right on both.
+    """
+    install, drop = _install(table)
+
+    def reinstall(apps, schema_editor) -> None:
+        drop(apps, schema_editor)
+        install(apps, schema_editor)
+
+    return migrations.RunPython(reinstall, reinstall)

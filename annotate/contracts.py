@@ -1,15 +1,19 @@
 """Contracts: run a sample's equivalence contract on a candidate JAX program in the sandbox, and what it found.
 
-The contract (Sample.contract) is a Python module with stage functions `spec`, `numeric`, `behavioral`
-(see sandbox_runtime/README.md). A contract run is a sandbox run of kind `contract` whose main.py is the
-t2j_contract driver; the PyTorch program, the candidate and the contract travel as files beside it. The
-driver prints one result line carrying a per-run nonce; anything else (the contract crashing, a hang, an
-output flood, no result line) is a `contract-error`: the check could not be made, and that is never
-counted against the translation.
+The contract (Sample.contract) is a Python module of one of two kinds (annotate.contract_interface reads
+which): stage functions `spec`, `numeric`, `behavioral`, or a pytest-style test module in the T2J authors'
+style, whose tests the sandbox maps to the same stages (see sandbox_runtime/README.md). A contract run is a
+sandbox run of kind `contract` whose main.py is the t2j_contract driver; the PyTorch program, the candidate
+and the contract travel as files beside it. The driver prints one result line carrying a per-run nonce;
+anything else (the contract crashing, a hang, an output flood, no result line) is a `contract-error`: the
+check could not be made, and that is never counted against the translation.
 
-The verdict and stages are stored on the Run (by annotate.runs); for contract runs the Run's code is the
-candidate (the driver is the same for every run, the candidate is what was checked). The outcome types of a
-verification attempt (VerificationOutcome, ContractResult) live here; annotate.fixlog's verify gate uses them.
+The verdict and stages are stored on the Run (by annotate.runs), with its report: the contract's kind, each
+test's outcome (pytest-style), how importing each program went and the parameter shapes the contract
+expected. For contract runs the Run's code is the candidate (the driver is the same for every run, the
+candidate is what was checked). The outcome types of a verification attempt (VerificationOutcome,
+ContractResult) live here; annotate.fixlog's verify gate uses them. `verify_system` checks every
+translation of a system whose sample has a contract (the verify command and the batch job).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from django.db import transaction
 
 from annotate import runs, sandbox
+from annotate.contract_interface import STAGED, NotAContract, contract_kind
 from annotate.models import (
     ContractVerdict,
     FixSession,
@@ -32,6 +37,7 @@ from annotate.models import (
     SessionEvent,
     SessionEventKind,
     SessionStatus,
+    System,
     Translation,
 )
 
@@ -44,7 +50,13 @@ CLI_USER_KEY = "verify-cli"
 # in the candidate then fails the translation; one in the contract is a contract error).
 STAGE_BUDGET_SHARE = 0.5
 MAX_TEXT = 2000
-MAX_MISMATCH_KEYS = 20
+MAX_MISMATCH_KEYS = 32
+MAX_TESTS = 200
+TEST_OUTCOMES = ("passed", "failed", "error", "skipped", "not-reached", "not-run")
+# The names a contract run imports the programs under (the driver's and the pytest runner's).
+PROGRAM_MODULES = ("torch_program", "jax_program")
+MAX_IMPORT_OUTPUT = 4000
+MAX_SHAPES_JSON = 20_000
 
 SANDBOX_STATUS_ERRORS = {
     "timeout": "the contract run hit the sandbox's time limit (a hang in the contract or the programs)",
@@ -69,6 +81,28 @@ class ContractResult:
     hint: str = ""
     run_id: int | None = None
     timing: dict[str, Any] | None = None
+    # {"kind": staged|pytest, "tests": [...], "imports": [...], "shapes": {...}}: see clean_report.
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tests(self) -> list[dict[str, Any]]:
+        return self.report.get("tests", [])
+
+    @property
+    def stage_rows(self) -> list[dict[str, Any]]:
+        """The stages, each with its tests (pytest-style contracts), for the stage panel."""
+        return [{**stage, "tests": [t for t in self.tests if t["stage"] == stage["name"]]} for stage in self.stages]
+
+    @property
+    def unstaged_tests(self) -> list[dict[str, Any]]:
+        """Tests of stages the result does not list (a contract error stops before its stages are known)."""
+        listed = {stage["name"] for stage in self.stages}
+        return [test for test in self.tests if test["stage"] not in listed]
+
+    @property
+    def expected_shapes(self) -> list[tuple[str, str]]:
+        """(check name, 'path (shape)' lines) of the parameter shapes the contract expected, from the report."""
+        return [(name, "\n".join(_shape_lines(tree))) for name, tree in self.report.get("shapes", {}).items()]
 
     @property
     def passed(self) -> bool:
@@ -102,17 +136,26 @@ def run_contract(
     session: FixSession | None = None,
     user_key: str = "",
     limits: dict[str, Any] | None = None,
+    contract: str | None = None,
 ) -> ContractResult:
-    """Run the sample's contract on `code` in the sandbox; the Run is stored with the verdict and stages."""
-    if not sample.contract.strip():
+    """Run the sample's contract (or `contract`, a text not saved yet) on `code` in the sandbox.
+
+    The Run is stored with the verdict, stages and report; a run of an unsaved text records no contract
+    version. Raises ContractProblem when there is no contract. A text that is neither kind runs as a staged
+    contract, so the sandbox reports what is wrong with it as a contract error.
+    """
+    text = sample.contract if contract is None else contract
+    if not text.strip():
         raise ContractProblem(f"sample {sample.key} has no contract")
+    kind = kind_of(text)
     nonce = secrets.token_hex(16)
     resolved = sandbox.Limits.resolve(runs.limits_for(sample, limits))  # the sample's own limits count
-    config = {"nonce": nonce, "mode": "check", "stage_budget_s": round(resolved.wall_s * STAGE_BUDGET_SHARE, 1)}
+    budget = round(resolved.wall_s * STAGE_BUDGET_SHARE, 1)
+    config = {"nonce": nonce, "mode": "check", "kind": kind, "stage_budget_s": budget}
     files = {
         "torch_program.py": sample.pytorch_code,
         "jax_program.py": code,
-        "contract.py": sample.contract,
+        "contract.py": text,
         "t2j_run.json": json.dumps(config),
     }
     if user_key == "" and user is not None:
@@ -122,15 +165,25 @@ def run_contract(
     )
     result = parse_result(run, nonce)
     result.run_id = run.run_id
+    result.report["kind"] = kind
     runs.record_verdict(
         run.run_id,
         verdict=result.verdict,
         stages=result.stages,
         code=code,
-        contract_version=sample.contract_version,
+        contract_version=sample.contract_version if contract is None else None,
         error_message="\n".join(part for part in (result.message, result.hint) if part),
+        report=result.report,
     )
     return result
+
+
+def kind_of(text: str) -> str:
+    """The contract's kind (pytest or staged), read without running it; staged when it is neither."""
+    try:
+        return contract_kind(text)
+    except NotAContract:
+        return STAGED
 
 
 def parse_result(run: sandbox.RunResult, nonce: str) -> ContractResult:
@@ -147,7 +200,10 @@ def parse_result(run: sandbox.RunResult, nonce: str) -> ContractResult:
         data = json.loads(lines[0])
     except ValueError:
         return _error("the contract run's result line is not valid JSON")
-    return _from_driver(data)
+    result = _from_driver(data)
+    if isinstance(data, dict):
+        result.report = clean_report(data)
+    return result
 
 
 def _no_result_reason(run: sandbox.RunResult, found: int) -> str:
@@ -165,7 +221,11 @@ def _from_driver(data: Any) -> ContractResult:
         return _error("the contract run reported a result of an unknown shape")
     if data["verdict"] == ContractVerdict.CONTRACT_ERROR:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
-        return _error(_text(error.get("message")) or "contract error", _text(error.get("hint")))
+        result = _error(_text(error.get("message")) or "contract error", _text(error.get("hint")))
+        # The stages that passed before the contract broke (e.g. a scaffold's spec stage before its first TODO).
+        stages = data.get("stages") if isinstance(data.get("stages"), list) else []
+        result.stages = [_clean_stage(stage) for stage in stages if _valid_stage(stage) and stage["status"] == "passed"]
+        return result
     stages = data.get("stages")
     if not isinstance(stages, list) or not stages or not all(_valid_stage(stage) for stage in stages):
         return _error("the contract run reported stages of an unknown shape")
@@ -188,14 +248,86 @@ def _valid_stage(stage: Any) -> bool:
 
 
 def _clean_stage(stage: dict[str, Any]) -> dict[str, Any]:
-    mismatch = stage.get("mismatch")
-    if mismatch is not None:
-        mismatch = {
-            str(key)[:100]: (_text(value) if isinstance(value, str) else value)
-            for key, value in list(mismatch.items())[:MAX_MISMATCH_KEYS]
-            if isinstance(value, str | int | float | bool | list) or value is None
-        }
-    return {"name": stage["name"], "status": stage["status"], "mismatch": mismatch}
+    return {"name": stage["name"], "status": stage["status"], "mismatch": _clean_mismatch(stage.get("mismatch"))}
+
+
+def _clean_mismatch(mismatch: Any) -> dict[str, Any] | None:
+    if not isinstance(mismatch, dict):
+        return None
+    return {
+        str(key)[:100]: (_text(value) if isinstance(value, str) else value)
+        for key, value in list(mismatch.items())[:MAX_MISMATCH_KEYS]
+        if isinstance(value, str | int | float | bool | list) or value is None
+    }
+
+
+def clean_report(data: dict[str, Any]) -> dict[str, Any]:
+    """What a run reported beside its stages, checked and capped (it comes from the box, so from untrusted code).
+
+    {"tests": [{"name", "stage", "outcome", "message", "where", "output", "duration_s", "mismatch"}],
+     "imports": [{"module", "seconds", "output", "truncated"}], "shapes": {check name: shapes tree}}
+    """
+    report: dict[str, Any] = {}
+    tests = data.get("tests")
+    if isinstance(tests, list):
+        report["tests"] = [_clean_test(test) for test in tests[:MAX_TESTS] if _valid_test(test)]
+    imports = data.get("imports")
+    if isinstance(imports, list):
+        report["imports"] = [
+            {
+                "module": entry["module"],
+                "seconds": float(entry.get("seconds") or 0),
+                "output": _text(entry.get("output"))[-MAX_IMPORT_OUTPUT:],
+                "truncated": bool(entry.get("truncated")),
+            }
+            for entry in imports[: len(PROGRAM_MODULES)]
+            if isinstance(entry, dict) and entry.get("module") in PROGRAM_MODULES
+            and isinstance(entry.get("seconds", 0), int | float)
+        ]  # fmt: skip
+    shapes = data.get("shapes")
+    if isinstance(shapes, dict) and shapes and len(json.dumps(shapes)) <= MAX_SHAPES_JSON:
+        report["shapes"] = {str(name)[:200]: tree for name, tree in list(shapes.items())[:20] if _shape_tree(tree)}
+    return report
+
+
+def _valid_test(test: Any) -> bool:
+    return (
+        isinstance(test, dict)
+        and isinstance(test.get("name"), str)
+        and test.get("stage") in STAGES
+        and test.get("outcome") in TEST_OUTCOMES
+    )
+
+
+def _clean_test(test: dict[str, Any]) -> dict[str, Any]:
+    cleaned = {"name": test["name"][:200], "stage": test["stage"], "outcome": test["outcome"]}
+    for key in ("message", "where", "output"):
+        if test.get(key):
+            cleaned[key] = _text(test[key])
+    if isinstance(test.get("duration_s"), int | float):
+        cleaned["duration_s"] = float(test["duration_s"])
+    mismatch = _clean_mismatch(test.get("mismatch"))
+    if mismatch:
+        cleaned["mismatch"] = mismatch
+    return cleaned
+
+
+def _shape_lines(tree: Any, path: str = "") -> list[str]:
+    """A shapes tree as one 'path (d0, d1)' line per leaf: params.conv1.kernel (3, 3, 1, 8)."""
+    if isinstance(tree, dict):
+        return [line for key, value in tree.items() for line in _shape_lines(value, f"{path}.{key}" if path else key)]
+    if tree and all(isinstance(item, list | dict) for item in tree):
+        return [line for index, value in enumerate(tree) for line in _shape_lines(value, f"{path}[{index}]")]
+    return [f"{path or 'value'} ({', '.join(map(str, tree))}{',' if len(tree) == 1 else ''})"]
+
+
+def _shape_tree(tree: Any) -> bool:
+    """A tree of dicts/lists whose leaves are shapes (lists of non-negative ints)."""
+    if isinstance(tree, dict):
+        return all(_shape_tree(value) for value in tree.values())
+    if isinstance(tree, list):
+        return all(isinstance(n, int) and n >= 0 for n in tree) or all(_shape_tree(value) for value in tree)
+    return False
 
 
 def _failure_message(stages: list[dict[str, Any]]) -> str:
@@ -214,7 +346,9 @@ def _text(value: Any) -> str:
 
 def result_of(run: Run) -> ContractResult:
     """A stored contract run as a ContractResult (for pages that show the stage panel)."""
-    result = ContractResult(verdict=run.verdict, stages=list(run.stages or []), run_id=run.pk)
+    result = ContractResult(
+        verdict=run.verdict, stages=list(run.stages or []), run_id=run.pk, report=dict(run.contract_report or {})
+    )
     if run.verdict == ContractVerdict.CONTRACT_ERROR:
         result.message = run.exception_message
     elif run.verdict == ContractVerdict.FAILED and result.stages:
@@ -241,12 +375,14 @@ def timing_run(
     """
     if not sample.contract.strip():
         raise ContractProblem(f"sample {sample.key} has no contract")
+    if kind_of(sample.contract) != STAGED:
+        raise ContractProblem("timing needs a staged contract (TIME and timing()); this one is pytest-style")
     nonce = secrets.token_hex(16)
     files = {
         "torch_program.py": sample.pytorch_code,
         "jax_program.py": code,
         "contract.py": sample.contract,
-        "t2j_run.json": json.dumps({"nonce": nonce, "mode": "time", "repeats": int(repeats)}),
+        "t2j_run.json": json.dumps({"nonce": nonce, "mode": "time", "kind": STAGED, "repeats": int(repeats)}),
     }
     run = runs.run(DRIVER, RunKind.CONTRACT, user_key, files, limits, sample=sample)
     if run.status in SANDBOX_STATUS_ERRORS:
@@ -331,11 +467,91 @@ def code_to_verify(translation: Translation) -> tuple[str, str, FixSession | Non
     return translation.code, "draft", None
 
 
+# --- a system's translations ----------------------------------------------------------------------------
+
+
+@dataclass
+class SampleVerdict:
+    """One translation of a batch: its sample, which code was checked, and what the contract said."""
+
+    sample: str
+    source: str
+    verdict: str
+    message: str = ""
+    run_id: int | None = None
+
+
+@dataclass
+class BatchReport:
+    """A system checked against its samples' contracts; samples without a contract are listed, not counted."""
+
+    system: str
+    results: list[SampleVerdict] = field(default_factory=list)
+    no_contract: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+    def counts(self) -> dict[str, int]:
+        counts = {verdict: 0 for verdict in ContractVerdict.values}
+        for result in self.results:
+            counts[result.verdict] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        """0 all passed, 1 any failed, 2 any contract error (or nothing was checked)."""
+        counts = self.counts()
+        if counts[ContractVerdict.CONTRACT_ERROR] or not self.results:
+            return 2
+        return 1 if counts[ContractVerdict.FAILED] else 0
+
+
+def batch_plan(system: System) -> tuple[list[Translation], list[str]]:
+    """(the system's translations whose sample has a contract, the keys of its samples without one)."""
+    translations = list(system.translations.select_related("sample").order_by("sample__import_position", "sample__key"))
+    checked = [t for t in translations if t.sample.contract.strip()]
+    return checked, [t.sample.key for t in translations if not t.sample.contract.strip()]
+
+
+def verify_translation(translation: Translation, *, user: Any = None) -> SampleVerdict:
+    """Run its sample's contract on the translation's code (code_to_verify); not attached to any session."""
+    code, source, _ = code_to_verify(translation)
+    try:
+        result = run_contract(translation.sample, code, user=user, user_key="" if user else CLI_USER_KEY)
+    except (ContractProblem, sandbox.InvalidRunInput) as problem:
+        return SampleVerdict(translation.sample.key, source, ContractVerdict.CONTRACT_ERROR, str(problem))
+    return SampleVerdict(translation.sample.key, source, result.verdict, result.message, result.run_id)
+
+
+def verify_system(
+    system: System,
+    *,
+    user: Any = None,
+    on_result: Any = None,
+    should_stop: Any = None,
+) -> BatchReport:
+    """Check every translation of `system` whose sample has a contract, one at a time.
+
+    `on_result(SampleVerdict)` is called after each; `should_stop()` is asked before each (a cancelled job).
+    """
+    translations, no_contract = batch_plan(system)
+    report = BatchReport(system=system.name, no_contract=no_contract)
+    for translation in translations:
+        if should_stop is not None and should_stop():
+            report.cancelled = True
+            break
+        outcome = verify_translation(translation, user=user)
+        report.results.append(outcome)
+        if on_result is not None:
+            on_result(outcome)
+    return report
+
+
 # --- changing a contract ---------------------------------------------------------------------------------
 
 
 def validate_contract(text: str) -> str:
-    """The contract text if it is Python that compiles (empty removes the contract); raises ContractProblem."""
+    """The contract text if it is Python that compiles and is a contract of either kind (empty removes the
+    contract); raises ContractProblem saying why not."""
     if not isinstance(text, str) or "\x00" in text:
         raise ContractProblem("The contract must be text without NUL characters.")
     text = text.replace("\r\n", "\n")
@@ -344,6 +560,10 @@ def validate_contract(text: str) -> str:
             compile(text, "contract.py", "exec")
         except SyntaxError as error:
             raise ContractProblem(f"The contract is not valid Python: line {error.lineno}: {error.msg}") from error
+        try:
+            contract_kind(text)
+        except NotAContract as problem:
+            raise ContractProblem(f"This is not a contract. {problem}") from None
     return text
 
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from annotate import jobs, llm, prompting
@@ -110,16 +110,37 @@ def ensure_llm_system(system: System) -> None:
 
 def token_totals(system: System) -> dict:
     """What a system's drafts cost and how far drafting got, read live from its translations."""
-    translations = system.translations.all()
-    sums = translations.aggregate(prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"))
-    drafted = translations.count()
-    return {
-        "prompt_tokens": sums["prompt_tokens"] or 0,
-        "completion_tokens": sums["completion_tokens"] or 0,
-        "drafts_ok": translations.filter(draft_status=DraftStatus.OK).count(),
-        "drafts_failed": translations.filter(draft_status=DraftStatus.FAILED).count(),
-        "samples_left": Sample.objects.count() - drafted,
+    return token_totals_of([system])[system.pk]
+
+
+def token_totals_of(systems: Iterable[System]) -> dict[int, dict]:
+    """token_totals of each system, keyed by id: two queries however many systems and translations."""
+    systems = list(systems)
+    samples = Sample.objects.count()
+    rows = {
+        row["system_id"]: row
+        for row in Translation.objects.filter(system__in=systems)
+        .order_by()  # the default ordering joins samples and systems into the GROUP BY
+        .values("system_id")
+        .annotate(
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            drafted=Count("pk"),
+            ok=Count("pk", filter=Q(draft_status=DraftStatus.OK)),
+            failed=Count("pk", filter=Q(draft_status=DraftStatus.FAILED)),
+        )
     }
+    totals = {}
+    for system in systems:
+        row = rows.get(system.pk, {})
+        totals[system.pk] = {
+            "prompt_tokens": row.get("prompt") or 0,
+            "completion_tokens": row.get("completion") or 0,
+            "drafts_ok": row.get("ok", 0),
+            "drafts_failed": row.get("failed", 0),
+            "samples_left": samples - row.get("drafted", 0),
+        }
+    return totals
 
 
 # --- Planning -------------------------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ from django.db.models import F, Max, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotate import contracts, runs, sandbox
+from annotate import contracts, hygiene, runs, sandbox
 from annotate.contracts import VerificationOutcome
 from annotate.diffs import edit_size, line_diff
 from annotate.models import (
+    ErrorSource,
     FixSession,
     FixStep,
     Run,
@@ -34,7 +35,7 @@ from annotate.models import (
 )
 from annotate.roles import is_admin
 from annotate.signals import fix_session_changed
-from annotate.taxonomy import suggest_category
+from annotate.taxonomy import classify
 
 
 class WorkspaceError(Exception):
@@ -261,26 +262,38 @@ def record_step(
     fixed_code: str = "",
     category: str = "",
     run: Run | None = None,
+    no_error: bool = False,
 ) -> FixStep:
-    """Append a fix step from the last recorded snapshot to the saved code, with its time and edit size."""
+    """Append a fix step from the last recorded snapshot to the saved code, with its time and edit size.
+
+    The step answers an error: the one `run` showed (a JAX run or a contract run of this session; `error` is
+    its text as the developer kept or edited it), one the developer wrote without a run, or none at all,
+    which must be said (`no_error`: a behaviour change). A category left empty is suggested; either way the
+    reason is stored. Hygiene flags name an earlier counted step it repeats.
+    """
     _require_editor(session, user)
     if not fix_info.strip():
         raise WorkspaceError("Describe the fix: the fix description is required.")
     if category and category not in StepCategory.values:
         raise WorkspaceError(f"Unknown category {category!r}.")
-    if run is not None and (run.session_id != session.pk or run.kind != RunKind.JAX):
-        raise WorkspaceError("The run must be a JAX run of this session.")
+    error_source = _error_source(session, error, run, no_error)
+    category, category_reason = _category_with_reason(category, error, error_code, fixed_code)
     before, after = last_snapshot(session), session.current_code
     now = timezone.now()
     with transaction.atomic():
+        earlier = [_hygiene_text(step) for step in session.steps.counted().order_by("index")]
+        index = _next_index(session)
         step = FixStep.objects.create(
             session=session,
-            index=_next_index(session),
+            index=index,
             error_code=error_code,
             error=error,
             fix_info=fix_info.strip(),
             fixed_code=fixed_code,
-            category=category or suggest_category(error, error_code, fixed_code),
+            category=category,
+            category_reason=category_reason,
+            error_source=error_source,
+            flags=hygiene.flags_for(hygiene.StepText(index, error, error_code, fix_info.strip(), fixed_code), earlier),
             code_before=before,
             code_after=after,
             run=run,
@@ -291,6 +304,37 @@ def record_step(
         )
         touch(session)
     return step
+
+
+def _error_source(session: FixSession, error: str, run: Run | None, no_error: bool) -> str:
+    """Where the step's error comes from; refuses a step that names no error and does not say it has none."""
+    if run is not None:
+        if run.session_id != session.pk or run.kind not in (RunKind.JAX, RunKind.CONTRACT):
+            raise WorkspaceError("The run must be a JAX or contract run of this session.")
+        if no_error:
+            raise WorkspaceError("A step with “no error: behaviour change” cannot also name a run; choose one.")
+        return ErrorSource.CONTRACT if run.kind == RunKind.CONTRACT else ErrorSource.RUN
+    if no_error:
+        if error.strip():
+            raise WorkspaceError("You chose “no error: behaviour change” but also wrote an error; keep one of them.")
+        return ErrorSource.NO_ERROR
+    if not error.strip():
+        raise WorkspaceError(
+            "Which error does this step answer? Choose a run, write the error, or choose “no error: behaviour "
+            "change” for a fix of behaviour that raised nothing."
+        )
+    return ErrorSource.WRITTEN
+
+
+def _category_with_reason(category: str, error: str, error_code: str, fixed_code: str) -> tuple[str, str]:
+    suggestion = classify(error, error_code, fixed_code)
+    if not category or category == suggestion.category:
+        return suggestion.category, f"suggested: {suggestion.reason}"
+    return category, f"chosen by the developer (suggested {suggestion.category}: {suggestion.reason})"
+
+
+def _hygiene_text(step: FixStep) -> hygiene.StepText:
+    return hygiene.StepText(step.index, step.error, step.error_code, step.fix_info, step.fixed_code)
 
 
 def retract(step: FixStep, user, reason: str = "") -> FixStep:
@@ -433,17 +477,26 @@ class SessionSummary:
     steps_time_s: float
     elapsed_s: float | None
     runs: int
+    flagged: int = 0  # counted steps that step hygiene flagged (still in fixcost)
+
+    @property
+    def fixcost_without_flagged(self) -> int:
+        return self.fixcost - self.flagged
 
 
 def summary(session: FixSession) -> SessionSummary:
-    """FixCost (non-retracted steps), time logged in steps, time from claim to verification, runs made."""
+    """FixCost (non-retracted steps, flagged ones among them), time logged in steps, claim to verification, runs."""
     counted = session.steps.counted()
     steps_time = sum(t or 0.0 for t in counted.values_list("time_spent_s", flat=True))
     elapsed = None
     if session.claimed_at and session.verified_at:
         elapsed = (session.verified_at - session.claimed_at).total_seconds()
     return SessionSummary(
-        fixcost=counted.count(), steps_time_s=steps_time, elapsed_s=elapsed, runs=session.runs.count()
+        fixcost=counted.count(),
+        steps_time_s=steps_time,
+        elapsed_s=elapsed,
+        runs=session.runs.count(),
+        flagged=counted.exclude(flags=[]).count(),
     )
 
 

@@ -94,6 +94,7 @@ class Sample(models.Model):
 
     class Meta:
         ordering = ["import_position", "key"]
+        indexes = [models.Index(fields=["import_position", "key"], name="sample_import_order")]
 
     def __str__(self) -> str:
         return self.key
@@ -252,6 +253,7 @@ class FixSession(models.Model):
 
     class Meta:
         ordering = ["-claimed_at", "-pk"]
+        indexes = [models.Index(fields=["-claimed_at", "-id"], name="fixsession_newest_claim")]
         constraints = [
             # At most one live (open or verified) session per translation: two claims cannot both win.
             models.UniqueConstraint(
@@ -294,6 +296,24 @@ class StepCategory(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class ErrorSource(models.TextChoices):
+    """Where a step's error came from: the run it answers, or why there is none."""
+
+    RUN = "run", "a JAX run's exception"
+    CONTRACT = "contract", "a contract run's first mismatch"
+    WRITTEN = "written", "written by the developer"
+    NO_ERROR = "no-error", "no error: behaviour change"
+    IMPORTED = "imported", "imported (the file does not say)"
+
+
+class StepFlag(models.TextChoices):
+    """Step hygiene: why a step may not be a fix of its own (annotate.hygiene); flagged steps still count."""
+
+    DUPLICATE = "duplicate", "repeats an earlier step exactly"
+    NEAR_DUPLICATE = "near-duplicate", "nearly repeats an earlier step"
+    REPEAT = "repeat", "repeats an earlier step's error and fix"
+
+
 class FixStep(AppendOnlyModel):
     """One logged bug fix: the erroneous code, the error, how it was fixed, the corrected code."""
 
@@ -304,6 +324,12 @@ class FixStep(AppendOnlyModel):
     fix_info = models.TextField(blank=True, help_text="How it was fixed (Fix_info)")
     fixed_code = models.TextField(blank=True, help_text="The corrected code (Fixed_Code)")
     category = models.CharField(max_length=20, choices=StepCategory.choices, blank=True)
+    category_reason = models.TextField(blank=True, help_text="Why the category was chosen (suggestion or person)")
+    error_source = models.CharField(
+        max_length=10, choices=ErrorSource.choices, blank=True, help_text="Empty on steps recorded before it existed"
+    )
+    # [{"kind": a StepFlag value, "of": index of the earlier step}], computed when the step is written.
+    flags = models.JSONField(default=list, blank=True)
     code_before = models.TextField(blank=True)
     code_after = models.TextField(blank=True)
     run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.PROTECT, related_name="fix_steps")
@@ -323,6 +349,12 @@ class FixStep(AppendOnlyModel):
     class Meta:
         ordering = ["session", "index"]
         constraints = [models.UniqueConstraint(fields=["session", "index"], name="unique_step_index")]
+        indexes = [
+            # counted() filters `retracts IS NULL` beside the session. With only the unique index on retracts_id,
+            # SQLite walks it (every counted step of every session, ~0.3 s at 100k steps) unless ANALYZE has run;
+            # this index matches both terms, so the session's own rows are read whatever the statistics say.
+            models.Index(fields=["session", "retracts"], name="fixstep_session_retracts")
+        ]
 
     def __str__(self) -> str:
         kind = "retraction" if self.retracts_id else "step"
@@ -397,12 +429,22 @@ class Run(models.Model):
         default=list, blank=True, help_text="[{name, status: passed|failed|not-reached, mismatch}]"
     )
     contract_version = models.PositiveIntegerField(null=True, blank=True)
+    contract_report = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Contract kind, tests, imports and expected shapes (see contracts.clean_report)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="run_newest_first"),
+            # The admin filters runs by isolation: its distinct values come from the index, not 50k wide rows.
+            models.Index(fields=["isolation"], name="run_isolation"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.kind}, {self.status})"
@@ -457,6 +499,7 @@ class SessionEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["created_at", "id"], name="sessionevent_oldest_first")]
 
     def __str__(self) -> str:
         return f"{self.kind} on session {self.session_id}"

@@ -5,6 +5,8 @@ program through the sandbox and stores what came back as a Run (`result.run_id` 
 plots it drew and the stand-ins it used; `record_verdict()` adds a contract run's verdict and stages to
 its row once annotate.contracts has read them. A run of a sample's program (through its session, its
 translation, or named) gets the sample's data files read-only and the sample's limits and stand-in counts.
+The sandbox never sees a user name: each run's JAX compile cache is named by `cache_key()`, an HMAC of the
+user's id (or of a fixed purpose when no user runs it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils.crypto import salted_hmac
 
 from annotate import sample_files, sandbox
 from annotate.models import ContractVerdict, FixSession, Run, RunKind, RunPlot, RunStatus, Sample, Translation
@@ -26,6 +29,25 @@ from annotate.sandbox.result import clean_text, clean_tree
 def code_hash(code: str) -> str:
     """The hash stored as Run.code_hash (sha256 hex, 64 characters); whoever looks runs up by code hashes here."""
     return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+CACHE_KEY_SALT = "annotate.runs.cache_key"
+
+
+def cache_key(user: Any = None, purpose: str = "") -> str:
+    """The opaque compile-cache key the sandbox gets (64 hex digits), or "" (no cache) without user or purpose.
+
+    HMAC-SHA256 under SECRET_KEY (Django's salted_hmac) of "user:<id>" for a user, else of
+    "purpose:<purpose>" for runs nobody in particular makes (a CLI, a system's batch): a purpose never
+    reaches a user's cache, even one named like it, and nobody can compute a key without SECRET_KEY.
+    """
+    if user is not None and user.pk is not None:
+        owner = f"user:{user.pk}"
+    elif purpose:
+        owner = f"purpose:{purpose}"
+    else:
+        return ""
+    return salted_hmac(CACHE_KEY_SALT, owner, algorithm="sha256").hexdigest()
 
 
 def run(
@@ -42,11 +64,17 @@ def run(
 ) -> sandbox.RunResult:
     """Run `code` in the sandbox and store the Run. Raises sandbox.InvalidRunInput for bad input (nothing stored).
 
-    The sample is `sample`, else the session's or the translation's: its files, limits and stand-in counts
-    apply (explicit `limits` on top). `translation` is also stored on the Run (batch runs).
+    `user_key` labels whose compile cache the run uses (stored on the Run): with `user`, that user's cache;
+    without, the cache of the purpose `user_key` names (see cache_key). The sample is `sample`, else the
+    session's or the translation's: its files, limits and stand-in counts apply (explicit `limits` on top).
+    `translation` is also stored on the Run (batch runs).
     """
     result = sandbox.run(
-        code, kind, user_key, files, **sample_run_options(_sample_of(sample, session, translation), limits)
+        code,
+        kind,
+        cache_key(user, user_key),
+        files,
+        **sample_run_options(_sample_of(sample, session, translation), limits),
     )
     result.run_id = store(result, code, kind, user_key, user=user, session=session, translation=translation).pk
     return result
@@ -138,12 +166,12 @@ def record_verdict(
     verdict: str,
     stages: list[dict[str, Any]],
     code: str,
-    contract_version: int,
+    contract_version: int | None,
     error_message: str = "",
+    report: dict[str, Any] | None = None,
 ) -> None:
-    """Store a contract run's verdict and stages on its Run; its code becomes the candidate that was checked.
-
-    A contract error keeps its message (and hint) as the Run's exception, with the type 'ContractError'.
+    """Store a contract run's verdict, stages and report on its Run; its code becomes the candidate that was
+    checked. A contract error keeps its message (and hint) as the Run's exception, type 'ContractError'.
     """
     if run_id is None:
         return
@@ -151,6 +179,7 @@ def record_verdict(
         "verdict": verdict,
         "stages": clean_tree(stages),
         "contract_version": contract_version,
+        "contract_report": report or {},
         "code": code,
         "code_hash": code_hash(code),
     }
@@ -194,7 +223,7 @@ def failing_line(traceback: list[dict[str, Any]]) -> int | None:
 
 @dataclass
 class RunRequest:
-    """One program of a batch: what runs.run() takes, and the Run row's links."""
+    """One program of a batch: what runs.run() takes, and the Run row's links (`user_key`: a purpose)."""
 
     code: str
     kind: str
@@ -223,7 +252,8 @@ def run_many(
                     break
                 sample = _sample_of(request.sample, None, request.translation)
                 options = sample_run_options(sample)
-                future = pool.submit(sandbox.run, request.code, request.kind, request.user_key, None, **options)
+                key = cache_key(purpose=request.user_key)
+                future = pool.submit(sandbox.run, request.code, request.kind, key, None, **options)
                 running[future] = (request, options)
             if not running:
                 return

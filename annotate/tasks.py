@@ -1,6 +1,8 @@
 """Background tasks (Django's Tasks API through the django-tasks backport) and the functions that queue them.
 
-Every annotate task lives here; each fills in the progress of its Job (annotate.jobs).
+Every annotate task lives here; each fills in the progress of its Job (annotate.jobs). A task's results that
+its page shows afterwards go into the Job's params (`results` of a batch verification, `proposal` of a
+contract proposal).
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from collections import Counter
 
 from django_tasks import task
 
-from annotate import batch_runs, drafting, job_kinds, jobs, llm, system_stats
-from annotate.models import Job, JobStatus, System
+from annotate import batch_runs, contract_proposals, contracts, drafting, job_kinds, jobs, llm, system_stats
+from annotate.models import Job, JobStatus, Sample, System
 
 # --- system statistics --------------------------------------------------------------------------------------
 
@@ -113,6 +115,87 @@ def batch_run_task(job_id: int) -> None:
         job.finish(JobStatus.DONE, f"{sum(counts.values())} run(s) stored: {by_status}.")
 
 
+# --- contracts: a system's batch verification, an LLM's contract proposal ------------------------------------
+
+VERIFY_JOB = "verify"
+PROPOSAL_JOB = "contract-proposal"
+
+
+def start_verify_job(system: System, user=None) -> Job:
+    """Queue "check every translation of `system` against its sample's contract"; samples without one are
+    listed in the job, not counted."""
+    checked, no_contract = contracts.batch_plan(system)
+    return jobs.start_job(
+        VERIFY_JOB, verify_system_task, system=system, user=user, total=len(checked), no_contract=no_contract
+    )
+
+
+def _save_params(job: Job) -> None:
+    Job.objects.filter(pk=job.pk).update(params=job.params)
+
+
+@task()
+def verify_system_task(job_id: int) -> None:
+    """Run the contracts one translation at a time, keeping each verdict; cancellable between translations."""
+    job = jobs.begin(job_id)
+    if job is None:
+        return
+    job.params["results"] = []
+    _save_params(job)
+
+    def keep(outcome: contracts.SampleVerdict) -> None:
+        job.params["results"].append(
+            {"sample": outcome.sample, "verdict": outcome.verdict, "message": outcome.message, "run_id": outcome.run_id}
+        )
+        _save_params(job)
+        job.advance(done=1, message=f"{outcome.sample}: {outcome.verdict}")
+
+    try:
+        report = contracts.verify_system(
+            job.system, user=job.created_by, on_result=keep, should_stop=lambda: jobs.cancelled(job)
+        )
+    except Exception as error:
+        job.finish(JobStatus.FAILED, f"Verification stopped on an unexpected error: {type(error).__name__}: {error}")
+        raise
+    counts = report.counts()
+    summary = (
+        f"{counts['passed']} passed, {counts['failed']} failed, {counts['contract-error']} contract error; "
+        f"{len(report.no_contract)} without a contract"
+    )
+    job.finish(JobStatus.CANCELLED if report.cancelled else JobStatus.DONE, summary)
+
+
+def start_proposal_job(sample: Sample, draft: str, user=None) -> Job:
+    """Queue "ask the LLM to finish this contract draft" for `sample` (the draft: a scaffold or the editor's text)."""
+    return jobs.start_job(PROPOSAL_JOB, contract_proposal_task, user=user, total=1, sample=sample.key, draft=draft)
+
+
+@task()
+def contract_proposal_task(job_id: int) -> None:
+    """One LLM call and, when the sample has a verified translation, one contract run against it."""
+    job = jobs.begin(job_id)
+    if job is None:
+        return
+    sample = Sample.objects.filter(key=job.params.get("sample")).first()
+    if sample is None:
+        job.finish(JobStatus.FAILED, "The sample no longer exists.")
+        return
+    try:
+        proposal = contract_proposals.propose(sample, job.params.get("draft", ""), user=job.created_by)
+    except (llm.LLMError, contract_proposals.ProposalProblem) as error:
+        job.advance(failed=1)
+        job.finish(JobStatus.FAILED, str(error))
+        return
+    job.params["proposal"] = proposal.as_dict()
+    _save_params(job)
+    job.advance(done=1)
+    if not proposal.checked:
+        message = "Proposal ready, unchecked: the sample has no verified translation to run it against."
+    else:
+        message = f"Proposal ready; against the verified translation: {proposal.verdict}."
+    job.finish(JobStatus.DONE, message)
+
+
 # --- the Jobs page's names for these kinds, and how "Retry" starts each again ----------------------------
 
 job_kinds.register("recount", "Recount statistics", lambda job, user: start_recount_job(job.system, user))
@@ -126,3 +209,5 @@ job_kinds.register(
     "Batch run",
     lambda job, user: start_batch_run_job(job.system, job.params.get("run_kind", "jax"), user),
 )
+job_kinds.register(VERIFY_JOB, "Contract verification", lambda job, user: start_verify_job(job.system, user))
+job_kinds.register(PROPOSAL_JOB, "Contract proposal")

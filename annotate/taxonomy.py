@@ -1,134 +1,514 @@
-"""Suggest an error category (annotate.models.StepCategory) for a fix step from its error text and code diff.
+"""Suggest the error category (annotate.models.StepCategory) of a fix step, and say why.
 
-Rules are ordered: the concrete exception signatures of JAX/Flax/Optax come first (they are unambiguous), then
-words people use when describing a bug in prose, then a look at what the fix changed in the code. The paper's
-steps are mostly prose ("the learning rate should be 0.01 to match PyTorch"), so the prose rules matter as
-much as the exception ones. `numerical` covers any computed difference from the PyTorch original (data,
-hyper-parameters, loss, initialisation, printed values); `other` is what none of the rules recognises.
+Structure first, words last, in this order; the first stage that decides wins:
+1. the exception's own class name through a table (`ModifyScopeVariableError` is stateful-api wherever it
+   appears, `NonConcreteBooleanIndexError` tracer);
+2. the name or module the error involves: `NameError` of a library name is missing-import, of the program's
+   own name other; `No module named 'jax.experimental.stax'` (a submodule that does not exist) and
+   `cannot import name` are nonexistent-api; a missing attribute or argument of a library call is
+   nonexistent-api, of the program's own code other;
+3. wordings JAX, Flax and Python use for one kind of bug (`does not support item assignment`,
+   `incompatible shapes`, `invalid PRNG key`, `as an abstract array`);
+4. a code change that says it alone: only import lines added (missing-import) or removed (a cleanup), only
+   the seed changed (prng), `.at[...]` introduced (inplace-mutation);
+5. prose: each category's cue words are weighted and summed, cues of the first sentence counting double
+   (a step that states several problems is filed under the first), with the code change as lesser evidence.
+The paper's steps are mostly prose ("the learning rate should be 0.01 to match PyTorch"), so stage 5 matters
+as much as the others. `numerical` covers any computed difference from the PyTorch original; prose that
+names no category falls back to it, an exception no stage recognises to `other`.
+
+Measured by bench/taxonomy.py against hand labels (fixtures/taxonomy/); the labelling rules are in
+fixtures/taxonomy/README.md.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from annotate.error_text import changed_lines, exception_type, normalize
 from annotate.models import StepCategory as C
 
 _I = re.IGNORECASE
 
-# Exception signatures: (category, pattern) checked in order on the error text.
-_SIGNATURES: list[tuple[str, re.Pattern]] = [
-    # "Can't import stax from jax": the name moved or never existed; not a forgotten import line.
-    (C.NONEXISTENT_API, re.compile(r"can'?t import|cannot import", _I)),
-    (
-        C.MISSING_IMPORT,
-        re.compile(
-            r"No module named|NameError: name '(jax|jnp|np|optax|flax|nn|random|partial|"
-            r"lax|pickle|math|torch|train_state)' is not defined|(?<!\w)is not imported|"
-            r"\bnot imported\b|\bmissing import|module of \w+ is not introduced|\bimport (jax|optax|flax)\b",
-            _I,
-        ),
-    ),
-    (
-        C.TRACER,
-        re.compile(
-            r"Tracer|Concretization|abstract array|not a valid JAX type|static_argnums|"
-            r"non-hashable static|jit\(\) missing|inside (a )?JIT|JIT-compiled|side effect",
-            _I,
-        ),
-    ),
-    (
-        C.INPLACE_MUTATION,
-        re.compile(
-            r"does not support item assignment|item assignment|in-place|inplace|"
-            r"\.at\[|immutable",
-            _I,
-        ),
-    ),
-    (
-        C.STATEFUL_API,
-        re.compile(
-            r"ScopeInvalid|AssignSubModule|SetAttributeFrozenModule|CallCompactUnbound|"
-            r"unbound module|only accessible from inside|setup\(\)|@?nn\.compact|"
-            r"\.init\(|\.apply\(|\binit\(\)|\bapply\(\)|apply_updates|opt_state|train_?state|TrainState|"
-            r"zero_grad|\.backward\(|state_dict|register_\w+_hook|Module instance is frozen",
-            _I,
-        ),
-    ),
-    (
-        C.NONEXISTENT_API,
-        re.compile(
-            r"has no attribute|no attribute '|not available or deprecated|deprecated|"
-            r"unexpected keyword argument|got an unexpected|does not exist in|"
-            r"is not a (function|module)|cannot import name|does not have a built-in|no direct attributes?",
-            _I,
-        ),
-    ),
-    (
-        C.SHAPE_DTYPE,
-        re.compile(
-            r"shape|dtype|broadcast|dimension|dot_general|out of bounds for axis|"
-            r"IndexError|rank \d|\bNCHW\b|\bNHWC\b|channels?-last|one-hot|float32|int32|"
-            r"int8|\b2D\b|\b3D\b|\b4D\b|reshape|transpose",
-            _I,
-        ),
-    ),
-    (
-        C.PRNG,
-        re.compile(
-            r"PRNG|\brng\b|random seed|manual_seed|\bseed\b|random\.split|split (the )?key|"
-            r"\bsubkey\b|rng_key|\bkey\b.*\brandom|random\b.*\bkey\b|parameter key|key parameter",
-            _I,
-        ),
-    ),
-]
 
-# Prose about behaving differently from the PyTorch original: the translation computes something else.
-_NUMERICAL = re.compile(
-    r"match(es|ing)? (the )?(PyTorch|original)|original (PyTorch )?code|PyTorch (code )?(uses|has|prints|"
-    r"applies|computes|trains|loads|creates|implements|performs|outputs|logs|stores|labels|target)|"
-    r"learning rate|\blr\b|optimi[sz]er|\bSGD\b|\bAdam\b|loss|initiali[sz]|Kaiming|Xavier|normali[sz]|"
-    r"tolerance|mismatch|numerical|accuracy|epoch|gradient|noise|synthetic|data points|samples|dataset|"
-    r"inconsistent|different|instead of|should be|not match|doesn't match|does not match|output format|prints?\b",
-    _I,
-)
-_IMPORT_LINE = re.compile(r"^\s*(import\s+\w|from\s+[\w.]+\s+import\s)")
-_TYPE_ERRORS = re.compile(r"^\s*(TypeError|ValueError|AttributeError|NameError|KeyError)\b")
+@dataclass(frozen=True)
+class Classification:
+    """A suggested StepCategory value and why it was chosen, in words for the person recording the step."""
+
+    category: str
+    reason: str
 
 
 def suggest_category(error: str, code_before: str = "", code_after: str = "") -> str:
-    """The most likely StepCategory value for a step; `other` when nothing points anywhere."""
-    text = error or ""
-    for category, pattern in _SIGNATURES:
-        if pattern.search(text):
-            return category.value
-    if _only_adds_imports(code_before, code_after):
-        return C.MISSING_IMPORT.value
-    if _NUMERICAL.search(text):
-        return C.NUMERICAL.value
-    return _from_code(code_before, code_after, text)
+    """The most likely StepCategory value for a step with this error and code change."""
+    return classify(error, code_before, code_after).category
 
 
-def _only_adds_imports(code_before: str, code_after: str) -> bool:
-    """The fix only added import lines (and the erroneous code is not empty)."""
-    if not code_before.strip() or not code_after.strip():
-        return False
-    before = {line.strip() for line in code_before.splitlines()}
-    added = [line for line in code_after.splitlines() if line.strip() and line.strip() not in before]
-    return bool(added) and all(_IMPORT_LINE.match(line) for line in added)
+def classify(error: str, code_before: str = "", code_after: str = "") -> Classification:
+    """The suggested category of a step and the reason, from its error text and the code before/after the fix."""
+    text = normalize(error)
+    type_name = exception_type(text)
+    removed, added = changed_lines(code_before, code_after)
+    found = (
+        _by_exception_type(type_name)
+        or _by_name_involved(text, type_name, removed, added)
+        or _by_wording(text)
+        or _by_code_change(removed, added)
+        or _by_prose(text, type_name, removed, added)
+    )
+    return Classification(str(found.category), found.reason)  # the plain value, as stored and exported
 
 
-def _from_code(code_before: str, code_after: str, text: str) -> str:
-    """Last resort: what the fix touched in the code."""
-    if ".at[" in code_after and ".at[" not in code_before:
-        return C.INPLACE_MUTATION.value
-    if re.search(r"random\.(split|PRNGKey|key)\(", code_after) and not re.search(
-        r"random\.(split|PRNGKey|key)\(", code_before
-    ):
-        return C.PRNG.value
-    if re.search(r"optax\.|\.init\(|\.apply\(", code_after) and not re.search(
-        r"optax\.|\.init\(|\.apply\(", code_before
-    ):
-        return C.STATEFUL_API.value
-    if _TYPE_ERRORS.match(text):
-        return C.SHAPE_DTYPE.value if "shape" in text.lower() else C.OTHER.value
-    return C.OTHER.value
+# --- 1. the exception's class name ----------------------------------------------------------------------------
+
+_TYPE_TABLE: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "ConcretizationTypeError", "TracerBoolConversionError", "TracerIntegerConversionError",
+            "TracerArrayConversionError", "NonConcreteBooleanIndexError", "UnexpectedTracerError",
+            "TraceContextError", "JaxTransformError",
+        ),
+        C.TRACER,
+    ),
+    **dict.fromkeys(("InvalidRngError", "KeyReuseError"), C.PRNG),
+    **dict.fromkeys(
+        (
+            "ModifyScopeVariableError", "ScopeCollectionNotFound", "ScopeParamNotFoundError",
+            "ScopeVariableNotFoundError", "ApplyScopeInvalidVariablesTypeError",
+            "ApplyScopeInvalidVariablesStructureError", "ImmutableVariableError", "InvalidScopeError",
+            "AssignSubModuleError", "SetAttributeFrozenModuleError", "SetAttributeInModuleSetupError",
+            "CallCompactUnboundModuleError", "CallSetupUnboundModuleError", "CallUnbindOnUnboundModuleError",
+            "CallShareScopeOnUnboundModuleError", "IncorrectPostInitOverrideError", "MultipleMethodsCompactError",
+            "ReservedModuleAttributeError", "ApplyModuleInvalidMethodError", "InvalidInstanceModuleError",
+            "NameInUseError", "LazyInitError", "DescriptorAttributeError",
+        ),
+        C.STATEFUL_API,
+    ),
+    "ScopeParamShapeError": C.SHAPE_DTYPE,
+    "FloatingPointError": C.NUMERICAL,  # jax_debug_nans / jax_debug_infs
+}  # fmt: skip
+
+
+def _by_exception_type(type_name: str) -> Classification | None:
+    category = _TYPE_TABLE.get(type_name)
+    return Classification(category, f"the exception type {type_name}") if category else None
+
+
+# --- 2. the name or module involved ---------------------------------------------------------------------------
+
+# Names a program gets from an import: modules, their usual aliases, and what `from X import name` brings in.
+_LIBRARY_NAMES = frozenset(
+    """jax jnp np numpy optax flax nn linen lax random jr tree_util partial functools reduce wraps tf tensorflow
+    tfds torch torchvision F math os sys time pickle json re itertools collections dataclasses typing Any Tuple
+    List Dict Optional Callable Sequence Union plt matplotlib pd pandas scipy sklearn PIL Image tqdm chex einops
+    orbax haiku hk train_state struct serialization checkpoints freeze unfreeze FrozenDict value_and_grad grad
+    jit vmap pmap jacfwd jacrev hessian device_put tree_map config stax optimizers""".split()
+)
+# Names whose absence is a plumbing problem of the PRNG key or of the explicit state (labelling rule 2).
+_KEY_NAME = re.compile(r"^(?:\w*_)?(?:key|keys|rng|rngs|subkey|prng|prng_key|rng_key|seed)(?:_\w+)?$", _I)
+_STATE_NAME = re.compile(r"(?:^|_)(?:params|parameters|opt_state|state|variables|batch_stats|optimizer)(?:$|_)", _I)
+# Objects of the libraries (JAX arrays, Flax modules, optax transformations, TrainState) as errors name them.
+_LIBRARY_OBJECT = re.compile(
+    r"ArrayImpl|^Array$|DeviceArray|Tracer|GradientTransformation\w*|TrainState|FrozenDict|PRNGKeyArray|"
+    r"^(?:Dense|Conv\w*|LSTMCell|OptimizedLSTMCell|GRUCell|RNN|Embed|BatchNorm|LayerNorm|Dropout|Sequential)$"
+)
+_LIBRARY_FUNCTION = re.compile(
+    r"^(?:jit|grad|value_and_grad|vmap|pmap|scan|fori_loop|while_loop|cond|max_pool|avg_pool|min_pool|"
+    r"adam|adamw|sgd|rmsprop|softmax|log_softmax|relu|normal|uniform|randint|split|PRNGKey|key|permutation|"
+    r"bernoulli|categorical|dot|matmul|einsum|reshape|apply_gradients|apply_updates|init|apply|update|"
+    r"Dense|Conv|ConvTranspose|LSTMCell|OptimizedLSTMCell|GRUCell|RNN|Embed|BatchNorm|LayerNorm|Dropout)$"
+)
+_PYTORCH_METHOD = re.compile(
+    r"^(?:view|expand|size|numpy|item|float|long|double|cuda|cpu|to|detach|permute|contiguous|unsqueeze|"
+    r"masked_fill|zero_grad|backward|step|parameters|state_dict|load_state_dict|train|eval)$"
+)
+
+_NAME_ERROR = re.compile(r"\bname '(\w+)' is not defined|\bcannot access (?:local|free) variable '(\w+)'|"
+                         r"local variable '(\w+)' referenced before assignment")  # fmt: skip
+_NO_MODULE = re.compile(r"No module named '([\w.]+)'")
+_CANNOT_IMPORT = re.compile(r"cannot import name '?(\w+)'?|can'?t import \w+ from", _I)
+_MODULE_ATTRIBUTE = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
+_OBJECT_ATTRIBUTE = re.compile(r"""(?:type object )?['"]([\w.<>]+)['"] (?:object )?has no attribute ['"](\w+)['"]""")
+_CALL_PROBLEM = re.compile(
+    r"(?:^|\s|\.)([A-Za-z_][\w.<>]*)\(\) (?:missing \d+ required (?:positional|keyword-only) arguments?: (.+)"
+    r"|got an unexpected keyword argument '(\w+)'|takes \d+ positional arguments? but \d+ (?:were|was) given)"
+)
+_KNOWN_TOP_LEVEL = ("jax", "jaxlib", "flax", "optax", "orbax", "chex", "haiku", "tensorflow", "torch")
+
+
+def _by_name_involved(text: str, type_name: str, removed: list[str], added: list[str]) -> Classification | None:
+    if match := _NO_MODULE.search(text):
+        return _missing_module(match.group(1))
+    if match := _CANNOT_IMPORT.search(text):
+        return Classification(C.NONEXISTENT_API, "an import of a name the library does not have")
+    if match := _NAME_ERROR.search(text):
+        return _undefined_name(next(group for group in match.groups() if group))
+    if match := _MODULE_ATTRIBUTE.search(text):
+        module, attribute = match.groups()
+        if module == "__main__":
+            return Classification(C.OTHER, f"the program's own module has no {attribute!r}")
+        return Classification(C.NONEXISTENT_API, f"module {module!r} has no attribute {attribute!r}")
+    if match := _OBJECT_ATTRIBUTE.search(text):
+        return _missing_attribute(match.group(1).rsplit(".", 1)[-1], match.group(2), text, removed, added)
+    if type_name in ("TypeError", "") and (match := _CALL_PROBLEM.search(text)):
+        return _call_problem(match, removed, added)
+    if "not a valid JAX type" in text:
+        if _threads_state(removed, added):
+            return Classification(C.STATEFUL_API, "a non-array passed to a JAX transformation; the fix passes the "
+                                                  "explicit parameters instead")  # fmt: skip
+        return Classification(C.TRACER, "a non-array argument of a JAX transformation (mark it static)")
+    if re.search(r"unsupported operand type.*'(?:Frozen)?[Dd]ict'", text):
+        return Classification(C.STATEFUL_API, "the parameter dict used as an array: update the pytree leaf by leaf")
+    if re.search(r"'(?:(?:Frozen)?[Dd]ict|GradientTransformation\w*|TrainState)' object is not callable", text):
+        return Classification(C.STATEFUL_API, "the parameter dict called as if it were the model")
+    if "'module' object is not callable" in text:
+        return Classification(C.NONEXISTENT_API, "a module called as if it were a function")
+    if "NoneType" in text:
+        return Classification(C.OTHER, "a None where a value was expected: a stub or a missing return")
+    if type_name == "KeyError":
+        key = text.split(":", 1)[-1].strip().strip("'\"")
+        if _STATE_NAME.search(key):
+            return Classification(C.STATEFUL_API, f"KeyError {key!r}: a collection of the variables dict")
+        return Classification(C.OTHER, f"KeyError {key!r} in the program's own data")
+    return None
+
+
+def _missing_module(module: str) -> Classification:
+    top = module.split(".")[0]
+    if "." in module and top in _KNOWN_TOP_LEVEL:
+        return Classification(C.NONEXISTENT_API, f"{module!r} is no module of {top}: it moved or never existed")
+    if top in _KNOWN_TOP_LEVEL:
+        return Classification(C.OTHER, f"the library {top!r} is not installed in the sandbox")
+    return Classification(C.NONEXISTENT_API, f"no module named {module!r}")
+
+
+def _undefined_name(name: str) -> Classification:
+    if name in _LIBRARY_NAMES:
+        return Classification(C.MISSING_IMPORT, f"{name!r} is a library name that was never imported")
+    if _KEY_NAME.match(name):
+        return Classification(C.PRNG, f"the PRNG key {name!r} is not defined where it is used")
+    if _STATE_NAME.search(name):
+        return Classification(C.STATEFUL_API, f"the explicit state {name!r} is not passed where it is used")
+    return Classification(C.OTHER, f"{name!r} is a name of the program itself that is not defined")
+
+
+def _missing_attribute(owner: str, attribute: str, text: str, removed: list[str], added: list[str]) -> Classification:
+    if re.search(r"only accessible from inside|setup\(\)", text):
+        return Classification(C.STATEFUL_API, f"{attribute!r} of a Flax module exists only inside init/apply")
+    if attribute in ("weight", "bias", "kernel", "params", "parameters", "grad", "training"):
+        return Classification(C.STATEFUL_API, f"PyTorch-style parameter access ({attribute}) on {owner}")
+    if attribute in ("apply", "init", "apply_fn", "apply_gradients", "tx", "opt_state", "update"):
+        return Classification(C.STATEFUL_API, f"the explicit-state API ({attribute}) looked up on {owner}")
+    if owner == "function" and attribute in ("apply", "init"):
+        return Classification(C.STATEFUL_API, f"a plain function used as a Flax module ({attribute})")
+    if _LIBRARY_OBJECT.search(owner):
+        if attribute.endswith("_") and not attribute.startswith("_"):
+            return Classification(C.INPLACE_MUTATION, f"PyTorch's in-place {attribute}() on an immutable JAX array")
+        if attribute in ("zero_grad", "step", "backward", "parameters", "state_dict"):
+            return Classification(C.STATEFUL_API, f"PyTorch's stateful {attribute} on a {owner}")
+        return Classification(C.NONEXISTENT_API, f"a {owner} has no attribute {attribute!r}")
+    if _PYTORCH_METHOD.match(attribute):
+        return Classification(C.NONEXISTENT_API, f"PyTorch's {attribute} does not exist on {owner}")
+    if _STATE_NAME.search(attribute) or _threads_state(removed, added):
+        return Classification(C.STATEFUL_API, f"state kept on {owner}, the program's own object, not passed explicitly")
+    return Classification(C.OTHER, f"{owner} is the program's own object; it has no {attribute!r}")
+
+
+def _call_problem(match: re.Match, removed: list[str], added: list[str]) -> Classification:
+    # "Dense.__init__()" and "Dense.__call__()" are calls of Dense.
+    parts = [part for part in match.group(1).split(".") if part not in ("__init__", "__call__", "<locals>")]
+    function = parts[-1] if parts else match.group(1)
+    missing = re.findall(r"'(\w+)'", match.group(2) or "")
+    own = any(re.match(rf"(?:def|class) {re.escape(function)}\b", line) for line in removed + added)
+    if "__call__" in match.group(1) and "positional argument" in match.group(0) and "were given" in match.group(0):
+        return Classification(C.STATEFUL_API, f"the module {function} called with more arguments, the PyTorch way: "
+                                              "Flax takes its parameters through apply")  # fmt: skip
+    if any(_STATE_NAME.search(name) for name in missing):
+        return Classification(C.STATEFUL_API, f"{function}() needs the parameters or optimizer state passed in")
+    if any(_KEY_NAME.match(name) for name in missing):
+        return Classification(C.PRNG, f"{function}() called without its PRNG key")
+    if not own and (_LIBRARY_FUNCTION.match(function) or _LIBRARY_OBJECT.search(function)):
+        if function in ("apply_gradients", "apply_updates", "init", "apply", "update"):
+            return Classification(C.STATEFUL_API, f"{function}() of the explicit-state API called the PyTorch way")
+        return Classification(C.NONEXISTENT_API, f"a call form of the library's {function}() that does not exist")
+    if _threads_state(removed, added):
+        return Classification(C.STATEFUL_API, f"{function}() needs the parameters or optimizer state passed in")
+    return Classification(C.OTHER, f"{function}() is the program's own function, called with the wrong arguments")
+
+
+_STATE_USE = re.compile(r"\.apply\(|apply_updates|\bopt_state\b|\bparams\b")
+
+
+def _threads_state(removed: list[str], added: list[str]) -> bool:
+    """The fix starts passing the explicit parameters or optimizer state, or calling the model through apply."""
+
+    def uses(lines: list[str]) -> int:
+        return sum(len(_STATE_USE.findall(line)) for line in lines)
+
+    return uses(added) > uses(removed)
+
+
+# --- 3. wordings of one kind of bug ---------------------------------------------------------------------------
+
+
+def _any(*alternatives: str) -> re.Pattern:
+    return re.compile("|".join(alternatives), _I)
+
+
+_WORDINGS: list[tuple[str, re.Pattern, str]] = [
+    (C.INPLACE_MUTATION, _any(r"does not support (?:in-place )?item assignment", "arrays are immutable",
+                              "cannot modify arrays in-place", "inplace=False", "destination is read-only"),
+     "JAX arrays are immutable"),
+    (C.STATEFUL_API, _any(r"""collection ['"]\w+['"]""", r"\bmutable\b", "is frozen", "unbound module",
+                          "outside of setup", "only accessible from inside"),
+     "a Flax module's variables and binding"),
+    (C.PRNG, _any("PRNG key", "PRNGKey", "key_data", r"\bkey (?:is|was) never split"), "the PRNG key"),
+    (C.TRACER, _any("as an abstract array", "non-hashable static", "unhashable type", r"\bconcrete\b", r"\bstatic\b",
+                    "traced array", "tracer"),
+     "tracing under a JAX transformation"),
+    (C.NONEXISTENT_API, _any("is not supported", "not implemented for", "(?:has been|was) removed", "is deprecated",
+                             "no longer supported"),
+     "the library does not offer it"),
+    (C.SHAPE_DTYPE, _any("incompatible shapes", r"\bshapes?\b", "dot_general", "contracting dimensions", "broadcast",
+                         "out of bounds for axis", "axis sizes", "leading axis", r"\b(?:in|out)_axes\b",
+                         "Size of label", "does not match previous terms", "inconsistent sizes", r"\bdimensions?\b",
+                         r"\bndim\b", r"\brank\b", r"\b[1-5]D\b", "cannot reshape", "too many indices",
+                         "Indexer must", "unsupported operand type", r"\bdtypes?\b", "integer (?:or boolean )?type",
+                         "only integers?", "scalar-output", "(?:equal|identical|the same) (?:output )?types?",
+                         "type structure", "unsized object", "0-d array", "zero-dimensional", "inhomogeneous",
+                         "must be (?:an? )?integers?"),
+     "shapes or dtypes"),
+    (C.NUMERICAL, _any(r"\bnan generated\b", r"invalid value \((?:nan|inf)\)", "Not equal to tolerance",
+                       "Mismatched elements"),
+     "values differ from the expected ones"),
+]  # fmt: skip
+
+
+def _by_wording(text: str) -> Classification | None:
+    prose = _is_prose(text)
+    for category, pattern, what in _WORDINGS:
+        # A developer's assertion may use words like "shape"; only NumPy's assert_allclose wording is structure.
+        if prose and category != C.NUMERICAL:
+            continue
+        if match := pattern.search(text):
+            return Classification(category, f"the error's wording “{match.group(0)}”: {what}")
+    return None
+
+
+def _is_prose(text: str) -> bool:
+    """A description in someone's words rather than an exception (assertions are a developer's words too)."""
+    return exception_type(text) in ("", "AssertionError")
+
+
+# --- 4. a code change that says it alone ----------------------------------------------------------------------
+
+_IMPORT_LINE = re.compile(r"^(?:import\s+\w|from\s+[\w.]+\s+import\s)")
+_SEED = re.compile(r"(?:PRNGKey|random\.key|manual_seed|seed)\s*\(\s*\d+\s*\)|\bseed\s*=\s*\d+")
+
+
+def _by_code_change(removed: list[str], added: list[str]) -> Classification | None:
+    code_removed = [line for line in removed if not line.startswith("#")]
+    code_added = [line for line in added if not line.startswith("#")]
+    if not code_removed and not code_added:
+        return None
+    if code_added and all(_IMPORT_LINE.match(line) for line in code_added) and not code_removed:
+        return Classification(C.MISSING_IMPORT, "the fix only adds import lines")
+    if code_removed and all(_IMPORT_LINE.match(line) for line in code_removed) and not code_added:
+        return Classification(C.OTHER, "the fix only removes import lines (a cleanup)")
+    if code_added and code_removed and all(_SEED.search(line) for line in code_removed + code_added):
+        return Classification(C.PRNG, "the fix only changes the random seed")
+    if any(".at[" in line for line in code_added) and not any(".at[" in line for line in code_removed):
+        return Classification(C.INPLACE_MUTATION, "the fix replaces an in-place update with .at[...]")
+    return None
+
+
+# --- 5. prose -------------------------------------------------------------------------------------------------
+
+
+def _cues(*pairs: tuple[int, str]) -> list[tuple[int, re.Pattern]]:
+    return [(weight, re.compile(pattern, _I)) for weight, pattern in pairs]
+
+
+_PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
+    C.PRNG: _cues(
+        (3, r"\bPRNG\b|\bprng[_ ]?keys?\b|\brng[_ ]?keys?\b|\bsubkeys?\b|\bmake_rng\b|\brngs\b"),
+        (3, r"manual_seed|\brandom seeds?\b|\bseeds?\b|\bRNG\b"),
+        (2, r"\bdeterminis\w*|reproducib\w*|\brandomness\b"),
+        (3, r"\bsplit(?:s|ting)? (?:the |a |each )?(?:\w+ )?keys?\b|\bkeys? (?:is |are |was )?(?:never |not )?split"),
+        (3, r"\b(?:same|reus\w*|hard-?coded|fixed) (?:the )?(?:same )?(?:prng |rng |random )?keys?\b"),
+        (3, r"\b(?:np|numpy)\.random\b|numpy(?:'s)? (?:global )?(?:rng|random)"),
+        (2, r"dropout (?:key|rng|mask)"),
+        (1, r"\bkeys?\b"),
+    ),
+    C.TRACER: _cues(
+        (3, r"\btrac(?:e|ed|er|ers|ing)\b|\bretrac"),
+        (3, r"\bjit\b|\bjit-?compiled|\bjitted\b|\bstatic\b|static_arg\w*|concreti[sz]|abstract (?:array|value)"),
+        (2, r"\bcompil(?:e|ed|ation)\b|side[- ]effects?|control flow|jax\.debug"),
+        (1, r"\bvmap\b|\bpmap\b|\bhash"),
+    ),
+    C.STATEFUL_API: _cues(
+        (
+            3,
+            r"\bsetup\(\)|\bsetup method|def setup|\bin setup\b|nn\.compact|@compact|\binit method\b|\binit\(\)|"
+            r"\bapply\(\)|\.apply\(|\bapply_fn\b",
+        ),
+        (3, r"apply_updates|\bopt_?state\b|optimizer state|train_?state|TrainState|\bstateful\b"),
+        (3, r"param(?:eter)?s? (?:structure|container|dict\w*|tree|pytree|tuple)|\bdictionar(?:y|ies)\b|\bpytree"),
+        (
+            3,
+            r"\{'params'|\['params'\]|variables dict|batch_stats|\bmutable\b|frozen (?:module|dict|instance)|"
+            r"FrozenDict|unbound|submodules?",
+        ),
+        (3, r"\bhooks?\b|register_\w+_hook|explicit (?:state|param\w*)|pass(?:es|ed|ing)? (?:in )?(?:the )?param"),
+        (3, r"apply_gradients|\bleaf\b|tree_map|tree_util|optimizer\.target|opt(?:imizer)?\.init|stateless"),
+        (
+            2,
+            r"updat\w* (?:the )?(?:model(?:'s)? )?param\w*|param\w* (?:are|is) (?:not |never )?updated|"
+            r"new (?:params|parameters)\b|directly call\w*|call(?:s|ing)? (?:the )?model directly",
+        ),
+        (
+            2,
+            r"optimizer (?:usage|object|update|step|init)|model\.parameters|\.parameters\(\)|"
+            r"model (?:object|instance)|variable collections?",
+        ),
+        (1, r"\bparams\b|\bparameters\b|state_dict|zero_grad|\.step\("),
+    ),
+    C.INPLACE_MUTATION: _cues((3, r"in-place|\binplace\b|item assignment|\bimmutable\b|\.at\[|\bmutat")),
+    C.NONEXISTENT_API: _cues(
+        (
+            3,
+            r"does not exist|doesn't exist|no such (?:function|module|attribute|method)|not available|deprecated|"
+            r"removed in|no longer (?:exists|available)|\bmoved to\b|hallucinat",
+        ),
+        (
+            3,
+            r"not supported|does(?: not|n't) (?:support|provide|have (?:a|an|the) (?:built-in|function|method|"
+            r"attribute|argument))|no (?:built-in|direct) (?:equivalent|counterpart|function)|not part of|"
+            r"unknown (?:argument|keyword|function)|unexpected keyword|(?:wrong|invalid|incorrect) signature",
+        ),
+    ),
+    C.MISSING_IMPORT: _cues(
+        (
+            4,
+            r"not (?:been )?imported|isn't imported|not introduced|missing import|import(?:ed)? (?:is )?missing|"
+            r"forg[eo]t(?:ten)? to import|without (?:being )?import",
+        ),
+    ),
+    C.SHAPE_DTYPE: _cues(
+        (3, r"\bshapes?\b|\bdtypes?\b|\bbroadcast|\bdimension(?:s|al|ality)?\b|\baxis\b|\baxes\b|\brank\b"),
+        (3, r"NCHW|NHWC|NCDHW|channels?[- ](?:first|last)|matrix multiplication|element-?wise|\bmatmul\b"),
+        (2, r"\bfloat(?:16|32|64)\b|\bint(?:8|32|64)\b|integer (?:labels?|tokens?|class)|token index|out of bounds"),
+        (2, r"\b[1-5]D\b"),
+        (1, r"one-hot|reshape|transpose|squeeze|expand_dims|\bsizes?\b|\(\d+, ?\d+(?:, ?\d+)*\)"),
+    ),
+    C.NUMERICAL: _cues(
+        (3, r"learning[ _]rate|\blr\b|\b(?:SGD|Adam|AdamW|RMSprop)\b|Kaiming|Xavier|Glorot|\bconverge"),
+        (3, r"\bloss(?:es)?\b|\baccuracy\b|\bmetrics?\b|mean squared|cross[- ]entropy|\bMSE\b"),
+        (2, r"\bepochs?\b|batch[ _]size|\bbatch ?= ?\d+|hidden[ _](?:size|units|dim)|num_layers|layers?\b"),
+        (2, r"\bprint(?:s|ed|ing)?\b|\blog(?:s|ged|ging)?\b|SummaryWriter|tensorboard|\bplot|imshow|subplot"),
+        (2, r"\bdata(?:set)?\b|\bsamples\b|data points|synthetic|dummy|CIFAR|MNIST|shuffl|normali[sz]|augment"),
+        (2, r"\btest(?:ing)?\b|evaluat|inference|predict|sav(?:e|ing)|load(?:s|ed|ing)?\b|pre-?trained"),
+        (2, r"match (?:the )?(?:PyTorch|original)|\boriginal\b|PyTorch (?:code )?(?:uses|has|does|only)"),
+        (2, r"contract mismatch|max (?:abs|rel) diff|expected -?[\d.]+(?:e-?\d+)?, got"),
+        (1, r"initiali[sz]|\bdropout\b|\bweights?\b|training|gradient|architecture|instead of|should be|differ"),
+        (1, r"inconsistent|not match|\bmissing\b|\black|\bnan\b|\binf\b|tolerance|precision"),
+    ),
+    C.OTHER: _cues(
+        (4, r"\bunused\b|not used|never used|dead code|\bredundant\b|unnecessary|not needed|no effect|\btypo\b"),
+        (
+            4,
+            r"\b(?:is|are|was|were)(?:n't| not| never)(?: being)? (?:used|utili[sz]ed|referenced)\b|\bstale\b|"
+            r"\bold name|previous name|\bfalsy\b|\btruthy\b|\bis None\b|== None|\bspelling\b|\bunnamed\b",
+        ),
+        (
+            3,
+            r"empty (?:function|body|method)|\bskeleton\b|no such file|file (?:does not exist|not found|is missing)|"
+            r"\bnot named\b|\bname (?:the|this|each) layer",
+        ),
+        (4, r"\brenam\w*|\bnaming\b|meta-?comment\w*|\bcomments?\b|docstring|try/except|try-except|\bmemory\b"),
+        (3, r"\bundefined\b|not defined|\bclose\(\)|resources?\b|clean ?up|\bstyle\b|placeholder (?:function|stub)"),
+        (3, r"\bTODO\b|not implemented yet|\bglobal\b|\bstub\b|returns? None|NoneType|input file|duplicat\w*"),
+        (
+            3,
+            r"no need|not necessary|superfluous|useless|irrelevant|(?:has|have) no (?:impact|influence)|"
+            r"(?:does not|doesn't|won't|will not) (?:affect|change) (?:the )?(?:result|output)|misspel\w*",
+        ),
+        (
+            3,
+            r"structure only|same (?:numbers|results?|outputs?)\b|encapsulat\w*|if __name__|type hints?|"
+            r"wrapp(?:ed|er|ing) (?:in|into) (?:a )?(?:function|class)",
+        ),
+        (2, r"\befficien\w*|\bspeed\b|\bfaster\b|\bslower\b|\bwarnings?\b"),
+        (2, r"\btfds\b|tf\.data|torchvision|\bPIL\b|as_supervised|as_numpy"),
+        (
+            2,
+            r"readab\w*|\bclarity\b|\bverbose\b|simplif\w*|(?:be|been) removed|"
+            r"remov(?:e|ing) (?:the |this |these )?(?:unused|redundant|unnecessary|extra)",
+        ),
+    ),
+}
+# On equal scores the more specific JAX category wins; numerical, the most common, comes last.
+_PRIORITY = [C.PRNG, C.TRACER, C.INPLACE_MUTATION, C.STATEFUL_API, C.NONEXISTENT_API, C.MISSING_IMPORT,
+             C.SHAPE_DTYPE, C.OTHER, C.NUMERICAL]  # fmt: skip
+
+# What the fix changed, as lesser evidence beside the words: (category, weight, pattern on changed lines).
+_CODE_CUES: list[tuple[str, int, re.Pattern]] = [
+    (C.PRNG, 2, re.compile(r"random\.(?:split|PRNGKey|key)\(|\bsubkey\b|\brngs=|make_rng")),
+    (C.TRACER, 2, re.compile(r"static_arg\w+|jax\.debug\.print|@(?:jax\.)?jit\b|partial\((?:jax\.)?jit")),
+    (C.STATEFUL_API, 1, re.compile(r"\.apply\(|\.init\(|apply_updates|opt_state|TrainState|train_state|"
+                                   r"@nn\.compact|def setup\(|\['params'\]|\{'params'")),
+    (C.SHAPE_DTYPE, 1, re.compile(r"\.reshape\(|jnp\.transpose|\.T\b|jnp\.dot|@ |\.astype\(|\[:, None\]|"
+                                  r"\[\.\.\., None\]")),
+    (C.NUMERICAL, 1, re.compile(r"\bprint\(|plt\.|learning_rate|optax\.(?:sgd|adam)")),
+]  # fmt: skip
+
+
+def _by_prose(text: str, type_name: str, removed: list[str], added: list[str]) -> Classification:
+    if type_name and type_name != "AssertionError":
+        # A library's or Python's own message: its words are not a person's description of the bug, so what the
+        # fix had to change decides (labelling rule 2).
+        if _threads_state(removed, added):
+            return Classification(C.STATEFUL_API, f"a {type_name} fixed by passing the explicit state")
+        return Classification(C.OTHER, f"a {type_name} no rule recognises")
+    scores = dict.fromkeys(_PRIORITY, 0)
+    words: dict[str, list[str]] = {category: [] for category in _PRIORITY}
+    code: dict[str, str] = {}
+    prng_subject = False
+    stated = False  # whether a sentence with a cue came before: the first such sentence states the problem
+    for sentence in _sentences(text.removeprefix("AssertionError:")):
+        first = not stated
+        for category, cues in _PROSE.items():
+            # Per sentence the strongest cue counts, so a sentence does not win by piling up weak words; the
+            # first sentence counts double: it states the problem (a step with several is filed under the first).
+            found = [(weight, match.group(0)) for weight, pattern in cues if (match := pattern.search(sentence))]
+            if not found:
+                continue
+            weight, cue = max(found)
+            scores[category] += weight * (2 if first else 1)
+            prng_subject = prng_subject or (category == C.PRNG and first)
+            stated = True
+            if len(words[category]) < 3 and cue not in words[category]:
+                words[category].append(cue)
+    changed = "\n".join(removed + added)
+    for category, weight, pattern in _CODE_CUES:
+        if match := pattern.search(changed):
+            scores[category] += weight
+            code[category] = f"the fix touches {match.group(0).strip()}"
+    if removed and not [line for line in added if not line.startswith("#")]:
+        scores[C.OTHER] += 2
+        code[C.OTHER] = "the fix only deletes code (most often a cleanup)"
+    best = max(_PRIORITY, key=lambda category: (scores[category], -_PRIORITY.index(category)))
+    if best == C.OTHER and prng_subject:
+        # "the key is not used": a cleanup word about the PRNG key is key plumbing (labelling guide, prng).
+        best = C.PRNG
+    if scores[best] == 0:
+        return Classification(C.NUMERICAL, "a described behaviour change with no more specific cue")
+    because = [f"the description says {', '.join(f'“{word}”' for word in words[best])}"] if words[best] else []
+    return Classification(best, "; ".join(because + ([code[best]] if best in code else [])))
+
+
+def _sentences(text: str) -> list[str]:
+    """Lines, and sentences within them; the first one says what the step is about."""
+    parts = [part.strip() for line in text.splitlines() for part in re.split(r"(?<=[.!?])\s+(?=[A-Z])", line)]
+    return [part for part in parts if part]

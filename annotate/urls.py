@@ -24,6 +24,9 @@ catalog_patterns = [
     path("runs/<int:run_id>/plots/<int:position>.png", catalog.run_plot, name="run_plot"),
     path("sandbox/", catalog.sandbox_contents, name="sandbox_contents"),
     path("jobs/", catalog.job_list, name="job_list"),
+    # A system checked against its samples' contracts (views/contracts.py; the system page loads it).
+    path("systems/<slug:name>/verification/", contracts.system_verification, name="system_verification"),
+    path("systems/<slug:name>/verify/", contracts.system_verify, name="system_verify"),
     path("jobs/<int:pk>/progress/", catalog.job_progress_hx, name="job_progress_hx"),
     path("jobs/<int:pk>/cancel/", catalog.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/retry/", catalog.job_retry, name="job_retry"),
@@ -66,11 +69,13 @@ workspace_patterns = [
     path("sessions/<int:session_id>/reopen/", workspace.session_reopen, name="session_reopen"),
 ]
 
-# Admins' contract editor, under contracts/.
+# Admins' contract editor, scaffolds and LLM proposals, under contracts/.
 contract_patterns = [
     path("", contracts.contract_list, name="contract_list"),
     path("<slug:key>/", contracts.contract_edit, name="contract_edit"),
     path("<slug:key>/check/", contracts.contract_check, name="contract_check"),
+    path("<slug:key>/scaffold/", contracts.contract_scaffold_new, name="contract_scaffold_new"),
+    path("<slug:key>/proposals/", contracts.contract_proposal_create, name="contract_proposal_create"),
 ]
 
 urlpatterns = [

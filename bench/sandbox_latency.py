@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -95,6 +96,11 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+def _fresh_key() -> str:
+    """A compile-cache key nobody used yet (the shape annotate.runs.cache_key gives)."""
+    return secrets.token_hex(32)
+
+
 class Bench:
     def __init__(self, runs: int, heavy_runs: int) -> None:
         self.runs = runs
@@ -107,7 +113,7 @@ class Bench:
                 "contract": max(1, settings.T2J_RUNNER_POOL_SIZE_CONTRACT),
             }
         )
-        self.server = RunnerServer(("127.0.0.1", 0), self.pools, token=settings.T2J_RUNNER_TOKEN)
+        self.server = RunnerServer(("127.0.0.1", 0), self.pools)  # the token the web side sends too
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
@@ -123,10 +129,10 @@ class Bench:
             if not pool.wait_until_full(240):
                 raise SystemExit(f"warm {kind} pool did not fill: {pool.last_error}")
 
-    def warm(self, code: str, kind: str, user_key: str, wait: bool, files=None) -> tuple[float, float | None]:
+    def warm(self, code: str, kind: str, cache_key: str, wait: bool, files=None) -> tuple[float, float | None]:
         if wait:
             self.settle()
-        job = inputs.make_job(code, kind, user_key, files=inputs.encode_files(files), limits=self.limits)
+        job = inputs.make_job(code, kind, cache_key, files=inputs.encode_files(files), limits=self.limits)
         started = time.perf_counter()
         result, failures = run_remote([self.url], job.as_payload(), self.limits.wall_s)
         elapsed = time.perf_counter() - started
@@ -135,7 +141,7 @@ class Bench:
         return elapsed, result.inprocess_s
 
     def cold(self, code: str, kind: str = "jax", files=None) -> float:
-        job = inputs.make_job(code, kind, f"bench-{uuid.uuid4()}", files=inputs.encode_files(files), limits=self.limits)
+        job = inputs.make_job(code, kind, _fresh_key(), files=inputs.encode_files(files), limits=self.limits)
         started = time.perf_counter()
         result = execute(job)
         elapsed = time.perf_counter() - started
@@ -144,10 +150,10 @@ class Bench:
         return elapsed
 
     def program(self, code: str) -> dict[str, float]:
-        fresh = lambda: f"bench-{uuid.uuid4()}"  # noqa: E731 - no cache effects in (a)/(b)
-        warm = [self.warm(code, "jax", fresh(), wait=True) for _ in range(self.runs)]
+        # A new cache key per run: no cache effects in (a)/(b).
+        warm = [self.warm(code, "jax", _fresh_key(), wait=True) for _ in range(self.runs)]
         self.settle()
-        b2b = [self.warm(code, "jax", fresh(), wait=False)[0] for _ in range(self.runs)]
+        b2b = [self.warm(code, "jax", _fresh_key(), wait=False)[0] for _ in range(self.runs)]
         self.settle()  # no refill competes with the cold starts
         cold = [self.cold(code) for _ in range(self.runs)]
         warm_times = [t for t, _ in warm]
@@ -165,7 +171,7 @@ class Bench:
         """(d)/(e): warm (pool refilled before each run) against cold, `heavy_runs` each, alternating."""
         warm, cold = [], []
         for _ in range(self.heavy_runs):
-            warm.append(self.warm(code, kind, f"bench-{uuid.uuid4()}", wait=True, files=files)[0])
+            warm.append(self.warm(code, kind, _fresh_key(), wait=True, files=files)[0])
             self.settle()
             cold.append(self.cold(code, kind, files=files))
         return {
@@ -177,7 +183,7 @@ class Bench:
     def rerun(self, code: str) -> dict[str, float]:
         first, again = [], []
         for _ in range(self.runs):
-            user = f"bench-{uuid.uuid4()}"
+            user = _fresh_key()  # one user's key, as annotate.runs.cache_key derives it
             first.append(self.warm(code, "jax", user, wait=True)[0])
             again.append(self.warm(code, "jax", user, wait=True)[0])
         return {

@@ -47,7 +47,8 @@ def identity_names() -> list[str]:
     names = set()
     for name, model in System.objects.values_list("name", "model"):
         names.update((name, model))
-    names.update(Translation.objects.exclude(model="").values_list("model", flat=True).distinct())
+    # order_by(): the default ordering would put the sample and system columns into the DISTINCT.
+    names.update(Translation.objects.exclude(model="").order_by().values_list("model", flat=True).distinct())
     names.add(settings.OPENAI_MODEL or "")
     return sorted(name for name in names if len(name) >= MIN_NAME_CHARS)
 

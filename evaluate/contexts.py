@@ -172,6 +172,8 @@ class DashboardContext:
             Comparison.objects.filter(sample_id__in=sample_ids, judge_user__isnull=False)
             .current()
             .select_related("left__system", "right__system")
+            # System names, not the translations' code: 20k votes would otherwise read 40k programs.
+            .only("verdict", "created_at", "judge_user_id", "left__system__name", "right__system__name")
         )
         outcomes = ranking.outcomes_from(human)
         ctx = cls(
@@ -595,13 +597,18 @@ def _human_vs_llm(sample_ids) -> list[AgreementRow]:
     score, per aspect."""
     human: dict[tuple, list[int]] = defaultdict(list)
     llm: dict[tuple, int] = {}
-    judgements = Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False).current()
-    for j in judgements.order_by("created_at", "pk"):
-        key = (j.translation_id, j.aspect, j.with_reference)
-        if j.judge_user_id:
-            human[key].append(j.score)
+    rows = (
+        Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False)
+        .current()
+        .order_by("created_at", "pk")
+        .values_list("translation_id", "aspect", "with_reference", "judge_user_id", "score")
+    )
+    for translation_id, aspect, with_reference, judge_user_id, score in rows:
+        key = (translation_id, aspect, with_reference)
+        if judge_user_id:
+            human[key].append(score)
         else:
-            llm[key] = j.score
+            llm[key] = score
     rows = []
     for aspect in ("usefulness", "functional-correctness"):
         for with_reference in (False, True):

@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterable, Iterator, Sequence
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 
 from annotate.models import Translation
 from evaluate import metrics
-from evaluate.models import Comparison, Judgement
+from evaluate.models import Comparison, Judgement, later_scores, later_votes
 
 ROW_KEYS = ("sample", "system")
 
@@ -59,12 +60,13 @@ def metric_rows(
     """One dict per translation (of the queryset, default all) with `columns` (default the export's after
     sample and system); None where a metric was not computed. Each metric's stored values are read once."""
     if translations is None:
-        translations = Translation.objects.select_related("sample", "system")
+        translations = Translation.objects.all()
     columns = list(columns if columns is not None else metrics.export_columns())
     rows: dict[int, dict] = {}
-    for t in translations:
-        rows[t.pk] = dict.fromkeys((*ROW_KEYS, *columns))
-        rows[t.pk].update(sample=t.sample.key, system=t.system.name)
+    # Names only: the programs' texts are never read for a table of numbers.
+    for pk, sample_key, system_name in translations.values_list("pk", "sample__key", "system__name"):
+        rows[pk] = dict.fromkeys((*ROW_KEYS, *columns))
+        rows[pk].update(sample=sample_key, system=system_name)
     ids = translations.values("pk")  # a subquery: no list of ids however many translations there are
     wanted = set(columns)
     for metric in metrics.all_metrics():
@@ -76,67 +78,63 @@ def metric_rows(
     return list(rows.values())
 
 
-def _superseded_by(rows: list[dict], key) -> None:
-    """Fill each row's superseded_by (rows in id order; `key(row)` is None for rows nobody supersedes)."""
-    latest: dict = {}
-    for row in reversed(rows):
-        row["superseded_by"] = None
-        item = key(row)
-        if item is not None:
-            row["superseded_by"] = latest.get(item)
-            latest[item] = row["id"]
+# Rows are read in chunks with names joined in, never the translations' programs.
+CHUNK_ROWS = 2000
 
 
-def comparison_rows() -> list[dict]:
-    rows, pairs = [], {}
-    for c in Comparison.objects.select_related("sample", "left__system", "right__system", "judge_user").order_by("pk"):
-        pair = (min(c.left_id, c.right_id), max(c.left_id, c.right_id))
-        pairs[c.pk] = (c.judge_user_id, *pair) if c.judge_user_id else None  # LLM verdicts supersede nothing
-        rows.append(
-            {
-                "id": c.pk,
-                "sample": c.sample.key,
-                "left_system": c.left.system.name,
-                "right_system": c.right.system.name,
-                "judge": c.judge_user.get_username() if c.judge_user else c.judge_model,
-                "order_seen": c.order_seen,
-                "verdict": c.verdict,
-                "reason": c.reason,
-                "time_spent_s": c.time_spent_s,
-                "comments_stripped": c.comments_stripped,
-                "inconsistent": c.inconsistent,
-                "created_at": c.created_at.isoformat(),
-            }
-        )
-    _superseded_by(rows, lambda row: pairs[row["id"]])
-    return rows
+def comparison_rows() -> Iterator[dict]:
+    """Every vote, oldest first; superseded_by names the same reviewer's later vote on the pair (None: current)."""
+    rows = Comparison.objects.order_by("pk").annotate(superseded_by=_first(later_votes())).values(
+        "pk", "superseded_by", "sample__key", "left__system__name", "right__system__name", "judge_user__username",
+        "judge_model", "order_seen", "verdict", "reason", "time_spent_s", "comments_stripped", "inconsistent",
+        "created_at",
+    )  # fmt: skip
+    for c in rows.iterator(chunk_size=CHUNK_ROWS):
+        yield {
+            "id": c["pk"],
+            "sample": c["sample__key"],
+            "left_system": c["left__system__name"],
+            "right_system": c["right__system__name"],
+            "judge": c["judge_user__username"] or c["judge_model"],
+            "order_seen": c["order_seen"],
+            "verdict": c["verdict"],
+            "reason": c["reason"],
+            "time_spent_s": c["time_spent_s"],
+            "comments_stripped": c["comments_stripped"],
+            "inconsistent": c["inconsistent"],
+            "created_at": c["created_at"].isoformat(),
+            "superseded_by": c["superseded_by"],
+        }
 
 
-def judgement_rows() -> list[dict]:
-    rows, items = [], {}
-    for j in Judgement.objects.select_related("translation__sample", "translation__system", "judge_user").order_by(
-        "pk"
-    ):
-        items[j.pk] = (j.judge_user_id, j.translation_id, j.aspect, j.with_reference) if j.judge_user_id else None
-        rows.append(
-            {
-                "id": j.pk,
-                "sample": j.translation.sample.key,
-                "system": j.translation.system.name,
-                "judge": j.judge_user.get_username() if j.judge_user else j.judge_model,
-                "aspect": j.aspect,
-                "with_reference": j.with_reference,
-                "score": j.score,
-                "raw_output": j.raw_output,
-                "created_at": j.created_at.isoformat(),
-            }
-        )
-    _superseded_by(rows, lambda row: items[row["id"]])
-    return rows
+def judgement_rows() -> Iterator[dict]:
+    """Every score, oldest first; superseded_by names the same reviewer's later score of the item (None: current)."""
+    rows = Judgement.objects.order_by("pk").annotate(superseded_by=_first(later_scores())).values(
+        "pk", "superseded_by", "translation__sample__key", "translation__system__name", "judge_user__username",
+        "judge_model", "aspect", "with_reference", "score", "raw_output", "created_at",
+    )  # fmt: skip
+    for j in rows.iterator(chunk_size=CHUNK_ROWS):
+        yield {
+            "id": j["pk"],
+            "sample": j["translation__sample__key"],
+            "system": j["translation__system__name"],
+            "judge": j["judge_user__username"] or j["judge_model"],
+            "aspect": j["aspect"],
+            "with_reference": j["with_reference"],
+            "score": j["score"],
+            "raw_output": j["raw_output"],
+            "created_at": j["created_at"].isoformat(),
+            "superseded_by": j["superseded_by"],
+        }
+
+
+def _first(later) -> Subquery:
+    return Subquery(later.order_by("pk").values("pk")[:1])
 
 
 # Text cells a spreadsheet would run as a formula (reasons and raw judge output are typed by people and LLMs).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FLUSH_CHARS = 1 << 16
 
 
 def _cell(value) -> object:
@@ -147,18 +145,40 @@ def _cell(value) -> object:
     return value
 
 
-def to_csv(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    """CSV with a header; empty cells where a value is None; formula-like text defused with a leading quote."""
+def iter_csv(rows: Iterable[dict], columns: Sequence[str]) -> Iterator[str]:
+    """CSV with a header, a line at a time; empty cells where a value is None; formula-like text defused."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(row.get(k)) for k in columns})
-    return out.getvalue()
+        if out.tell() > FLUSH_CHARS:
+            yield _drain(out)
+    yield _drain(out)
 
 
-def to_json(rows: Sequence[dict]) -> str:
-    return json.dumps(list(rows), indent=2, ensure_ascii=False)
+def _drain(out: io.StringIO) -> str:
+    text = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    return text
+
+
+def iter_json(rows: Iterable[dict]) -> Iterator[str]:
+    """What json.dumps(list(rows), indent=2, ensure_ascii=False) gives, a row at a time."""
+    first = True
+    for row in rows:
+        yield ("[\n" if first else ",\n") + textwrap.indent(json.dumps(row, indent=2, ensure_ascii=False), "  ")
+        first = False
+    yield "[]" if first else "\n]"
+
+
+def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
+    return "".join(iter_csv(rows, columns))
+
+
+def to_json(rows: Iterable[dict]) -> str:
+    return "".join(iter_json(rows))
 
 
 TABLES = {
@@ -168,11 +188,16 @@ TABLES = {
 }
 
 
-def render_table(table: str, fmt: str) -> str:
+def stream_table(table: str, fmt: str) -> Iterator[str]:
+    """A table as CSV or JSON text in pieces: downloads and files stream it instead of building it whole."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}; choose from {', '.join(TABLES)}")
     if fmt not in ("csv", "json"):
         raise ValueError("format must be csv or json")
     build, columns = TABLES[table]
     rows = build()
-    return to_csv(rows, columns()) if fmt == "csv" else to_json(rows)
+    return iter_csv(rows, columns()) if fmt == "csv" else iter_json(rows)
+
+
+def render_table(table: str, fmt: str) -> str:
+    return "".join(stream_table(table, fmt))

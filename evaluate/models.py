@@ -27,13 +27,13 @@ class ComparisonQuerySet(AppendOnlyQuerySet):
     def current(self) -> ComparisonQuerySet:
         """Each reviewer's latest vote per pair (either side order), and every LLM verdict: rows a later vote
         of the same reviewer on the same pair superseded are left out."""
-        return self.exclude(Exists(_later_votes()))
+        return self.exclude(Exists(later_votes()))
 
     def superseded(self) -> ComparisonQuerySet:
-        return self.filter(Exists(_later_votes()))
+        return self.filter(Exists(later_votes()))
 
 
-def _later_votes():
+def later_votes():
     # judge_user = NULL (an LLM) never matches in SQL, so LLM verdicts are never superseded here.
     same_pair = Q(left=OuterRef("left"), right=OuterRef("right")) | Q(left=OuterRef("right"), right=OuterRef("left"))
     return Comparison.objects.filter(same_pair, judge_user=OuterRef("judge_user"), pk__gt=OuterRef("pk"))
@@ -64,6 +64,11 @@ class Comparison(AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # Admin lists: newest first, and the distinct judge models of its filter, from indexes.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="comparison_newest_first"),
+            models.Index(fields=["judge_model"], name="comparison_judge_model"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(judge_user__isnull=False) | ~Q(judge_model=""), name="comparison_has_judge"
@@ -83,13 +88,13 @@ class JudgementQuerySet(AppendOnlyQuerySet):
     def current(self) -> JudgementQuerySet:
         """Each reviewer's latest score per (translation, aspect, with or without reference), and every LLM
         judgement (the LLM's own latest is chosen where its scores are read)."""
-        return self.exclude(Exists(_later_scores()))
+        return self.exclude(Exists(later_scores()))
 
     def superseded(self) -> JudgementQuerySet:
-        return self.filter(Exists(_later_scores()))
+        return self.filter(Exists(later_scores()))
 
 
-def _later_scores():
+def later_scores():
     return Judgement.objects.filter(
         judge_user=OuterRef("judge_user"),
         translation=OuterRef("translation"),
@@ -120,6 +125,10 @@ class Judgement(AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="judgement_newest_first"),
+            models.Index(fields=["judge_model"], name="judgement_judge_model"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(score__lte=4), name="judgement_score_0_4"),
             models.CheckConstraint(
@@ -201,6 +210,9 @@ class FixCostRecord(models.Model):
     time_spent_s = models.FloatField(null=True, blank=True)
     edit_size = models.PositiveIntegerField(null=True, blank=True)
     runs = models.PositiveIntegerField(null=True, blank=True)
+    flagged_steps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Of the counted steps, how many step hygiene flagged (still counted)"
+    )
     judge_model = models.CharField(max_length=200, blank=True)
     raw_output = models.TextField(blank=True)
     computed_at = models.DateTimeField(default=timezone.now)

@@ -59,8 +59,10 @@ def all_pairs() -> list[tuple[int, int, int]]:
 def human_votes() -> dict[tuple[int, int], set[int]]:
     """Which reviewers voted on each (lower, higher) translation pair."""
     votes: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for left, right, user_id in Comparison.objects.filter(judge_user__isnull=False).values_list(
-        "left_id", "right_id", "judge_user_id"
+    for left, right, user_id in (
+        Comparison.objects.filter(judge_user__isnull=False)
+        .order_by()
+        .values_list("left_id", "right_id", "judge_user_id")
     ):
         votes[(min(left, right), max(left, right))].add(user_id)
     return votes
@@ -69,15 +71,46 @@ def human_votes() -> dict[tuple[int, int], set[int]]:
 def queue_for(user, *, skipped: Sequence[Pair] = (), limit: int | None = None) -> list[tuple[int, int, int]]:
     """Pairs this reviewer has not voted on and that still need votes, least-voted first; the pairs they
     `skipped` ((lower, higher) ids, oldest skip first) come last, in the order they were skipped."""
-    k = settings.T2J_REVIEWERS_PER_PAIR
     votes = human_votes()
-    open_pairs = [
-        pair for pair in all_pairs() if user.pk not in votes.get(pair[1:], set()) and len(votes.get(pair[1:], ())) < k
-    ]
-    later = {tuple(pair): rank for rank, pair in enumerate(skipped, start=1)}
-    # Least-voted first finishes pairs; a per-user hash spreads reviewers over different pairs.
-    open_pairs.sort(key=lambda p: (later.get(p[1:], 0), len(votes.get(p[1:], ())), _coin(user, p[1], p[2], "order")))
+    later = _skip_ranks(skipped)
+    open_pairs = _open_pairs(user, votes)
+    open_pairs.sort(key=lambda p: _queue_key(user, p, votes, later))
     return open_pairs[:limit] if limit else open_pairs
+
+
+def next_pair(user, *, skipped: Sequence[Pair] = ()) -> tuple[tuple[int, int, int] | None, int]:
+    """queue_for(user, skipped=skipped)[0] and the queue's length, without ordering the whole queue.
+
+    Only the least-skipped, least-voted pairs can come first, so only theirs are hashed: what the review page
+    needs on every request, at a cost that does not grow with how far the queue goes.
+    """
+    votes = human_votes()
+    later = _skip_ranks(skipped)
+    open_pairs = _open_pairs(user, votes)
+    if not open_pairs:
+        return None, 0
+    first = min((later.get(p[1:], 0), len(votes.get(p[1:], ()))) for p in open_pairs)
+    candidates = (p for p in open_pairs if (later.get(p[1:], 0), len(votes.get(p[1:], ()))) == first)
+    return min(candidates, key=lambda p: _queue_key(user, p, votes, later)), len(open_pairs)
+
+
+def _skip_ranks(skipped: Sequence[Pair]) -> dict[Pair, int]:
+    return {tuple(pair): rank for rank, pair in enumerate(skipped, start=1)}
+
+
+def _open_pairs(user, votes: dict[tuple[int, int], set[int]]) -> list[tuple[int, int, int]]:
+    k = settings.T2J_REVIEWERS_PER_PAIR
+    nobody: set[int] = set()
+    return [
+        pair
+        for pair in all_pairs()
+        if user.pk not in votes.get(pair[1:], nobody) and len(votes.get(pair[1:], nobody)) < k
+    ]
+
+
+def _queue_key(user, pair: tuple[int, int, int], votes: dict, later: dict) -> tuple[int, int, int]:
+    # Skipped pairs last; least-voted first finishes pairs; a per-user hash spreads reviewers over different pairs.
+    return later.get(pair[1:], 0), len(votes.get(pair[1:], ())), _coin(user, pair[1], pair[2], "order")
 
 
 @dataclass(frozen=True)
@@ -103,9 +136,10 @@ def voted_pairs(user) -> list[Pair]:
     return list(seen)
 
 
-def progress(user, queue: Sequence) -> Progress:
+def progress(user, waiting: int) -> Progress:
+    """This reviewer's progress: the pairs they voted on, and those plus the `waiting` ones."""
     done = len(voted_pairs(user))
-    return Progress(done, done + len(queue))
+    return Progress(done, done + waiting)
 
 
 def read_pair(user, token: str) -> blinding.Handle:

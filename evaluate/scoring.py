@@ -19,7 +19,7 @@ from django.db import transaction
 
 from annotate.models import Translation
 from evaluate import blinding, dashboard
-from evaluate.metrics.codebleu import reference_code
+from evaluate.metrics.codebleu import samples_with_verified_reference, verified_reference
 from evaluate.metrics.codetrans import RUBRICS
 from evaluate.models import Aspect, BlindPurpose, Judgement
 from evaluate.review import Progress, ReviewError, reviewable_translations
@@ -51,48 +51,48 @@ class ScoreItem:
 class Plan:
     """What a reviewer's score queue holds: the items offered now, in order, and the progress."""
 
-    offered: list[tuple[Translation, bool]]
+    offered: list[Item]
     progress: Progress
     scored: list[Item]  # items scored, the most recently scored first
 
 
 def plan_for(user, *, skipped: Sequence[Item] = ()) -> Plan:
     """The items offered to this reviewer now: with-reference items whose spacing is reached first (oldest
-    first), then items without the reference in sample order; `skipped` items last, in the order skipped."""
-    translations = list(
-        reviewable_translations()
-        .select_related("sample")
-        .prefetch_related("sample__translations__fix_sessions__translation__system")
-        .order_by("sample__import_position", "sample__key", "pk")
-    )
-    items = [(t, False) for t in translations]
-    items += [(t, True) for t in translations if reference_code(t, None) is not None]
-    existing = {(t.pk, with_reference) for t, with_reference in items}
+    first), then items without the reference in sample order; `skipped` items last, in the order skipped.
+
+    Reads ids only (translations in order, the reviewer's scores, the samples with a reference): a few queries
+    and no program text, however many translations there are.
+    """
+    with_reference = set(samples_with_verified_reference())
+    ordered = reviewable_translations().order_by("sample__import_position", "sample__key", "pk")
+    translations = list(ordered.values_list("pk", "sample_id"))
+    items = [(pk, False) for pk, _ in translations]
+    items += [(pk, True) for pk, sample_id in translations if sample_id in with_reference]
+    existing = set(items)
     first_scored: dict[Item, int] = {}
     last_scored: dict[Item, int] = {}
-    for translation_id, with_reference, pk in (
+    for translation_id, with_ref, pk in (
         Judgement.objects.filter(judge_user=user).order_by("pk").values_list("translation_id", "with_reference", "pk")
     ):
-        item = (translation_id, with_reference)
+        item = (translation_id, with_ref)
         if item in existing:
             first_scored.setdefault(item, pk)
             last_scored[item] = pk
     # Translations scored without the reference, in the order first scored: the spacing counts places.
     order = sorted((pk, item[0]) for item, pk in first_scored.items() if not item[1])
     place = {translation_id: n for n, (_, translation_id) in enumerate(order)}
-    without_left = [(t, False) for t, ref in items if not ref and (t.pk, False) not in first_scored]
+    without_left = [item for item in items if not item[1] and item not in first_scored]
 
     def spaced(translation_id: int) -> bool:
         after = len(order) - 1 - place.get(translation_id, len(order))
         return translation_id in place and (after >= REFERENCE_SPACING or not without_left)
 
-    with_due = [(t, True) for t, ref in items if ref and (t.pk, True) not in first_scored and spaced(t.pk)]
-    with_due.sort(key=lambda item: place[item[0].pk])
+    with_due = [item for item in items if item[1] and item not in first_scored and spaced(item[0])]
+    with_due.sort(key=lambda item: place[item[0]])
     later = {tuple(item): rank for rank, item in enumerate(skipped, start=1)}
-    offered = sorted(with_due + without_left, key=lambda item: later.get((item[0].pk, item[1]), 0))
-    done = len(first_scored)
+    offered = sorted(with_due + without_left, key=lambda item: later.get(item, 0))
     scored = [item for _, item in sorted(((pk, item) for item, pk in last_scored.items()), reverse=True)]
-    return Plan(offered, Progress(done, len(items)), scored)
+    return Plan(offered, Progress(len(first_scored), len(items)), scored)
 
 
 def next_item(user, *, original: bool = False, skipped: Sequence[Item] = ()) -> ScoreItem | None:
@@ -100,7 +100,8 @@ def next_item(user, *, original: bool = False, skipped: Sequence[Item] = ()) -> 
     plan = plan_for(user, skipped=skipped)
     if not plan.offered:
         return None
-    translation, with_reference = plan.offered[0]
+    translation_id, with_reference = plan.offered[0]
+    translation = Translation.objects.select_related("sample").get(pk=translation_id)
     return _issue(user, translation, with_reference, original=original, plan=plan, back=0)
 
 
@@ -132,7 +133,7 @@ def _item(
     user, token: str, translation: Translation, with_reference: bool, *, original: bool, progress: Progress, back: int
 ) -> ScoreItem:
     names = blinding.names_pattern(blinding.identity_names())
-    reference = (reference_code(translation, None) or "") if with_reference else ""
+    reference = (verified_reference(translation.sample_id) or "") if with_reference else ""
     return ScoreItem(
         token=token,
         sample_key=translation.sample.key,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -21,7 +21,7 @@ from evaluate import dashboard as stored_dashboard
 from evaluate import metrics, review, scoring
 from evaluate.compute import ComputeError, metrics_for, system_named
 from evaluate.contexts import DASHBOARD_TABLES, Filters, dashboard_table
-from evaluate.exports import TABLES, render_table, to_csv, to_json
+from evaluate.exports import TABLES, stream_table, to_csv, to_json
 from evaluate.tasks import start_compute_job, start_fixcost_estimate_job, start_llm_compare_job
 
 EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate", stored_dashboard.REFRESH_JOB)
@@ -84,8 +84,10 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
     known = table in TABLES or table in DASHBOARD_TABLES or table.startswith("plot-")
     if fmt not in ("csv", "json") or not known:
         return HttpResponse(UNKNOWN_TABLE, status=400, content_type="text/plain")
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     if table in TABLES:
-        body = render_table(table, fmt)
+        # Streamed as it is read (tens of thousands of votes): the web process never holds the whole file.
+        response = StreamingHttpResponse(stream_table(table, fmt), content_type=content_type)
     else:
         try:
             shown = _shown(request)  # the same stored context the page shows, not a fresh build
@@ -97,8 +99,7 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
             rows, columns = dashboard_table(shown.context, table)
         except ValueError:  # a plot the stored dashboard does not have
             return HttpResponse(UNKNOWN_TABLE, status=400, content_type="text/plain")
-        body = to_csv(rows, columns) if fmt == "csv" else to_json(rows)
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json")
+        response = HttpResponse(to_csv(rows, columns) if fmt == "csv" else to_json(rows), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="t2j-{table}.{fmt}"'
     return response
 
@@ -188,15 +189,15 @@ def review_compare(request: HttpRequest) -> HttpResponse:
     """The next blind pair (or the one named by ?pair=, or with ?back=n the n-th most recent pair voted on),
     sides as this reviewer sees them; ?original=1 keeps comments and docstrings (names still redacted)."""
     original, back = request.GET.get("original") == "1", _back(request)
-    queue = review.queue_for(request.user, skipped=_skipped(request, REVIEW_SKIPPED))
-    progress = review.progress(request.user, queue)
+    first, waiting = review.next_pair(request.user, skipped=_skipped(request, REVIEW_SKIPPED))
+    progress = review.progress(request.user, waiting)
     try:
         if back:
             pair = review.show_previous(request.user, back, original=original, progress=progress)
         elif request.GET.get("pair"):
             pair = review.show_again(request.user, request.GET["pair"], original=original, progress=progress)
-        elif queue:
-            _, lo, hi = queue[0]
+        elif first:
+            _, lo, hi = first
             pair = review.show_pair(request.user, lo, hi, original=original, progress=progress)
         else:
             return render(request, "evaluate/review_compare.html", {"pair": None, "progress": progress})
@@ -230,8 +231,9 @@ def comparison_vote(request: HttpRequest) -> HttpResponse:
     except review.ReviewError as error:
         # Show the same pair again (same handle: the clock keeps running from the first showing) with what the
         # reviewer typed, and say what is missing; nothing was stored.
-        queue = review.queue_for(request.user, skipped=_skipped(request, REVIEW_SKIPPED))
-        pair = review.show_again(request.user, token, original=original, progress=review.progress(request.user, queue))
+        _, waiting = review.next_pair(request.user, skipped=_skipped(request, REVIEW_SKIPPED))
+        progress = review.progress(request.user, waiting)
+        pair = review.show_again(request.user, token, original=original, progress=progress)
         context = _pair_context(pair, error=str(error), reason=request.POST.get("reason", ""))
         return render(request, "evaluate/review_compare.html", context, status=400)
     messages.success(request, "Vote recorded. To change it, go back with Previous (P).")

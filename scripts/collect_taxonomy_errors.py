@@ -836,13 +836,13 @@ def _error_text(result) -> str:
 
 def collect(programs: list[Program]) -> tuple[list[dict], list[str]]:
     """Run each program; return the entries and the problems (wrong or missing exception)."""
-    from annotate import sandbox
+    from annotate import runs, sandbox
     from annotate.sandbox.box import wait_for_teardowns
 
     entries, problems = [], []
     try:
         for program in programs:
-            result = sandbox.run(program.code, "jax", "taxonomy-fixtures", store=False)
+            result = sandbox.run(program.code, "jax", runs.cache_key(purpose="taxonomy-fixtures"))
             print(f"{program.name}: {result.status} {_error_text(result)[:160]!r}", file=sys.stderr)
             if result.exception_type != program.raises:
                 problems.append(

@@ -291,8 +291,22 @@ T2J_PLOTS_MAX_BYTES = env_int("T2J_PLOTS_MAX_BYTES", 1024**2, minimum=1024)
 T2J_SAMPLE_FILES_MAX_COUNT = env_int("T2J_SAMPLE_FILES_MAX_COUNT", 20, minimum=0)
 T2J_SAMPLE_FILES_MAX_BYTES = env_int("T2J_SAMPLE_FILES_MAX_BYTES", 64 * 1024**2, minimum=0)
 T2J_RUNNER_URLS = env_list("T2J_RUNNER_URLS", ["http://127.0.0.1:8765"])
-# Shared secret between the web app and its runners; required for a runner listening beyond loopback.
-T2J_RUNNER_TOKEN = env_str("T2J_RUNNER_TOKEN", "")
+MIN_RUNNER_TOKEN_LENGTH = 32
+
+
+def _runner_token() -> str:
+    """Shared secret between the web app and its runners; required for a runner on another host."""
+    token = env_str("T2J_RUNNER_TOKEN").strip()
+    if token and len(token) < MIN_RUNNER_TOKEN_LENGTH:
+        raise ImproperlyConfigured(
+            f"T2J_RUNNER_TOKEN must be at least {MIN_RUNNER_TOKEN_LENGTH} characters (openssl rand -hex 32)"
+        )
+    return token
+
+
+T2J_RUNNER_TOKEN = _runner_token()
+# Without T2J_RUNNER_TOKEN, a runner and a web app on one host share this token: 0600, made on first use.
+T2J_RUNNER_TOKEN_FILE = Path(env_str("T2J_RUNNER_TOKEN_FILE", str(DATA_DIR / "runner_token")))
 # Warm interpreters per run kind, and what each kind imports before it is ready.
 T2J_RUNNER_POOL_SIZE = env_int("T2J_RUNNER_POOL_SIZE", 2, minimum=0)
 T2J_RUNNER_PRELOAD = env_list("T2J_RUNNER_PRELOAD", ["jax", "jax.numpy"])
@@ -305,6 +319,9 @@ T2J_RUNNER_PRELOAD_CONTRACT = env_list(
 # Batch runs of a system's translations: runs at a time through the runner.
 T2J_BATCH_CONCURRENCY = env_int("T2J_BATCH_CONCURRENCY", 2, minimum=1)
 T2J_COMPILE_CACHE_DIR = Path(env_str("T2J_COMPILE_CACHE_DIR", str(DATA_DIR / "compile-cache")))
+# All users' compile caches together; past it the least recently used caches are deleted (a user's own
+# cache holds at most 128 MiB).
+T2J_COMPILE_CACHE_MAX_BYTES = env_int("T2J_COMPILE_CACHE_MAX_BYTES", 2 * 1024**3, minimum=1024**2)
 
 # --- Workflow --------------------------------------------------------------------------------------
 T2J_CLAIM_EXPIRY_HOURS = env_int("T2J_CLAIM_EXPIRY_HOURS", 48, minimum=1)

@@ -41,6 +41,8 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "annotate:run_plot": ("get", {DEVELOPER, ADMIN}),
     "annotate:sandbox_contents": ("get", ANY),
     "annotate:job_list": ("get", {ADMIN}),
+    "annotate:system_verification": ("get", {ADMIN}),
+    "annotate:system_verify": ("post", {ADMIN}),
     "annotate:job_progress_hx": ("get", {ADMIN}),
     "annotate:job_cancel": ("post", {ADMIN}),
     "annotate:job_retry": ("post", {ADMIN}),
@@ -83,6 +85,8 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "contracts:contract_list": ("get", {ADMIN}),
     "contracts:contract_edit": ("get", {ADMIN}),
     "contracts:contract_check": ("post", {ADMIN}),
+    "contracts:contract_scaffold_new": ("get", {ADMIN}),
+    "contracts:contract_proposal_create": ("post", {ADMIN}),
 }
 # Django's own views with their own access rules, tested elsewhere.
 NOT_ROLE_CHECKED = {"login", "logout"}

@@ -7,6 +7,8 @@ dev venv's torch, jax and flax. The driver's stage logic runs in-process on smal
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -54,7 +56,7 @@ def test_assert_close_reports_name_worst_element_differences_and_tolerance():
     assert details["max_abs"] == pytest.approx(0.5)
     assert details["atol"] == 1e-6 and details["rtol"] == 1e-5
     assert details["mismatched"] == 1 and details["size"] == 6
-    assert "max abs diff 0.5" in mismatch.message and "worst at index [1, 2]" in mismatch.message
+    assert "max abs diff 0.5" in mismatch.message and "first at index [1, 2]" in mismatch.message
     json.dumps(details)  # travels as JSON out of the box
 
 
@@ -295,3 +297,183 @@ def test_a_stage_over_its_time_budget_blames_the_slow_side(box):
 def test_a_contract_without_stages_is_a_contract_error(box):
     result = box(TORCH_SRC, TORCH_SRC, "TOLERANCE = 1e-5\n")
     assert result["verdict"] == "contract-error" and "defines none of the stage functions" in result["error"]["message"]
+
+
+def test_stages_that_passed_before_a_contract_error_are_reported(box):
+    unfinished = CONTRACT.replace("import assert_close, require", "import assert_close, require, todo").replace(
+        'assert_close("double(3)"', 'todo("TODO 4: the JAX call"); assert_close("double(3)"'
+    )
+    result = box(TORCH_SRC, TORCH_SRC, unfinished)
+    assert result["verdict"] == "contract-error"
+    assert result["error"]["message"] == "the contract is unfinished at its numeric stage: TODO 4: the JAX call"
+    assert result["stages"] == [{"name": "spec", "status": "passed", "mismatch": None}]
+
+
+def test_a_contract_may_let_script_like_programs_run_at_import_and_their_output_is_kept(box):
+    driver.IMPORTS.clear()
+    script = "print('epoch 1 loss 0.5')\n" + TORCH_SRC
+    result = box(script, TORCH_SRC, "PROGRAMS_RUN_AT_IMPORT = True\n" + textwrap.dedent(CONTRACT), stage_budget_s=5)
+    assert result["verdict"] == "passed"
+    assert [(i["module"], i["output"]) for i in driver.IMPORTS] == [
+        ("torch_program", "epoch 1 loss 0.5\n"),
+        ("jax_program", ""),
+    ]
+
+
+# --- differences, interfaces, expected shapes ----------------------------------------------------------------
+
+
+def test_difference_names_shapes_dtypes_and_the_first_and_worst_elements_off():
+    expected = np.zeros((2, 3), dtype=np.float64)
+    actual = expected.astype(np.float32)
+    actual[0, 2], actual[1, 1] = 0.1, 0.7
+
+    details = tc.difference(actual, expected, rtol=1e-5, atol=1e-5)
+
+    assert (details["dtype"], details["expected_dtype"]) == ("float32", "float64")
+    assert details["shape"] == details["expected_shape"] == [2, 3]
+    assert (details["first_index"], details["index"]) == ([0, 2], [1, 1])
+    assert details["first_actual"] == pytest.approx(0.1) and details["first_expected"] == 0.0
+    assert details["mismatched"] == 2 and details["max_abs"] == pytest.approx(0.7)
+    assert "first at index [0, 2]" in details["message"] and "worst at index [1, 1]" in details["message"]
+    assert tc.difference(expected + 1e-7, expected) is None
+    assert tc.difference(np.zeros(3), np.zeros((3, 1)))["message"] == "shape (3,) differs from the expected (3, 1)"
+
+
+def test_check_interface_lists_every_misfit_with_its_todo():
+    module = type(sys)("jax_program")
+    exec("def train_step(params, opt_state, x, y):\n    pass\n", module.__dict__)
+    interface = [
+        tc.expect("train_step", params=["model", "optimizer", "x", "y"], todo="TODO 4: train_step"),
+        tc.expect("LinearRegression", kind="class", todo="TODO 2: the class"),
+        tc.expect("train_step", params=4),
+    ]
+
+    mismatch = _mismatch(lambda: tc.check_interface(module, interface))
+
+    assert mismatch.check == "interface" and mismatch.message.startswith("2 of 3 names do not fit: train_step: ")
+    assert mismatch.details["todos"] == ["TODO 4: train_step", "TODO 2: the class"]
+    assert "[TODO 2: the class]" in mismatch.message
+    tc.check_interface(module, interface[2:])
+
+
+def test_assert_same_shapes_remembers_the_shapes_it_expected():
+    from t2j_contract import compare
+
+    compare.EXPECTED_SHAPES.clear()
+    _mismatch(lambda: tc.assert_same_shapes("model parameters", {"w": np.zeros(3)}, {"w": np.zeros((3, 1))}))
+    assert compare.EXPECTED_SHAPES == {"model parameters": {"w": [3, 1]}}
+
+
+# --- pytest-style contracts (the driver in a subprocess, as in the box; numpy-only programs) --------------------
+
+PYTEST_TORCH = "import numpy as np\nprint('trained at import')\n\ndef forward(w, x):\n    return x @ w\n"
+PYTEST_JAX = "import numpy as np\n\ndef forward(w, x):\n    return x @ w\n"
+PYTEST_CONTRACT = """
+    import numpy as np
+    import pytest
+    from pytorch_code import forward as torch_forward
+    from jax_code_fixed import forward
+
+    X = np.arange(6.0).reshape(3, 2)
+    W = np.ones((2, 1))
+
+    def test_forward_pass():
+        np.testing.assert_allclose(forward(W, X), torch_forward(W, X), rtol=1e-5, atol=1e-5)
+
+    def test_loss():
+        assert np.allclose(forward(W, X).sum(), torch_forward(W, X).sum())
+
+    @pytest.mark.spec
+    def test_signature():
+        assert forward.__code__.co_argcount == 2
+
+    def test_convergence():
+        assert np.allclose(forward(2 * W, X), torch_forward(2 * W, X), atol=1e-2)
+"""
+
+
+@pytest.fixture
+def pytest_box(tmp_path):
+    """Run the driver as the box does (main.py in a folder with the three modules), with this venv's pytest."""
+
+    def run(torch_src: str, jax_src: str, contract_src: str) -> dict:
+        sources = {"torch_program": torch_src, "jax_program": jax_src, "contract": textwrap.dedent(contract_src)}
+        for name, source in sources.items():
+            (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+        config = {"nonce": "n", "mode": "check", "kind": "pytest", "stage_budget_s": 20}
+        (tmp_path / "t2j_run.json").write_text(json.dumps(config), encoding="utf-8")
+        (tmp_path / "main.py").write_text("from t2j_contract.driver import main\n\nmain()\n", encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(RUNTIME)}
+        done = subprocess.run(
+            [sys.executable, "main.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        line = next(line for line in done.stdout.splitlines() if line.startswith("T2J-CONTRACT-RESULT n "))
+        return json.loads(line.split(" ", 2)[2])
+
+    return run
+
+
+def test_a_test_module_passes_with_its_tests_mapped_to_stages(pytest_box):
+    result = pytest_box(PYTEST_TORCH, PYTEST_JAX, PYTEST_CONTRACT)
+
+    assert result["verdict"] == "passed"
+    assert [(s["name"], s["status"]) for s in result["stages"]] == [
+        ("spec", "passed"),
+        ("numeric", "passed"),
+        ("behavioral", "passed"),
+    ]
+    assert [(t["name"], t["stage"], t["outcome"]) for t in result["tests"]] == [
+        ("test_signature", "spec", "passed"),
+        ("test_forward_pass", "numeric", "passed"),
+        ("test_loss", "numeric", "passed"),
+        ("test_convergence", "behavioral", "passed"),
+    ]
+    assert result["imports"][0] == {
+        "module": "torch_program",
+        "seconds": result["imports"][0]["seconds"],
+        "output": "trained at import\n",
+        "truncated": False,
+    }
+
+
+def test_a_failing_test_names_itself_with_what_differed_and_stops_later_stages(pytest_box):
+    result = pytest_box(PYTEST_TORCH, PYTEST_JAX.replace("return x @ w", "return x @ w + 0.5"), PYTEST_CONTRACT)
+
+    assert [s["status"] for s in result["stages"]] == ["passed", "failed", "not-reached"]
+    mismatch = result["stages"][1]["mismatch"]
+    assert (mismatch["test"], mismatch["function"]) == ("test_forward_pass", "numpy.testing.assert_allclose")
+    assert (mismatch["first_index"], mismatch["first_actual"], mismatch["first_expected"]) == ([0, 0], 1.5, 1.0)
+    assert mismatch["where"] == "contract.py:11"
+    outcomes = {t["name"]: t["outcome"] for t in result["tests"]}
+    assert outcomes == {
+        "test_signature": "passed",
+        "test_forward_pass": "failed",
+        "test_loss": "failed",
+        "test_convergence": "not-reached",
+    }
+    loss = next(t for t in result["tests"] if t["name"] == "test_loss")
+    assert loss["mismatch"]["function"] == "numpy.allclose"  # `assert np.allclose(...)` is explained too
+
+
+def test_a_name_the_candidate_lacks_fails_spec_and_an_error_of_the_contracts_own_is_a_contract_error(pytest_box):
+    result = pytest_box(PYTEST_TORCH, "import numpy as np\n\ndef predict(w, x):\n    return x @ w\n", PYTEST_CONTRACT)
+    assert [s["status"] for s in result["stages"]] == ["failed", "not-reached", "not-reached"]
+    assert result["stages"][0]["mismatch"]["message"] == (
+        "the JAX translation has no 'forward', which the contract imports"
+    )
+
+    broken = PYTEST_CONTRACT.replace("    def test_loss():\n", "    def test_loss():\n        undefined_helper()\n")
+    result = pytest_box(PYTEST_TORCH, PYTEST_JAX, broken)
+    assert result["verdict"] == "contract-error"
+    assert (
+        "test_loss: the contract raised NameError: name 'undefined_helper' is not defined" in result["error"]["message"]
+    )
+
+
+def test_a_module_without_tests_or_that_does_not_parse_is_a_contract_error(pytest_box):
+    empty = pytest_box(PYTEST_TORCH, PYTEST_JAX, "from jax_code import forward\nX = 1\n")
+    assert empty["error"]["message"] == "the contract has no tests (functions named test_...)"
+
+    broken = pytest_box(PYTEST_TORCH, PYTEST_JAX, "def test_x(:\n    pass\n")
+    assert broken["verdict"] == "contract-error" and "cannot be collected" in broken["error"]["message"]

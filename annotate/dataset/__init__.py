@@ -16,10 +16,10 @@ from pathlib import Path
 
 from annotate.dataset.audit import audited
 from annotate.dataset.errors import DatasetError
-from annotate.dataset.exporting import export_jsonl, export_t2j
+from annotate.dataset.exporting import export_jsonl, export_t2j, write_export
 from annotate.dataset.importing import ImportPlan, import_records, plan_import
-from annotate.dataset.reading import decode, read_path
-from annotate.dataset.records import parse_dataset
+from annotate.dataset.reading import decode
+from annotate.dataset.records import ParsedDataset, parse_dataset, parse_dataset_file
 from annotate.models import ImportKind
 
 __all__ = [
@@ -30,32 +30,34 @@ __all__ = [
     "import_dataset",
     "import_dataset_file",
     "preview_dataset",
+    "write_export",
 ]
 
 
-def import_dataset(data: bytes, *, name: str, **options) -> ImportPlan:
+def import_dataset(data: bytes, *, name: str, system: str | None = None, fmt: str = "auto", **options) -> ImportPlan:
     """Check, parse and import a T2J or JSONL file's bytes; dry_run only plans. Every real attempt is audited."""
-    return _import(lambda: data, name, **options)
+    return _import(lambda: parse_dataset(decode(data, name), name, system=system, fmt=fmt), name, fmt, **options)
 
 
-def import_dataset_file(path: Path, **options) -> ImportPlan:
+def import_dataset_file(path: Path, *, system: str | None = None, fmt: str = "auto", **options) -> ImportPlan:
+    """import_dataset for a file: JSONL is read, checked and written a record at a time (one transaction),
+    so its size is not capped, only each record's (T2J_IMPORT_MAX_BYTES); a T2J file is read whole."""
     # Reading is inside the audit too: a missing or oversized file is a failed attempt worth a record.
-    return _import(lambda: read_path(path), path.name, **options)
+    return _import(lambda: parse_dataset_file(path, path.name, system=system, fmt=fmt), path.name, fmt, **options)
 
 
 def _import(
-    read: Callable[[], bytes],
+    parse: Callable[[], ParsedDataset],
     name: str,
+    fmt: str,
     *,
-    system: str | None = None,
     replace: bool = False,
-    fmt: str = "auto",
     dry_run: bool = False,
     actor=None,
 ) -> ImportPlan:
     known_format = "" if fmt == "auto" else fmt
     with audited(ImportKind.DATASET, name, actor=actor, dry_run=dry_run, fmt=known_format) as attempt:
-        parsed = parse_dataset(decode(read(), name), name, system=system, fmt=fmt)
+        parsed = parse()
         attempt.format = parsed.format
         plan = import_records(parsed, source=name, replace=replace, dry_run=dry_run, actor=actor)
         attempt.summary = plan.counts()

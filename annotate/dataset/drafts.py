@@ -96,7 +96,7 @@ def _read_folder(folder: Path, key_field: str, code_field: str) -> list[tuple[st
         try:
             records.append((path.name, {key_field: path.stem, code_field: decode(path.read_bytes(), path.name)}))
         except DatasetError as exc:
-            problems.items.extend(exc.problems)
+            problems.extend(exc.problems)
     problems.raise_if_any()
     return records
 

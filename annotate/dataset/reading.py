@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from annotate.dataset.errors import DatasetError
 
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 KEY_MAX_LENGTH = 64
+BOM = "\ufeff".encode()
 
 
 def max_bytes() -> int:
@@ -28,15 +32,76 @@ def check_size(size: int, name: str) -> None:
 
 def read_path(path: Path) -> bytes:
     """Read a file, refusing it before reading when it is over the size cap."""
-    try:
+    with _readable(path):
         check_size(path.stat().st_size, str(path))
         return path.read_bytes()
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """Turns the ways a file cannot be read into a DatasetError naming it."""
+    try:
+        yield
     except FileNotFoundError:
         raise DatasetError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise DatasetError(f"{path} is a folder, not a file") from None
     except OSError as exc:
         raise DatasetError(f"{path} cannot be read: {exc.strerror or exc}") from None
+
+
+def check_readable(path: Path) -> None:
+    with _readable(path):
+        if path.is_dir():
+            raise IsADirectoryError
+        path.open("rb").close()
+
+
+def iter_path_lines(path: Path, name: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line of a file, read one at a time (a file of any size, flat memory).
+
+    The checks decode() makes of a whole file, made line by line with the same messages and byte offsets:
+    no NUL bytes, valid UTF-8, a leading BOM dropped. The size cap applies to each line (one record), not
+    to the file. Only "\\n" ends a line, as in parse_jsonl.
+    """
+    limit = max_bytes()
+    offset = 0
+    with _readable(path), path.open("rb") as file:
+        for number in itertools.count(1):
+            raw = file.readline(limit + 1)
+            if not raw:
+                return
+            if len(raw) > limit and not (len(raw) == limit + 1 and raw.endswith(b"\n")):
+                raise DatasetError(
+                    f"{name} line {number} is over the import limit of {limit:,} bytes per record "
+                    "(T2J_IMPORT_MAX_BYTES)"
+                )
+            yield number, _decode_line(raw, number, offset, name)
+            offset += len(raw)
+
+
+def _decode_line(raw: bytes, number: int, offset: int, name: str) -> str:
+    if number == 1 and raw.startswith(BOM):
+        raw, offset = raw[len(BOM) :], offset + len(BOM)
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise DatasetError(f"{name} contains a NUL byte at byte offset {offset + nul}")
+    try:
+        return raw.decode("utf-8").removesuffix("\n")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{name} is not valid UTF-8 (byte offset {offset + exc.start})") from None
+
+
+def iter_text_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line; only "\\n" ends one (str.splitlines() would split at U+2028 too)."""
+    start = 0
+    for number in itertools.count(1):
+        end = text.find("\n", start)
+        if end < 0:
+            yield number, text[start:]
+            return
+        yield number, text[start:end]
+        start = end + 1
 
 
 def decode(data: bytes, name: str) -> str:
@@ -143,9 +208,11 @@ def key_problem(key: str) -> str | None:
 
 def parse_jsonl(text: str, name: str) -> list[tuple[int, Any]]:
     """(line number, value) for every non-blank line; blank lines are allowed between records."""
-    records = []
-    # Only "\n" ends a record: str.splitlines() would also split inside strings at U+2028 and friends.
-    for number, line in enumerate(text.split("\n"), start=1):
+    return list(iter_jsonl(iter_text_lines(text), name))
+
+
+def iter_jsonl(lines: Iterable[tuple[int, str]], name: str) -> Iterator[tuple[int, Any]]:
+    """parse_jsonl over lines read one at a time: each value is parsed when its line is reached."""
+    for number, line in lines:
         if line.strip():
-            records.append((number, parse_json(line, f"{name} line {number}")))
-    return records
+            yield number, parse_json(line, f"{name} line {number}")

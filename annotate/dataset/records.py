@@ -13,16 +13,30 @@ JSONL (ours): one fix session per line with its steps, timing and authors; see J
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from annotate.dataset.errors import DatasetError, Problems
-from annotate.dataset.reading import key_problem, parse_json, parse_jsonl, text_problem, value_problem
-from annotate.models import SessionStatus, StepCategory
+from annotate.dataset.reading import (
+    check_readable,
+    decode,
+    iter_jsonl,
+    iter_path_lines,
+    iter_text_lines,
+    key_problem,
+    parse_json,
+    read_path,
+    text_problem,
+    value_problem,
+)
+from annotate.models import ErrorSource, SessionStatus, StepCategory, StepFlag
 
 TOP_KEY = "Pytorch_to_JAX_Examples"
 EXAMPLE_KEYS = ("Example_id", "Input_Code", "LLM_weak_output", "LLM_fix_output", "Errors")
@@ -35,8 +49,8 @@ JSONL_FIELDS = (
 )  # fmt: skip
 JSONL_REQUIRED = ("sample", "system", "pytorch_code", "draft_code", "final_code", "steps")
 JSONL_STEP_FIELDS = (
-    "index", "error_code", "error", "fix_info", "fixed_code", "category", "code_before", "code_after", "author",
-    "created_at", "time_spent_s", "edit_size", "run_id", "retracts", "extra",
+    "index", "error_code", "error", "fix_info", "fixed_code", "category", "category_reason", "error_source", "flags",
+    "code_before", "code_after", "author", "created_at", "time_spent_s", "edit_size", "run_id", "retracts", "extra",
 )  # fmt: skip
 JSONL_STEP_REQUIRED = ("error_code", "error", "fix_info", "fixed_code")
 # Ranges of the numbers a record holds, checked at preview so that confirming never overflows a column: step
@@ -56,6 +70,10 @@ class StepRecord:
     fixed_code: str
     extra: dict = field(default_factory=dict)
     category: str | None = None  # None: suggested by annotate.taxonomy on import
+    # Absent from T2J files: imported as ErrorSource.IMPORTED, the suggestion's reason and computed flags.
+    category_reason: str | None = None
+    error_source: str | None = None
+    flags: list[dict] | None = None
     code_before: str = ""
     code_after: str = ""
     author: str | None = None
@@ -94,8 +112,11 @@ class SessionRecord:
 
 @dataclass
 class ParsedDataset:
+    """A file's records. JSONL records are validated as they are read: iterating raises DatasetError, after
+    the last valid record, when any record had a problem (so an import inside a transaction rolls back)."""
+
     format: str  # "t2j" or "jsonl"
-    records: list[SessionRecord]
+    records: Iterable[SessionRecord]
 
 
 def split_extra(obj: dict, known: tuple[str, ...]) -> dict:
@@ -127,9 +148,43 @@ def parse_dataset(text: str, name: str, *, system: str | None = None, fmt: str =
         if data is None:
             data = parse_json(text, name)
         return ParsedDataset("t2j", _t2j_records(data, system or "weak-llm"))
+    return _jsonl_dataset(iter_text_lines(text), name, system)
+
+
+def parse_dataset_file(path: Path, name: str, *, system: str | None = None, fmt: str = "auto") -> ParsedDataset:
+    """parse_dataset for a file: JSONL is read a line at a time (any size; the size cap applies to each
+    record), a T2J document whole (the size cap applies to the file)."""
+    if fmt not in ("auto", "t2j", "jsonl"):
+        raise DatasetError(f"unknown format {fmt!r}: use t2j or jsonl")
+    check_readable(path)
+    if fmt == "auto":
+        fmt = _detect_file_format(path, name)
+    if fmt == "t2j":
+        return parse_dataset(decode(read_path(path), name), name, system=system, fmt="t2j")
+    return _jsonl_dataset(iter_path_lines(path, name), name, system)
+
+
+def _jsonl_dataset(lines: Iterable[tuple[int, str]], name: str, system: str | None) -> ParsedDataset:
     if system:
         raise DatasetError("a system name applies to T2J files only: JSONL records name their own system")
-    return ParsedDataset("jsonl", _jsonl_records(parse_jsonl(text, name)))
+    return ParsedDataset("jsonl", _jsonl_records(iter_jsonl(lines, name)))
+
+
+def _detect_file_format(path: Path, name: str) -> str:
+    """_detect_format's answer read from a file's first two non-blank lines, without reading it whole."""
+    lines = (line for _, line in iter_path_lines(path, name) if line.strip())
+    first, second = next(lines, None), next(lines, None)
+    lines.close()
+    if first is None:
+        raise DatasetError(f"{name} is empty")
+    try:
+        value = json.loads(first)
+    except (ValueError, RecursionError):
+        return "t2j"  # a document over several lines; parsing it whole says what is wrong, if anything
+    if not isinstance(value, dict) or TOP_KEY in value:
+        return "t2j"
+    # Several records: JSONL. One line only: the whole text is one document, told apart as _detect_format does.
+    return "jsonl" if second is not None or "sample" in value else "t2j"
 
 
 def _detect_format(text: str, name: str) -> tuple[str, Any]:
@@ -244,12 +299,18 @@ def _t2j_step(error: Any, place: str, index: int, problems: Problems) -> StepRec
 # --- JSONL ---------------------------------------------------------------------------------------------
 
 
-def _jsonl_records(lines: list[tuple[int, Any]]) -> list[SessionRecord]:
-    if not lines:
-        raise DatasetError("the JSONL file holds no records")
+def _jsonl_records(lines: Iterable[tuple[int, Any]]) -> Iterator[SessionRecord]:
+    """Valid records as their lines are read; at the end, DatasetError listing every problem of the file.
+
+    What is remembered across records stays small at any size: the (sample, system) pairs and a digest of
+    each sample's PyTorch code, not the records.
+    """
     problems = Problems()
-    records, seen, codes = [], {}, {}
+    seen: dict[tuple[str, str], str] = {}
+    codes: dict[str, tuple[bytes, str]] = {}
+    empty = True
     for number, obj in lines:
+        empty = False
         place = f"line {number}"
         record = _jsonl_record(obj, place, problems)
         if record is None:
@@ -258,19 +319,22 @@ def _jsonl_records(lines: list[tuple[int, Any]]) -> list[SessionRecord]:
         if pair in seen:
             problems.add(f"{place}: sample {pair[0]!r} by system {pair[1]!r} repeats {seen[pair]}")
         seen.setdefault(pair, place)
-        first_code = codes.setdefault(record.sample_key, (record.pytorch_code, place))
-        if first_code[0] != record.pytorch_code:
+        digest = hashlib.sha256(record.pytorch_code.encode()).digest()
+        first_code = codes.setdefault(record.sample_key, (digest, place))
+        if first_code[0] != digest:
             problems.add(f"{place}.pytorch_code of sample {record.sample_key!r} differs from {first_code[1]}")
-        records.append(record)
+        if not problems:
+            yield record  # once a problem is known nothing will be written: the rest is only checked
+    if empty:
+        raise DatasetError("the JSONL file holds no records")
     problems.raise_if_any()
-    return records
 
 
 def _jsonl_record(obj: Any, place: str, problems: Problems) -> SessionRecord | None:
     if not isinstance(obj, dict):
         problems.add(f"{place} must be an object, not {_type_name(obj)}")
         return None
-    before = len(problems.items)
+    before = problems.count
     for key in obj:
         if key not in JSONL_FIELDS:
             problems.add(f"{place} has an unknown key {key!r}")
@@ -290,7 +354,7 @@ def _jsonl_record(obj: Any, place: str, problems: Problems) -> SessionRecord | N
     claimed_at = _optional_datetime(obj, "claimed_at", place, problems)
     verified_at = _optional_datetime(obj, "verified_at", place, problems)
     steps = _jsonl_steps(obj, place, problems)
-    if len(problems.items) > before:
+    if problems.count > before:
         return None
     return SessionRecord(
         place=place,
@@ -337,7 +401,7 @@ def _jsonl_step(step: Any, place: str, default_index: int, problems: Problems) -
     if not isinstance(step, dict):
         problems.add(f"{place} must be an object, not {_type_name(step)}")
         return None
-    before = len(problems.items)
+    before = problems.count
     for key in step:
         if key not in JSONL_STEP_FIELDS:
             problems.add(f"{place} has an unknown key {key!r}")
@@ -347,6 +411,11 @@ def _jsonl_step(step: Any, place: str, default_index: int, problems: Problems) -
     category = _optional(step, "category", str, place, problems)
     if category and category not in StepCategory.values:
         problems.add(f"{place}.category {category!r} is not one of {', '.join(StepCategory.values)}")
+    category_reason = _optional(step, "category_reason", str, place, problems)
+    error_source = _optional(step, "error_source", str, place, problems)
+    if error_source and error_source not in ErrorSource.values:
+        problems.add(f"{place}.error_source {error_source!r} is not one of {', '.join(ErrorSource.values)}")
+    flags = _flags(step, place, problems)
     code_before = _optional(step, "code_before", str, place, problems) or ""
     code_after = _optional(step, "code_after", str, place, problems) or ""
     author = _optional(step, "author", str, place, problems)
@@ -358,7 +427,7 @@ def _jsonl_step(step: Any, place: str, default_index: int, problems: Problems) -
     if problem := value_problem(extra, f"{place}.extra"):
         problems.add(problem)
     created_at = _optional_datetime(step, "created_at", place, problems)
-    if len(problems.items) > before:
+    if problems.count > before:
         return None
     return StepRecord(
         index=index or default_index,
@@ -368,6 +437,9 @@ def _jsonl_step(step: Any, place: str, default_index: int, problems: Problems) -
         fixed_code=step["fixed_code"],
         extra=extra,
         category=category if category is not None else None,
+        category_reason=category_reason,
+        error_source=error_source,
+        flags=flags,
         code_before=code_before,
         code_after=code_after,
         author=author,
@@ -377,6 +449,30 @@ def _jsonl_step(step: Any, place: str, default_index: int, problems: Problems) -
         run_id=run_id,
         retracts=retracts,
     )
+
+
+def _flags(step: dict, place: str, problems: Problems) -> list[dict] | None:
+    """Hygiene flags as exported: a list of {"kind": a StepFlag value, "of": an earlier step's index}, or absent."""
+    value = step.get("flags")
+    if value is None:
+        return None
+    shape = f"{place}.flags must be a list of {{\"kind\": {' | '.join(StepFlag.values)}, \"of\": step index}}"
+    if not isinstance(value, list):
+        problems.add(shape)
+        return None
+    for flag in value:
+        of = flag.get("of") if isinstance(flag, dict) else None
+        if (
+            not isinstance(flag, dict)
+            or set(flag) != {"kind", "of"}
+            or flag["kind"] not in StepFlag.values
+            or isinstance(of, bool)
+            or not isinstance(of, int)
+            or not 1 <= of <= MAX_INT
+        ):
+            problems.add(shape)
+            return None
+    return value
 
 
 # --- small checks ----------------------------------------------------------------------------------------

@@ -58,7 +58,9 @@ class StepForm(forms.Form):
         error_messages={"required": "Describe the fix: the fix description is required."},
     )
     category = forms.ChoiceField(required=False, choices=[("", "(suggest)")] + list(StepCategory.choices))
-    run = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+    # The run the error comes from (the template renders the picker of the runs since the last step), or none.
+    run = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    no_error = forms.BooleanField(required=False, label="No error: behaviour change")
 
 
 class RetractForm(forms.Form):

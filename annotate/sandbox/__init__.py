@@ -1,7 +1,7 @@
 """The sandbox: the one chokepoint through which every program runs (see DESIGN.md "Sandbox").
 
     from annotate import sandbox
-    result = sandbox.run(code, "jax", user_key="dev")
+    result = sandbox.run(code, "jax", cache_key="")  # "": no compile cache; annotate.runs derives the keys
 
 Tries the runners of T2J_RUNNER_URLS (warm pool); when none answers, starts a cold box here and says so
 in `result.note`. The package imports nothing of the project but settings: it returns a RunResult and
@@ -28,7 +28,7 @@ __all__ = ["PNG_MAGIC", "InvalidRunInput", "Limits", "RunResult", "run"]
 def run(
     code: str,
     kind: str,
-    user_key: str,
+    cache_key: str,
     files: dict[str, str | bytes] | None = None,
     limits: Limits | dict[str, Any] | None = None,
     *,
@@ -36,6 +36,9 @@ def run(
     standins: dict[str, int] | None = None,
 ) -> RunResult:
     """Run `code` in the sandbox; nothing is stored. Raises InvalidRunInput for bad input (nothing run).
+
+    `cache_key` names the JAX compile cache the run reads and adds to: "" for none, else the opaque key
+    annotate.runs.cache_key derives (a user name is refused, see inputs.check_cache_key).
 
     `files` are written into the box's working folder beside main.py (writable); `readonly_files` (a
     sample's data files) appear there too but cannot be changed; `limits` may tighten any limit and raise
@@ -45,7 +48,7 @@ def run(
     job = inputs.make_job(
         code,
         kind,
-        user_key,
+        cache_key,
         files=inputs.encode_files(files),
         readonly_files=inputs.encode_files(readonly_files, inputs.MAX_READONLY_BYTES),
         limits=limits,

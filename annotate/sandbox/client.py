@@ -1,4 +1,4 @@
-"""The web side of the runner API: try each runner of T2J_RUNNER_URLS in turn."""
+"""The web side of the runner API: try each runner of T2J_RUNNER_URLS in turn, with the runner token."""
 
 from __future__ import annotations
 
@@ -6,22 +6,36 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from annotate.sandbox.result import RunResult
+from annotate.sandbox.runner_token import RunnerTokenError, is_loopback, runner_token
 
 CONNECT_GRACE_S = 60.0  # on top of the wall limit: cache copy, box start when the pool is empty
+
+
+def token_for(url: str) -> str:
+    """The token to send to the runner at `url`. Raises RunnerTokenError.
+
+    The token file is shared only with runners on this machine: one elsewhere needs T2J_RUNNER_TOKEN.
+    """
+    if not settings.T2J_RUNNER_TOKEN and not is_loopback(urlsplit(url).hostname):
+        raise RunnerTokenError("T2J_RUNNER_TOKEN is required for a runner on another host")
+    return runner_token()
 
 
 def run_remote(urls: list[str], payload: dict[str, Any], wall_s: float) -> tuple[RunResult | None, list[str]]:
     """The first runner's answer, or None with why each runner failed."""
     failures = []
     body = json.dumps(payload).encode("utf-8")
-    headers = {"Content-Type": "application/json"}
-    if settings.T2J_RUNNER_TOKEN:
-        headers["Authorization"] = f"Bearer {settings.T2J_RUNNER_TOKEN}"
     for url in urls:
+        try:
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token_for(url)}"}
+        except RunnerTokenError as exc:
+            failures.append(f"{url}: {exc}")
+            continue
         request = urllib.request.Request(url.rstrip("/") + "/run", data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=wall_s + CONNECT_GRACE_S) as response:

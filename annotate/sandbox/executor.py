@@ -1,4 +1,4 @@
-"""Runs one validated job in a box (a warm one when given, else a cold start) with the user's cache."""
+"""Runs one validated job in a box (a warm one when given, else a cold start) with its compile cache."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ CACHED_KINDS = ("jax", "contract")
 
 def execute(job: Job, box: Box | None = None) -> RunResult:
     """A warm `box` must already be ready; without one a cold box is started for the job."""
-    cache_enabled = bool(job.user_key) and job.kind in CACHED_KINDS
-    entries = cache.load(job.user_key) if cache_enabled else {}
+    cache_enabled = bool(job.cache_key) and job.kind in CACHED_KINDS
+    entries = cache.load(job.cache_key) if cache_enabled else {}
     if box is None:
         try:
             box = cold_box(job.limits)
@@ -27,7 +27,7 @@ def execute(job: Job, box: Box | None = None) -> RunResult:
         box.destroy()
         raise
     if cache_enabled:
-        cache.store(job.user_key, new_entries)
+        cache.store(job.cache_key, new_entries)
     return result
 
 

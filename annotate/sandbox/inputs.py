@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -18,6 +19,8 @@ MAX_READONLY_BYTES = 256 * 1024**2
 MAX_NAME_CHARS = 200
 RESERVED_NAMES = {"main.py"}
 MAX_STANDIN_EXAMPLES = 60000  # the largest real split the stand-ins imitate (MNIST train)
+# A compile-cache key: an HMAC-SHA256 in hex that the web side derives (annotate.runs.cache_key), never a name.
+CACHE_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 class InvalidRunInput(ValueError):
@@ -32,6 +35,17 @@ def check_code(code: object) -> str:
     if len(code.encode("utf-8", "surrogatepass")) > MAX_CODE_BYTES:
         raise InvalidRunInput(f"code is larger than {MAX_CODE_BYTES} bytes")
     return code
+
+
+def check_cache_key(key: object) -> str:
+    """An empty key (no compile cache) or an opaque one of 64 lowercase hex digits; a user name is refused."""
+    if key == "":
+        return ""
+    if not isinstance(key, str) or not CACHE_KEY.fullmatch(key):
+        raise InvalidRunInput(
+            "cache_key must be empty or 64 lowercase hex digits (the opaque key annotate.runs derives), not a name"
+        )
+    return key
 
 
 def check_kind(kind: object) -> str:
@@ -120,7 +134,7 @@ class Job:
 
     code: str
     kind: str
-    user_key: str
+    cache_key: str  # "" or opaque, see check_cache_key
     limits: Limits
     files: dict[str, str] = field(default_factory=dict)  # written into the working folder, writable
     readonly_files: dict[str, str] = field(default_factory=dict)  # a sample's data files, read-only there
@@ -131,7 +145,7 @@ class Job:
         return {
             "code": self.code,
             "kind": self.kind,
-            "user_key": self.user_key,
+            "cache_key": self.cache_key,
             "files": self.files,
             "readonly_files": self.readonly_files,
             "limits": self.limits.as_dict(),
@@ -142,7 +156,7 @@ class Job:
 def make_job(
     code: object,
     kind: object,
-    user_key: object,
+    cache_key: object,
     *,
     files: dict[str, str] | None = None,
     readonly_files: dict[str, str] | None = None,
@@ -150,8 +164,6 @@ def make_job(
     standins: object = None,
 ) -> Job:
     """A Job from already base64-encoded files; raises InvalidRunInput for anything malformed."""
-    if not isinstance(user_key, str):
-        raise InvalidRunInput("user_key must be text")
     files, readonly_files = files or {}, readonly_files or {}
     for name in readonly_files:
         check_file_name(name)
@@ -163,7 +175,7 @@ def make_job(
     return Job(
         code=check_code(code),
         kind=check_kind(kind),
-        user_key=user_key,
+        cache_key=check_cache_key(cache_key),
         limits=resolved,
         files=files,
         readonly_files=readonly_files,
@@ -175,10 +187,12 @@ def job_from_payload(payload: object) -> Job:
     """A Job from the runner API's JSON request; raises InvalidRunInput."""
     if not isinstance(payload, dict):
         raise InvalidRunInput("the request must be a JSON object")
+    if "user_key" in payload:  # a web side from before opaque keys: it would name caches by user names
+        raise InvalidRunInput("user_key is no longer accepted: send cache_key, the opaque key annotate.runs derives")
     return make_job(
         payload.get("code"),
         payload.get("kind", "jax"),
-        payload.get("user_key") or "",
+        payload.get("cache_key", ""),
         files=decode_files(payload.get("files") or {}),
         readonly_files=decode_files(payload.get("readonly_files") or {}, MAX_READONLY_BYTES),
         limits=payload.get("limits"),

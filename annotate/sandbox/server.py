@@ -1,13 +1,14 @@
 """The runner: a local HTTP API in front of a warm pool, so all web workers share one pool.
 
-POST /run  {"code", "kind", "user_key", "files": {name: base64}, "readonly_files": {name: base64},
+POST /run  {"code", "kind", "cache_key", "files": {name: base64}, "readonly_files": {name: base64},
             "limits": {...}, "standins": {...}} -> a RunResult object
+           (`cache_key`: "" or the opaque key annotate.runs derives, see annotate.sandbox.inputs)
 GET  /health -> {"ok": true, "ready": N, "starting": N, "running": N, "size": N, "last_error": "...",
                  "pools": {kind: {"ready", "starting", "running", "size", "last_error"}},
                  "skipped_uids": [{"uid": N, "pids": [N, ...]}]}  (uids left alone: processes no lease holds)
-The top-level counts add up the pools of every kind.
-With a token (T2J_RUNNER_TOKEN for `sandbox_server`), /run needs `Authorization: Bearer <token>` (401
-otherwise). The boxes have no network, so programs cannot reach it.
+The top-level counts add up the pools of every kind; /health names no cache key, user or program.
+Every POST needs `Authorization: Bearer <token>` (annotate.sandbox.runner_token), else 401 and nothing
+runs. The boxes have no network, so programs cannot reach the runner.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from annotate.sandbox import inputs, uids
 from annotate.sandbox.executor import execute
 from annotate.sandbox.pool import WarmPool
 from annotate.sandbox.result import RunResult
+from annotate.sandbox.runner_token import runner_token
 
 log = logging.getLogger(__name__)
 # Files, read-only files and code, base64-encoded in JSON.
@@ -43,10 +45,15 @@ def run_request(pools: dict[str, WarmPool], payload: Any) -> RunResult:
 class RunnerServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], pools: dict[str, WarmPool] | WarmPool | None, token: str = "") -> None:
+    def __init__(
+        self, address: tuple[str, int], pools: dict[str, WarmPool] | WarmPool | None, token: str | None = None
+    ) -> None:
+        """`token` defaults to runner_token() (which may raise RunnerTokenError); an empty one is a ValueError."""
         # A single pool (tests, older callers) serves jax runs, as before pools per kind.
         self.pools = {"jax": pools} if isinstance(pools, WarmPool) else dict(pools or {})
-        self.token = token
+        self.token = runner_token() if token is None else token
+        if not self.token:
+            raise ValueError("a runner needs a token: without one, any process on the machine could run programs")
         super().__init__(address, _Handler)
 
 
@@ -56,20 +63,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s " + format, self.address_string(), *args)
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
+    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
     def _authorised(self) -> bool:
-        token = self.server.token
-        if not token:
-            return True
         given = self.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode("utf-8"), f"Bearer {token}".encode())
+        return hmac.compare_digest(given.encode("utf-8"), f"Bearer {self.server.token}".encode())
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path != "/health":
@@ -102,11 +108,11 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        if not self._authorised():
+            self._reply(401, {"error": "a valid runner token is required"}, {"WWW-Authenticate": "Bearer"})
+            return
         if self.path != "/run":
             self._reply(404, {"error": "not found"})
-            return
-        if not self._authorised():
-            self._reply(401, {"error": "a valid runner token is required"})
             return
         try:
             length = int(self.headers.get("Content-Length", "0"))

@@ -15,12 +15,14 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from annotate import batch_runs, job_kinds, jobs, sample_files, system_stats
 from annotate.forms.catalog import SampleFileForm, SampleRunSettingsForm
-from annotate.models import Difficulty, Job, Run, RunPlot, Sample, SampleFile, SessionStatus, System
+from annotate.models import Difficulty, Job, Run, RunPlot, Sample, SampleFile, SessionStatus, System, Translation
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER, is_admin, role_required, user_roles
 from annotate.sandbox import Limits, runtime_info
 from annotate.tasks import start_batch_run_job, start_recount_job
 
 ANY_ROLE = (DEVELOPER, REVIEWER, ADMIN)
+# What the sample list shows: no program or contract text is read for it.
+SAMPLE_COLUMNS = ("key", "title", "origin", "difficulty", "import_position")
 
 
 @require_GET
@@ -51,19 +53,9 @@ def sample_list(request: HttpRequest) -> HttpResponse:
     }
     if filters["difficulty"] not in Difficulty.values:
         filters["difficulty"] = ""
-    samples = (
-        Sample.objects.filtered(**filters)
-        .annotate(
-            n_translations=Count("translations", distinct=True),
-            n_verified=Count(
-                "translations__fix_sessions",
-                filter=Q(translations__fix_sessions__status=SessionStatus.VERIFIED),
-                distinct=True,
-            ),
-        )
-        .order_by("import_position", "key")
-    )
+    samples = Sample.objects.filtered(**filters).only(*SAMPLE_COLUMNS).order_by("import_position", "key")
     page = Paginator(samples, settings.T2J_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = _with_counts(list(page.object_list))
     context = {
         "page": page,
         "filters": filters,
@@ -75,6 +67,25 @@ def sample_list(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         template += "#sample-table"
     return render(request, template, context)
+
+
+def _with_counts(samples: list[Sample]) -> list[Sample]:
+    """Each sample of a page with `n_translations` and `n_verified`, counted for that page only (one query):
+    counting before paginating would group every sample's translations on every request."""
+    counts = {
+        row["sample_id"]: row
+        for row in Translation.objects.filter(sample__in=samples)
+        .order_by()
+        .values("sample_id")
+        .annotate(
+            n=Count("pk", distinct=True),
+            verified=Count("fix_sessions", filter=Q(fix_sessions__status=SessionStatus.VERIFIED), distinct=True),
+        )
+    }
+    for sample in samples:
+        row = counts.get(sample.pk, {})
+        sample.n_translations, sample.n_verified = row.get("n", 0), row.get("verified", 0)
+    return samples
 
 
 @require_GET

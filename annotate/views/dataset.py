@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate.dataset import DatasetError, export_jsonl, export_t2j, import_dataset, preview_dataset, staging
+from annotate.dataset import DatasetError, import_dataset, preview_dataset, staging, write_export
 from annotate.dataset.exporting import (
     JSONL_CONTENT_TYPE,
     T2J_CONTENT_TYPE,
     T2J_FILENAME,
     ZIP_CONTENT_TYPE,
-    export_t2j_zip,
     exported_system_names,
+    write_t2j_zip,
 )
 from annotate.dataset.importing import CONFLICT, NEW, SAME
 from annotate.forms.dataset import DatasetExportForm, DatasetUploadForm
@@ -23,6 +25,13 @@ from annotate.roles import ADMIN, role_required
 
 SESSION_KEY = "dataset_import"
 RECENT_IMPORTS = 10
+TEXT = "; charset=utf-8"
+EXPORT_FILES = {
+    "t2j": (T2J_CONTENT_TYPE + TEXT, T2J_FILENAME),
+    "jsonl": (JSONL_CONTENT_TYPE + TEXT, "fix_sessions.jsonl"),
+    "zip": (ZIP_CONTENT_TYPE, "fix_bugs_dataset-by-system.zip"),
+}
+DOWNLOAD_BLOCK_BYTES = 1 << 16
 
 
 def _home(request: HttpRequest, *, upload_form=None, errors=(), status: int = 200) -> HttpResponse:
@@ -95,30 +104,30 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(ADMIN)
 def export_download(request: HttpRequest) -> HttpResponse:
-    """One system's T2J JSON or JSONL; for all systems, JSONL or (T2J being one system per file) a zip holding
-    one T2J file per system once several systems have verified sessions."""
+    """The export, written line by line into a temporary file, then streamed from it: one system's T2J JSON
+    or JSONL; for all systems JSONL, or (T2J having no system field) a zip holding one T2J file per system once
+    several systems have verified sessions.
+
+    Memory stays flat at any size, and an export that fails (a stored NaN) fails before the first byte is sent.
+    """
     form = DatasetExportForm(request.GET)
     if not form.is_valid():
         return _home(request, errors=["Choose an export format: T2J JSON or JSONL."], status=400)
     fmt, system = form.cleaned_data["format"], form.cleaned_data["system"] or None
-    systems = [system] if system else exported_system_names()
+    by_system = fmt == "t2j" and not system and len(systems := exported_system_names()) > 1
+    spool = tempfile.TemporaryFile()  # unlinked already; closed by the response
     try:
-        if fmt == "jsonl":
-            body, content_type, filename = "".join(export_jsonl(system)), JSONL_CONTENT_TYPE, "fix_sessions.jsonl"
-        elif len(systems) > 1:
-            body, content_type, filename = export_t2j_zip(systems), ZIP_CONTENT_TYPE, "fix_bugs_dataset-by-system.zip"
+        if by_system:
+            write_t2j_zip(spool, systems)
         else:
-            body, content_type, filename = export_t2j(system), T2J_CONTENT_TYPE, T2J_FILENAME
+            write_export(spool, fmt, system)
     except DatasetError as exc:
+        spool.close()
         return _home(request, errors=exc.problems, status=400)
-    if system:
-        filename = f"{system}-{filename}"
-    return _download(body, content_type, filename)
-
-
-def _download(body: str | bytes, content_type: str, filename: str) -> HttpResponse:
-    if isinstance(body, str):
-        body, content_type = body.encode("utf-8"), f"{content_type}; charset=utf-8"
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    content_type, filename = EXPORT_FILES["zip" if by_system else fmt]
+    spool.seek(0)
+    response = FileResponse(
+        spool, as_attachment=True, filename=f"{system}-{filename}" if system else filename, content_type=content_type
+    )
+    response.block_size = DOWNLOAD_BLOCK_BYTES
     return response

@@ -23,8 +23,9 @@ def _get_llm_system(name: str) -> System:
 @require_GET
 @role_required(ADMIN)
 def system_list(request: HttpRequest) -> HttpResponse:
-    systems = System.objects.filter(mode__in=drafting.LLM_MODES)
-    rows = [(system, drafting.token_totals(system)) for system in systems]
+    systems = list(System.objects.filter(mode__in=drafting.LLM_MODES))
+    totals = drafting.token_totals_of(systems)
+    rows = [(system, totals[system.pk]) for system in systems]
     return render(request, "annotate/drafting_system_list.html", {"rows": rows, "problem": llm.configuration_problem()})
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from annotate import contracts, fixlog, prefill, runs, sandbox
+from annotate import contract_interface, contracts, fixlog, prefill, runs, sandbox
 from annotate.forms.workspace import CodeForm, QueueFilterForm, ReassignForm, RetractForm, RunForm, StepForm, VerifyForm
 from annotate.models import Difficulty, FixSession, FixStep, Run, RunKind, Sample, System, Translation
 from annotate.roles import ADMIN, DEVELOPER, is_admin, role_required
@@ -39,13 +39,21 @@ def _get_step_for_user(request: HttpRequest, step_id: int) -> FixStep:
 # --- queue -----------------------------------------------------------------------------------------------------
 
 
+QUEUE_COLUMNS = (
+    "sample__key", "sample__title", "sample__origin", "sample__difficulty", "sample__import_position",
+    "system__name",
+)  # fmt: skip
+
+
 @require_GET
 @role_required(DEVELOPER, ADMIN)
 def queue(request: HttpRequest) -> HttpResponse:
     fixlog.expire_stale_claims()
     form = QueueFilterForm(request.GET)
     filters = form.filters()
-    page = Paginator(fixlog.queue(**filters), settings.T2J_PAGE_SIZE).get_page(request.GET.get("page"))
+    # The page shows names, not programs: the drafts' code stays unread.
+    rows = fixlog.queue(**filters).only(*QUEUE_COLUMNS)
+    page = Paginator(rows, settings.T2J_PAGE_SIZE).get_page(request.GET.get("page"))
     open_sessions = fixlog.open_sessions_by_translation([t.pk for t in page.object_list])
     query = request.GET.copy()
     query.pop("page", None)
@@ -87,6 +95,7 @@ def translation_claim(request: HttpRequest, translation_id: int) -> HttpResponse
 def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> dict:
     steps = list(session.steps.select_related("author", "retracts").order_by("index"))
     retracted_ids = {s.retracts_id for s in steps if s.retracts_id}
+    counted = [s for s in steps if not s.retracts_id and s.pk not in retracted_ids]
     jax_run = runs.last_run(session, RunKind.JAX)
     context = {
         "session": session,
@@ -96,7 +105,9 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
         "is_admin": is_admin(request.user),
         "steps": steps,
         "retracted_ids": retracted_ids,
-        "counted_steps": sum(1 for s in steps if not s.retracts_id and s.pk not in retracted_ids),
+        "counted_steps": len(counted),
+        "flagged_steps": sum(1 for s in counted if s.flags),
+        "unflagged_steps": sum(1 for s in counted if not s.flags),
         "snapshot": fixlog.last_snapshot(session),
         "jax_run": jax_run,
         "jax_failing_line": runs.failing_line(jax_run.traceback) if jax_run else None,
@@ -115,10 +126,12 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
 
 
 def _contract_panel(session: FixSession, run: Run | None) -> dict:
-    """The stage panel's context: the contract run's result and what it checked (this code? this contract?)."""
-    if run is None:
-        return {"contract_result": None, "contract_checked": ""}
+    """The contract tab's context: what the contract expects (read from its source), and the last contract
+    run's result with what it checked (this code? this contract?)."""
     sample = session.translation.sample
+    context = {"contract_result": None, "contract_checked": "", **_contract_reading(sample)}
+    if run is None:
+        return context
     code = (
         "the current code"
         if run.code_hash == runs.code_hash(session.current_code)
@@ -127,7 +140,17 @@ def _contract_panel(session: FixSession, run: Run | None) -> dict:
     contract = f"contract v{run.contract_version}" if run.contract_version is not None else "the contract"
     if run.contract_version is not None and run.contract_version != sample.contract_version:
         contract += f" (now v{sample.contract_version})"
-    return {"contract_result": contracts.result_of(run), "contract_checked": f"{code} against {contract}"}
+    return {**context, "contract_result": contracts.result_of(run), "contract_checked": f"{code} against {contract}"}
+
+
+def _contract_reading(sample: Sample) -> dict:
+    """The contract's description for the tab, or why it cannot be read (the sandbox would say the same)."""
+    if not sample.contract.strip():
+        return {"contract_description": None, "contract_unreadable": ""}
+    try:
+        return {"contract_description": contract_interface.describe(sample.contract), "contract_unreadable": ""}
+    except contract_interface.NotAContract as problem:
+        return {"contract_description": None, "contract_unreadable": str(problem)}
 
 
 def _render_workspace(request: HttpRequest, session: FixSession, status: int = 200, **extra) -> HttpResponse:
@@ -284,13 +307,17 @@ def fix_step_create(request: HttpRequest, session_id: int) -> HttpResponse:
             fixlog.check_editable(session, request.user)
         except fixlog.WorkspaceError as error:
             return _refuse(request, session, error)
-        return _render_step_form(request, session, form, prefill.prefill_step(session), status=400)
+        step_prefill = prefill.prefill_step(session, run_id=form.cleaned_data.get("run"))
+        return _render_step_form(request, session, form, step_prefill, status=400)
+    names = ("error", "error_code", "fixed_code", "fix_info", "category", "no_error")
+    fields = {name: form.cleaned_data[name] for name in names}
     run_id = form.cleaned_data["run"]
     run = session.runs.filter(pk=run_id).first() if run_id else None
+    if run is not None and not fields["error"].strip():
+        fields["error"] = prefill.error_text(run)  # a picked run whose text the page did not fill in (no script)
     try:
-        fields = {k: form.cleaned_data[k] for k in ("error", "error_code", "fixed_code", "fix_info", "category")}
         if run_id and run is None:
-            raise fixlog.WorkspaceError("The run must be a JAX run of this session.")
+            raise fixlog.WorkspaceError("The run must be a JAX or contract run of this session.")
         step = fixlog.record_step(session, request.user, run=run, **fields)
     except fixlog.WorkspaceError as error:
         return _refuse(request, session, error)

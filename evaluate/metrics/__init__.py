@@ -89,7 +89,9 @@ register(
             Column(
                 "fixcost_steps", "FixCost steps", higher_is_better=False, ranked="FixCost (mean steps, fewer is better)"
             ),
-            # The LLM's estimate beside the human figure: on the dashboard, not in the export.
+            # Beside the human figure, on the dashboard, not in the export: how many of its steps step hygiene
+            # flagged (FixCost without them is the difference), and the LLM's estimate.
+            Column("fixcost_flagged_steps", "Flagged steps", higher_is_better=False, export=False),
             Column("fixcost_llm_steps", "LLM est. steps", higher_is_better=False, export=False),
             Column("fixcost_score", "FixCost Score", value_range=_UNIT, charted="Mean FixCost Score"),
             Column("fixcost_llm_score", value_range=_UNIT, export=False, correlated=True),

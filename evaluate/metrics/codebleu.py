@@ -12,13 +12,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import Case, F, QuerySet, When
 from django.utils import timezone
 
-from annotate.models import SessionStatus, System, Translation
+from annotate.models import FixSession, SessionStatus, System, SystemMode, Translation
 from evaluate.metrics.base import ComputeOptions, ComputeReport, StoredValues, TranslationIds
 from evaluate.models import CodeBLEUScore
 
@@ -27,6 +29,8 @@ VERIFIED = "verified"
 WORKER = Path(__file__).with_name("codebleu_worker.py")
 # Generous: the package scores ~20 pairs a second per core, plus interpreter start-up.
 WORKER_TIMEOUT_S_PER_PAIR = 10.0
+# Code that is not blank (Python's str.strip() would leave something): the same test in SQL on both databases.
+NOT_BLANK = r"\S"
 
 
 class CodeBLEUError(RuntimeError):
@@ -67,12 +71,16 @@ def score_pairs(pairs: Sequence[tuple[str, str]], *, processes: int | None = Non
     if not pairs:
         return []
     n = max(1, min(processes or available_cores(), len(pairs)))
-    # Contiguous chunks keep the order simple to restore.
-    bounds = [(len(pairs) * i // n, len(pairs) * (i + 1) // n) for i in range(n)]
-    workers = [_start_worker(pairs[lo:hi]) for lo, hi in bounds]
-    results: list[CodeBLEUResult] = []
-    for (lo, hi), (process, payload) in zip(bounds, workers, strict=True):
-        results += _collect(process, payload, hi - lo)
+    # Every n-th pair to the same worker: long and short programs spread evenly, whatever the input's order.
+    shares = [pairs[i::n] for i in range(n)]
+    workers = [_start_worker(share) for share in shares]
+    # Each worker is fed and read by its own thread: fed one after the other, the second worker would wait,
+    # with its core idle, until the first had finished (communicate() writes its input and then waits).
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        chunks = list(pool.map(lambda job: _collect(*job[0], len(job[1])), zip(workers, shares, strict=True)))
+    results: list[CodeBLEUResult] = [None] * len(pairs)  # type: ignore[list-item]
+    for i, chunk in enumerate(chunks):
+        results[i::n] = chunk
     return results
 
 
@@ -119,6 +127,24 @@ def reference_code(translation: Translation, reference_system: System | None) ->
     # Prefer the sample's human-fixed code of a human system; else the earliest verified session.
     verified.sort(key=lambda s: (s.translation.system.mode != "human", s.verified_at or timezone.now(), s.pk))
     return verified[0].current_code if verified else None
+
+
+def verified_reference(sample_id: int) -> str | None:
+    """reference_code(translation, None) for one sample, in one query that reads one program's text."""
+    human_first = Case(When(translation__system__mode=SystemMode.HUMAN, then=0), default=1)
+    return (
+        FixSession.objects.verified()
+        .filter(translation__sample_id=sample_id, current_code__regex=NOT_BLANK)
+        .order_by(human_first, F("verified_at").asc(nulls_last=True), "pk")
+        .values_list("current_code", flat=True)
+        .first()
+    )
+
+
+def samples_with_verified_reference() -> QuerySet:
+    """Ids of the samples that have a verified reference: a subquery, or a few thousand small ints."""
+    verified = FixSession.objects.verified().filter(current_code__regex=NOT_BLANK)
+    return verified.order_by().values_list("translation__sample_id", flat=True).distinct()
 
 
 def compute_for(

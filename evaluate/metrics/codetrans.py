@@ -165,14 +165,17 @@ def stored_values(translation_ids: TranslationIds) -> StoredValues:
     values: StoredValues = defaultdict(dict)
     human: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
     # Oldest first, so later judgements overwrite earlier ones.
-    for j in Judgement.objects.filter(translation_id__in=translation_ids, score__isnull=False).order_by(
-        "created_at", "pk"
-    ):
-        column = COLUMNS[(j.aspect, j.with_reference)]
-        if j.judge_user_id:
-            human[(j.translation_id, column)][j.judge_user_id] = j.score
+    rows = (
+        Judgement.objects.filter(translation_id__in=translation_ids, score__isnull=False)
+        .order_by("created_at", "pk")
+        .values_list("translation_id", "aspect", "with_reference", "judge_user_id", "score")  # no raw output
+    )
+    for translation_id, aspect, with_reference, judge_user_id, score in rows:
+        column = COLUMNS[(aspect, with_reference)]
+        if judge_user_id:
+            human[(translation_id, column)][judge_user_id] = score
         else:
-            values[j.translation_id][column] = float(j.score)
+            values[translation_id][column] = float(score)
     for (translation_id, column), by_user in human.items():
         values[translation_id][f"human_{column}"] = round(mean(by_user.values()), 4)
     return values

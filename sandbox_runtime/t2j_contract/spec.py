@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from t2j_contract.compare import fail
+from t2j_contract.compare import Mismatch, fail
 
 _WHAT = {"class": "class", "callable": "function"}
 
@@ -49,3 +50,54 @@ def _check_params(check: str, function: Any, params: int | Sequence[str]) -> Non
             fail(check, f"should accept {params} positional arguments; its signature is {signature}")
     elif list(positional[: len(params)]) != list(params):
         fail(check, f"should take parameters ({', '.join(params)}); its signature is {signature}")
+
+
+# --- interfaces listed as data, and what a scaffold leaves to a person ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One name the translation must have: what `require` checks, plus the TODO a scaffold attached to it."""
+
+    name: str
+    kind: str = "callable"
+    params: int | tuple[str, ...] | None = None
+    todo: str = ""
+
+
+def expect(name: str, *, kind: str = "callable", params: int | Sequence[str] | None = None, todo: str = "") -> Expect:
+    """An entry of an interface list: `name` (kind and params as in `require`), `todo` the decision left open."""
+    return Expect(name, kind, params if params is None or isinstance(params, int) else tuple(params), todo)
+
+
+def check_interface(module: Any, expected: Sequence[Expect]) -> None:
+    """Every entry of `expected` exists in `module` as described; ONE Mismatch lists all that do not.
+
+    The message names each misfit with its TODO (e.g. "TODO 2: ..."), so a scaffold run against a real
+    translation says which decisions are still open. Details: `names` (the misfits), `todos`.
+    """
+    misfits = []
+    for item in expected:
+        try:
+            require(module, item.name, params=item.params, kind=item.kind)
+        except Mismatch as mismatch:
+            misfits.append((item, mismatch))
+    if misfits:
+        parts = [
+            f"{item.name}: {mismatch.message}" + (f" [{item.todo}]" if item.todo else "") for item, mismatch in misfits
+        ]
+        fail(
+            "interface",
+            f"{len(misfits)} of {len(expected)} names do not fit: " + "; ".join(parts),
+            names=[item.name for item, _ in misfits],
+            todos=[item.todo for item, _ in misfits if item.todo],
+        )
+
+
+class Unfinished(Exception):
+    """A contract reached a TODO its author has not done yet: a contract error, never the translation's fault."""
+
+
+def todo(what: str) -> Any:
+    """Mark a place a person must finish (a scaffold puts these where it cannot decide); raises Unfinished."""
+    raise Unfinished(what)

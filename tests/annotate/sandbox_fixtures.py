@@ -13,10 +13,12 @@ from tests.annotate.sandbox_support import HostSnapshot, require_sandbox
 
 @pytest.fixture
 def sandbox_settings(settings, tmp_path):
-    """The real sandbox, no runner (cold starts), a private compile-cache folder."""
+    """The real sandbox, no runner (cold starts), a private compile-cache folder and runner token file."""
     require_sandbox()
     settings.T2J_RUNNER_URLS = []
     settings.T2J_COMPILE_CACHE_DIR = tmp_path / "compile-cache"
+    settings.T2J_RUNNER_TOKEN = ""
+    settings.T2J_RUNNER_TOKEN_FILE = tmp_path / "runner_token"
     return settings
 
 

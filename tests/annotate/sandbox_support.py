@@ -62,6 +62,13 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def cache_key(name: str) -> str:
+    """The compile-cache key of a test's user `name`, derived the way the web side derives keys."""
+    from annotate import runs  # models: not at import, this module is loaded as a pytest plugin's helper
+
+    return runs.cache_key(purpose=f"test-user:{name}")
+
+
 def program(source: str) -> str:
     return textwrap.dedent(source).lstrip("\n")
 

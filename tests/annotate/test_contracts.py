@@ -3,6 +3,7 @@ broken contracts are contract errors; results are stored on the Run; changed con
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 from pathlib import Path
 
@@ -462,3 +463,46 @@ def test_a_stored_contract_run_reads_back_for_the_stage_panel():
 )
 def test_whether_a_contract_names_functions_to_time_is_read_without_running_it(contract, names):
     assert contracts.names_timed_functions(Sample(contract=contract)) is names
+
+
+def test_what_the_box_reports_beside_the_stages_is_checked_before_it_is_kept():
+    payload = {
+        "verdict": "failed",
+        "stages": [{"name": "numeric", "status": "failed", "mismatch": {"check": "test_loss", "message": "m"}}],
+        "tests": [
+            {"name": "test_loss", "stage": "numeric", "outcome": "failed", "message": "x" * 5000, "duration_s": 0.5},
+            {"name": "test_forged", "stage": "nowhere", "outcome": "passed"},
+            {"name": "test_odd", "stage": "numeric", "outcome": "great"},
+            "not a test",
+        ],
+        "imports": [
+            {"module": "torch_program", "seconds": 1.5, "output": "epoch 1\n", "truncated": False},
+            {"module": "/etc/passwd", "seconds": 1, "output": ""},
+        ],
+        "shapes": {"model parameters": {"params": {"w": [3, 1]}}, "bad": {"w": ["x"]}},
+    }
+    result = contracts.parse_result(_box_said(f"T2J-CONTRACT-RESULT n {json.dumps(payload)}\n"), "n")
+
+    assert [test["name"] for test in result.tests] == ["test_loss"]
+    assert len(result.tests[0]["message"]) == contracts.MAX_TEXT
+    assert result.report["imports"] == [
+        {"module": "torch_program", "seconds": 1.5, "output": "epoch 1\n", "truncated": False}
+    ]
+    assert result.report["shapes"] == {"model parameters": {"params": {"w": [3, 1]}}}
+    assert result.expected_shapes == [("model parameters", "params.w (3, 1)")]
+
+
+def test_a_contract_error_keeps_only_the_stages_that_passed_before_it():
+    payload = {
+        "verdict": "contract-error",
+        "stages": [
+            {"name": "spec", "status": "passed", "mismatch": None},
+            {"name": "numeric", "status": "failed", "mismatch": {"check": "forged"}},
+        ],
+        "error": {"message": "the contract is unfinished at its numeric stage: TODO 5", "hint": "finish it"},
+    }
+    result = contracts.parse_result(_box_said(f"T2J-CONTRACT-RESULT n {json.dumps(payload)}\n"), "n")
+
+    assert result.verdict == "contract-error" and result.exit_code == 2
+    assert result.stages == [{"name": "spec", "status": "passed", "mismatch": None}]
+    assert (result.message, result.hint) == ("the contract is unfinished at its numeric stage: TODO 5", "finish it")

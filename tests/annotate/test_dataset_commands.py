@@ -27,8 +27,7 @@ from annotate.models import (
     Translation,
 )
 from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
-
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
+from tests.paper import PAPER_DATASET, needs_paper_data
 
 pytestmark = pytest.mark.django_db
 
@@ -42,27 +41,52 @@ def run(*args) -> str:
 # --- import_dataset / export_dataset ----------------------------------------------------------------------
 
 
+@needs_paper_data
 def test_paper_file_round_trips_byte_identical_through_the_commands(tmp_path):
-    summary = run("import_dataset", str(PAPER_FILE))
+    summary = run("import_dataset", str(PAPER_DATASET))
     output = tmp_path / "out.json"
     run("export_dataset", "--format", "t2j", "--output", str(output))
 
     assert "samples: 20 new" in summary and "steps: 276 new" in summary
-    assert output.read_bytes() == PAPER_FILE.read_bytes()
-    assert run("export_dataset", "--format", "t2j") == PAPER_FILE.read_text()  # stdout, no trailing newline
+    assert output.read_bytes() == PAPER_DATASET.read_bytes()
+    assert run("export_dataset", "--format", "t2j") == PAPER_DATASET.read_text()  # stdout, no trailing newline
 
 
+@needs_paper_data
+def test_import_reports_repeated_steps_and_keeps_them(tmp_path):
+    summary = run("import_dataset", str(PAPER_DATASET))
+
+    assert "Step hygiene: 12 flagged steps in 3 sessions" in summary
+    assert "  m3 by weak-llm: steps 14-23 duplicate of 4-13\n" in summary
+    assert "  e1 by weak-llm: steps 12 repeat of 9\n" in summary
+    assert "  e5 by weak-llm: steps 17 near-duplicate of 16\n" in summary
+    m3 = FixStep.objects.filter(session__translation__sample__key="m3").order_by("index")
+    duplicate_of = [step.flags[0]["of"] if step.flags else None for step in m3]
+    assert duplicate_of == [None] * 13 + list(range(4, 14))
+    assert m3.count() == 23 and FixSession.objects.get(translation__sample__key="m3").fixcost == 23
+    output = tmp_path / "out.json"
+    run("export_dataset", "--format", "t2j", "--output", str(output))
+    assert output.read_bytes() == PAPER_DATASET.read_bytes()  # nothing dropped or changed
+
+
+@needs_paper_data
+def test_a_dry_run_reports_the_repeated_steps_too():
+    assert "m3 by weak-llm: steps 14-23 duplicate of 4-13" in run("import_dataset", str(PAPER_DATASET), "--dry-run")
+
+
+@needs_paper_data
 def test_reimport_reports_everything_unchanged():
-    run("import_dataset", str(PAPER_FILE))
+    run("import_dataset", str(PAPER_DATASET))
 
-    summary = run("import_dataset", str(PAPER_FILE))
+    summary = run("import_dataset", str(PAPER_DATASET))
 
     assert "samples: 0 new, 20 unchanged, 0 conflicting" in summary
     assert FixSession.objects.count() == 20
 
 
+@needs_paper_data
 def test_jsonl_export_imports_back(tmp_path):
-    run("import_dataset", str(PAPER_FILE), "--system", "weak")
+    run("import_dataset", str(PAPER_DATASET), "--system", "weak")
     jsonl = tmp_path / "sessions.jsonl"
     run("export_dataset", "--format", "jsonl", "--output", str(jsonl))
     assert len(jsonl.read_text().splitlines()) == 20
@@ -72,9 +96,10 @@ def test_jsonl_export_imports_back(tmp_path):
     assert "sessions: 0 new, 20 unchanged" in summary
 
 
+@needs_paper_data
 def test_collision_without_and_with_replace(tmp_path):
-    run("import_dataset", str(PAPER_FILE))
-    data = json.loads(PAPER_FILE.read_text())
+    run("import_dataset", str(PAPER_DATASET))
+    data = json.loads(PAPER_DATASET.read_text())
     data["Pytorch_to_JAX_Examples"][3]["LLM_fix_output"] += "\n# edited"
     changed = tmp_path / "changed.json"
     changed.write_text(json.dumps(data, indent=4))
@@ -90,8 +115,9 @@ def test_collision_without_and_with_replace(tmp_path):
     assert FixStep.objects.count() == 276 + len(data["Pytorch_to_JAX_Examples"][3]["Errors"])
 
 
+@needs_paper_data
 def test_dry_run_writes_nothing():
-    summary = run("import_dataset", str(PAPER_FILE), "--dry-run")
+    summary = run("import_dataset", str(PAPER_DATASET), "--dry-run")
 
     assert summary.startswith("Would import")
     assert Sample.objects.count() == 0
@@ -285,8 +311,9 @@ def test_a_thousand_examples_with_the_999th_invalid_import_nothing_and_leave_imp
     assert "Pytorch_to_JAX_Examples[998].LLM_fix_output" in record.errors
 
 
+@needs_paper_data
 def test_the_paper_import_through_the_command_is_audited_ok():
-    run("import_dataset", str(PAPER_FILE))
+    run("import_dataset", str(PAPER_DATASET))
 
     record = ImportRecord.objects.get()
     assert (record.kind, record.status, record.format) == (ImportKind.DATASET, ImportStatus.OK, "t2j")
@@ -319,3 +346,85 @@ def test_sample_and_translation_imports_are_audited(tmp_path):
     assert (failed.kind, failed.format, failed.status) == (ImportKind.TRANSLATIONS, "folder", ImportStatus.FAILED)
     assert "zz.py: there is no sample 'zz'" in failed.errors
     assert not System.objects.filter(name="tool-x").exists()
+
+
+# --- files of any size: JSONL read and written a record at a time (issue 19) --------------------------------
+
+
+def _jsonl_line(sample: str, **changes) -> str:
+    record = {
+        "sample": sample,
+        "system": "weak-llm",
+        "pytorch_code": f"import torch  # {sample}\n",
+        "draft_code": "import jax\n",
+        "final_code": "import jax  # fixed\n",
+        "steps": [{"error_code": "x = 1", "error": "NameError", "fix_info": "define it", "fixed_code": "x = 2"}],
+    }
+    return json.dumps({**record, **changes}) + "\n"
+
+
+def test_a_jsonl_file_over_the_size_cap_imports_when_each_record_is_under_it(tmp_path, settings):
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(_jsonl_line(f"s{i}") for i in range(300)))  # more than one batch of records
+    settings.T2J_IMPORT_MAX_BYTES = 400  # each line is ~300 bytes, the file ~90 kB
+
+    summary = run("import_dataset", str(path))
+
+    assert "samples: 300 new" in summary and "steps: 300 new" in summary
+    assert list(Sample.objects.order_by("import_position").values_list("key", flat=True)[:3]) == ["s0", "s1", "s2"]
+
+
+def test_a_jsonl_record_over_the_cap_is_refused_naming_its_line_and_nothing_is_written(tmp_path, settings):
+    path = tmp_path / "big.jsonl"
+    path.write_text(_jsonl_line("s0") + _jsonl_line("s1", final_code="x" * 500) + _jsonl_line("s2"))
+    settings.T2J_IMPORT_MAX_BYTES = 400
+
+    with pytest.raises(CommandError, match="big.jsonl line 2 is over the import limit of 400 bytes per record"):
+        run("import_dataset", str(path))
+    assert not Sample.objects.exists()
+
+
+def test_a_bad_record_after_many_good_ones_writes_nothing_and_every_problem_is_listed(tmp_path):
+    path = tmp_path / "late.jsonl"
+    good = [_jsonl_line(f"s{i}") for i in range(250)]  # the first batch is written before line 251 is read
+    path.write_text("".join(good) + _jsonl_line("bad", steps="none") + _jsonl_line("s0"))
+
+    with pytest.raises(CommandError) as raised:
+        run("import_dataset", str(path))
+
+    message = str(raised.value)
+    assert "line 251.steps must be a list, not a string" in message
+    assert "line 252: sample 's0' by system 'weak-llm' repeats line 1" in message
+    assert not Sample.objects.exists() and not FixStep.objects.exists()
+    assert ImportRecord.objects.get().status == ImportStatus.FAILED
+
+
+def test_a_nul_byte_deep_in_a_jsonl_file_is_refused_with_its_byte_offset(tmp_path):
+    first = _jsonl_line("s0").encode()
+    path = tmp_path / "nul.jsonl"
+    path.write_bytes(first + b'{"sample": "s1\x00"}\n')
+
+    with pytest.raises(CommandError, match=f"nul.jsonl contains a NUL byte at byte offset {len(first) + 14}"):
+        run("import_dataset", str(path))
+    assert not Sample.objects.exists()
+
+
+def test_an_export_that_fails_midway_leaves_no_file_behind(tmp_path):
+    for key in ("a", "b"):
+        FixSessionFactory(translation=TranslationFactory(sample=SampleFactory(key=key)), status="verified")
+    FixSession.objects.filter(translation__sample__key="b").update(extra={"score": float("nan")})
+    output = tmp_path / "out.jsonl"
+
+    with pytest.raises(CommandError, match="NaN or Infinity"):
+        run("export_dataset", "--format", "jsonl", "--output", str(output))
+
+    assert list(tmp_path.iterdir()) == []  # neither the output nor the temporary file it was written to
+
+
+def test_the_export_file_gets_the_mode_a_plain_write_would_give(tmp_path):
+    FixSessionFactory(status="verified")
+    output = tmp_path / "out.jsonl"
+    run("export_dataset", "--format", "jsonl", "--output", str(output))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask

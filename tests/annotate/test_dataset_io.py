@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.conf import settings
 from django.db import DatabaseError, connection
 
 from annotate.dataset import DatasetError, export_jsonl, export_t2j, import_dataset, preview_dataset
@@ -26,9 +25,14 @@ from annotate.models import (
     SystemMode,
     Translation,
 )
-from tests.annotate.factories import FixSessionFactory, FixStepFactory, SampleFactory, TranslationFactory
-
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
+from tests.annotate.factories import (
+    FixSessionFactory,
+    FixStepFactory,
+    RunFactory,
+    SampleFactory,
+    TranslationFactory,
+)
+from tests.paper import PAPER_DATASET, needs_paper_data
 
 pytestmark = pytest.mark.django_db
 
@@ -70,19 +74,21 @@ def row_counts() -> dict[str, int]:
 # --- the paper's file -------------------------------------------------------------------------------------
 
 
+@needs_paper_data
 def test_paper_dataset_exports_back_byte_identical():
-    raw = PAPER_FILE.read_bytes()
+    raw = PAPER_DATASET.read_bytes()
     assert len(raw) == 460_961
 
-    plan = import_dataset(raw, name=PAPER_FILE.name)
+    plan = import_dataset(raw, name=PAPER_DATASET.name)
 
     assert plan.counts()["samples"]["new"] == 20
     assert FixStep.objects.count() == 276
     assert export_t2j().encode() == raw
 
 
+@needs_paper_data
 def test_paper_dataset_keeps_error_context_in_its_original_place():
-    import_dataset(PAPER_FILE.read_bytes(), name=PAPER_FILE.name)
+    import_dataset(PAPER_DATASET.read_bytes(), name=PAPER_DATASET.name)
 
     with_context = FixStep.objects.get(session__translation__sample__key="m6", extra__contains="Error_Context")
 
@@ -93,12 +99,13 @@ def test_paper_dataset_keeps_error_context_in_its_original_place():
     assert ["Error_Code", "Error", "Error_Context", "Fix_info", "Fixed_Code"] in [list(s) for s in m6_steps]
 
 
+@needs_paper_data
 def test_paper_dataset_reimport_changes_nothing():
-    raw = PAPER_FILE.read_bytes()
-    import_dataset(raw, name=PAPER_FILE.name)
+    raw = PAPER_DATASET.read_bytes()
+    import_dataset(raw, name=PAPER_DATASET.name)
     before = row_counts()
 
-    plan = import_dataset(raw, name=PAPER_FILE.name)
+    plan = import_dataset(raw, name=PAPER_DATASET.name)
 
     assert row_counts() == before
     assert plan.counts()["sessions"] == {"new": 0, "unchanged": 20, "conflicting": 0}
@@ -106,8 +113,9 @@ def test_paper_dataset_reimport_changes_nothing():
     assert not plan.changes_anything
 
 
+@needs_paper_data
 def test_paper_dataset_jsonl_round_trip_is_lossless():
-    import_dataset(PAPER_FILE.read_bytes(), name=PAPER_FILE.name)
+    import_dataset(PAPER_DATASET.read_bytes(), name=PAPER_DATASET.name)
     jsonl = "".join(export_jsonl())
     # Import the same sessions as another system (the samples match and stay), then export that system.
     renamed = jsonl.replace('"system": "weak-llm"', '"system": "weak-llm-copy"')
@@ -115,7 +123,7 @@ def test_paper_dataset_jsonl_round_trip_is_lossless():
     import_dataset(renamed.encode(), name="copy.jsonl")
 
     assert "".join(export_jsonl("weak-llm-copy")) == renamed
-    assert export_t2j("weak-llm-copy").encode() == PAPER_FILE.read_bytes()
+    assert export_t2j("weak-llm-copy").encode() == PAPER_DATASET.read_bytes()
 
 
 # --- what an import creates --------------------------------------------------------------------------------
@@ -137,6 +145,24 @@ def test_import_creates_sample_draft_and_verified_session_with_ordered_steps():
     assert list(session.steps.values_list("index", "fix_info")) == [(1, "fix 1"), (2, "fix 2"), (3, "fix 3")]
     assert all(s.category in StepCategory.values for s in session.steps.all())
     assert session.events.get().kind == SessionEventKind.IMPORTED
+
+
+def test_an_import_leaves_the_planner_statistics_counting_its_steps():
+    # Statistics of empty tables made the shared-steps join take minutes on PostgreSQL after a large import.
+    do_import(t2j(*(example(f"e{n}", [step(k) for k in range(1, 6)]) for n in range(40))))
+
+    assert analysed_rows("annotate_fixstep") == 200
+
+
+def analysed_rows(table: str) -> int:
+    """The row count the planner's statistics hold for `table` (0 when never analysed)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+        else:
+            cursor.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s AND idx IS NULL OR tbl = %s", [table, table])
+        row = cursor.fetchone()
+    return int(float(str(row[0]).split()[0])) if row else 0
 
 
 def test_import_into_named_system():
@@ -276,22 +302,28 @@ def test_export_leaves_out_retracted_steps_and_unverified_sessions():
 
 def test_jsonl_keeps_history_timing_and_authors(developer):
     session = _verified_session("sys-a")
+    run = RunFactory(session=session, kind="contract", verdict="failed")
     first = FixStepFactory(session=session, index=1, author=developer, time_spent_s=12.5, edit_size=3,
-                           code_before="a", code_after="b", category=StepCategory.PRNG)  # fmt: skip
+                           code_before="a", code_after="b", category=StepCategory.PRNG, run=run,
+                           category_reason="chosen by the developer", error_source="contract")  # fmt: skip
     FixStepFactory(session=session, index=2, retracts=first, author=developer)
+    again = FixStepFactory(session=session, index=3, author=developer, flags=[{"kind": "duplicate", "of": 1}])
 
     record = json.loads("".join(export_jsonl()))
 
     assert record["status"] == "verified" and record["system"] == "sys-a"
-    assert [s["retracts"] for s in record["steps"]] == [None, 1]
+    assert [s["retracts"] for s in record["steps"]] == [None, 1, None]
     assert record["steps"][0] | {"created_at": None} == {
         "index": 1, "error_code": first.error_code, "error": first.error, "fix_info": first.fix_info,
-        "fixed_code": first.fixed_code, "category": "prng", "code_before": "a", "code_after": "b", "author": "dev",
-        "created_at": None, "time_spent_s": 12.5, "edit_size": 3, "run_id": None, "retracts": None, "extra": {},
+        "fixed_code": first.fixed_code, "category": "prng", "category_reason": "chosen by the developer",
+        "error_source": "contract", "flags": [], "code_before": "a", "code_after": "b", "author": "dev",
+        "created_at": None, "time_spent_s": 12.5, "edit_size": 3, "run_id": run.pk, "retracts": None, "extra": {},
     }  # fmt: skip
+    assert record["steps"][2]["flags"] == [{"kind": "duplicate", "of": 1}] == again.flags
     copy = "".join(export_jsonl()).replace('"system": "sys-a"', '"system": "sys-copy"')
     import_dataset(copy.encode(), name="copy.jsonl")
-    assert "".join(export_jsonl("sys-copy")) == copy
+    # Everything comes back but the run: a Run row stays in the database it ran in.
+    assert "".join(export_jsonl("sys-copy")) == copy.replace(f'"run_id": {run.pk}', '"run_id": null')
 
 
 # --- bad input --------------------------------------------------------------------------------------------
@@ -380,6 +412,13 @@ JSONL_LINE = {"sample": "s1", "system": "sys", "pytorch_code": "p", "draft_code"
         ({"steps": [{"error_code": "", "error": "", "fix_info": "", "fixed_code": "", "category": "typo"}]},
          "line 1.steps[0].category 'typo' is not one of"),
         ({"pytorch_code": None}, "line 1.pytorch_code must be a string, not null"),
+        ({"steps": [{"error_code": "", "error": "", "fix_info": "", "fixed_code": "", "error_source": "guess"}]},
+         "line 1.steps[0].error_source 'guess' is not one of run, contract"),
+        ({"steps": [{"error_code": "", "error": "", "fix_info": "", "fixed_code": "",
+                     "flags": [{"kind": "twin", "of": 1}]}]},
+         'line 1.steps[0].flags must be a list of {"kind": duplicate | near-duplicate | repeat'),
+        ({"steps": [{"error_code": "", "error": "", "fix_info": "", "fixed_code": "", "flags": [{"kind": "repeat"}]}]},
+         "line 1.steps[0].flags must be a list of"),
     ],
 )  # fmt: skip
 def test_bad_jsonl_records_name_the_line(change, message):
@@ -390,6 +429,26 @@ def test_bad_jsonl_records_name_the_line(change, message):
 
     assert message in caught.value.message
     assert Sample.objects.count() == 0
+
+
+def test_t2j_steps_come_in_as_imported_with_the_category_reason_and_flags():
+    steps = [step(1), step(2), step(1) | {"Fix_info": "fix 1"}]
+    do_import(t2j(example("e1", steps)))
+
+    stored = list(FixStep.objects.order_by("index"))
+    assert {s.error_source for s in stored} == {"imported"}
+    assert all(s.category_reason.startswith("suggested: ") for s in stored)
+    assert [s.flags for s in stored] == [[], [], [{"kind": "duplicate", "of": 1}]]
+
+
+def test_jsonl_without_flags_gets_them_computed_and_with_flags_keeps_them():
+    repeated = {"error_code": "a", "error": "E", "fix_info": "f", "fixed_code": "b"}
+    line = {**JSONL_LINE, "steps": [repeated, repeated, {**repeated, "flags": []}]}
+
+    import_dataset((json.dumps(line) + "\n").encode(), name="x.jsonl")
+
+    assert [s.flags for s in FixStep.objects.order_by("index")] == [[], [{"kind": "duplicate", "of": 1}], []]
+    assert {s.error_source for s in FixStep.objects.all()} == {""}  # the file does not say
 
 
 def test_jsonl_repeated_session_is_an_error():

@@ -224,10 +224,10 @@ def test_preview_and_confirm_agree_on_every_number_and_exports_stay_json(admin_c
 def _assert_exports_carry_the_numbers(client, generated, keys) -> None:
     t2j = client.get(reverse("dataset:export_download"), {"format": "t2j"})
     assert t2j.status_code == 200
-    strict_json(t2j.content.decode())
+    strict_json(t2j.getvalue().decode())
     jsonl = client.get(reverse("dataset:export_download"), {"format": "jsonl"})
     assert jsonl.status_code == 200
-    exported = {record["sample"]: record for record in map(strict_json, jsonl.content.decode().splitlines())}
+    exported = {record["sample"]: record for record in map(strict_json, jsonl.getvalue().decode().splitlines())}
     for (numbers, _), key in zip(generated, keys, strict=True):
         step = exported[key]["steps"][0]
         assert step["index"] == numbers.get("index", 1)

@@ -9,6 +9,7 @@ from annotate import contracts, diffs, fixlog, prefill, runs
 from annotate.models import (
     FixSession,
     FixStep,
+    RunKind,
     RunStatus,
     SessionEvent,
     SessionEventKind,
@@ -259,11 +260,11 @@ def test_record_step_stores_full_code_run_time_and_edit_size(developer):
 def test_the_next_step_starts_from_the_last_snapshot(developer):
     session = open_session(developer)
     fixlog.save_code(session, FIXED, 1, developer)
-    fixlog.record_step(session, developer, fix_info="first")
+    fixlog.record_step(session, developer, fix_info="first", no_error=True)
     final = FIXED + "print('done')\n"
     fixlog.save_code(session, final, 2, developer)
 
-    second = fixlog.record_step(session, developer, fix_info="second")
+    second = fixlog.record_step(session, developer, fix_info="second", no_error=True)
 
     assert (second.index, second.code_before, second.code_after) == (2, FIXED, final)
     assert prefill.prefill_step(session).code_before == final
@@ -289,6 +290,67 @@ def test_a_step_refuses_an_unknown_category_and_a_foreign_run(developer, other_d
     assert not FixStep.objects.exists()
 
 
+def test_a_step_says_where_its_error_came_from(developer):
+    session = open_session(developer)
+    run = failing_run(session)
+    contract_run = failing_run(session, kind=RunKind.CONTRACT, verdict="failed")
+
+    from_run = fixlog.record_step(session, developer, fix_info="a", error="E1", run=run)
+    from_contract = fixlog.record_step(session, developer, fix_info="b", error="mismatch", run=contract_run)
+    written = fixlog.record_step(session, developer, fix_info="c", error="seen in the notebook")
+    none = fixlog.record_step(session, developer, fix_info="d", no_error=True)
+
+    assert [s.error_source for s in (from_run, from_contract, written, none)] == [
+        "run", "contract", "written", "no-error"
+    ]  # fmt: skip
+    assert (from_contract.run, none.error) == (contract_run, "")
+
+
+def test_a_step_without_an_error_must_say_it_has_none(developer):
+    session = open_session(developer)
+    run = failing_run(session)
+
+    with pytest.raises(fixlog.WorkspaceError, match="no error: behaviour change"):
+        fixlog.record_step(session, developer, fix_info="x")
+    with pytest.raises(fixlog.WorkspaceError, match="keep one of them"):
+        fixlog.record_step(session, developer, fix_info="x", error="E", no_error=True)
+    with pytest.raises(fixlog.WorkspaceError, match="cannot also name a run"):
+        fixlog.record_step(session, developer, fix_info="x", run=run, no_error=True)
+    assert not FixStep.objects.exists()
+
+
+def test_the_category_reason_is_stored_suggested_or_chosen(developer):
+    session = open_session(developer)
+    error = "NameError: name 'optax' is not defined"
+
+    suggested = fixlog.record_step(session, developer, fix_info="import optax", error=error)
+    chosen = fixlog.record_step(session, developer, fix_info="import optax", error=error, category="other")
+
+    assert (suggested.category, suggested.category_reason) == (
+        "missing-import", "suggested: 'optax' is a library name that was never imported"
+    )  # fmt: skip
+    assert chosen.category == "other"
+    assert chosen.category_reason.startswith("chosen by the developer (suggested missing-import: ")
+
+
+def test_a_step_repeating_an_earlier_one_is_flagged_and_still_counts(developer):
+    session = open_session(developer)
+    fields = {"fix_info": "split the key", "error": "E", "error_code": "k = key", "fixed_code": "k, sub = split(key)"}
+    first = fixlog.record_step(session, developer, **fields)
+    retracted = fixlog.record_step(session, developer, fix_info="other", error="F", error_code="a", fixed_code="b")
+    fixlog.retract(retracted, developer)
+
+    again = fixlog.record_step(session, developer, **fields)
+    same_fix = fixlog.record_step(session, developer, **{**fields, "fix_info": "split the key again, really"})
+    like_retracted = fixlog.record_step(session, developer, fix_info="other", error="F", error_code="a", fixed_code="b")
+
+    assert first.flags == []
+    assert again.flags == [{"kind": "duplicate", "of": first.index}]
+    assert same_fix.flags == [{"kind": "repeat", "of": first.index}]
+    assert like_retracted.flags == []  # retracted steps count nowhere, not even here
+    assert session.fixcost == 4
+
+
 def test_only_the_owner_records_steps(developer, other_developer):
     session = open_session(developer)
 
@@ -299,7 +361,7 @@ def test_only_the_owner_records_steps(developer, other_developer):
 def test_retraction_adds_a_row_and_the_step_no_longer_counts(developer):
     session = open_session(developer)
     fixlog.save_code(session, FIXED, 1, developer)
-    step = fixlog.record_step(session, developer, fix_info="wrong")
+    step = fixlog.record_step(session, developer, fix_info="wrong", no_error=True)
 
     retraction = fixlog.retract(step, developer, "recorded by mistake")
 
@@ -312,7 +374,7 @@ def test_retraction_adds_a_row_and_the_step_no_longer_counts(developer):
 
 def test_a_step_is_retracted_once_and_only_by_its_author(developer, other_developer, admin_user):
     session = open_session(developer)
-    step = fixlog.record_step(session, developer, fix_info="x")
+    step = fixlog.record_step(session, developer, fix_info="x", no_error=True)
 
     with pytest.raises(fixlog.NotAllowed):
         fixlog.retract(step, admin_user)

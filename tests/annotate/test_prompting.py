@@ -6,6 +6,7 @@ import pytest
 
 from annotate import prompting
 from annotate.models import FixSession, FixStep, SessionStatus, StepCategory, SystemMode, Translation
+from t2j_site import planner_statistics
 from tests.annotate.factories import FixStepFactory, SampleFactory, SystemFactory, TranslationFactory, UserFactory
 from tests.annotate.llm_fakes import open_session, verified_steps
 
@@ -143,6 +144,9 @@ def _large_dataset(n_samples: int, steps_per_session: int) -> list[FixStep]:
         for n, session in enumerate(sessions)
         for k in range(steps_per_session)
     )
+    # As an import of this size does: with statistics of empty tables, PostgreSQL plans the shared-steps join
+    # as nested loops without index conditions (minutes).
+    planner_statistics.refresh(Sample, Translation, FixSession, FixStep)
     return list(FixStep.objects.all())
 
 

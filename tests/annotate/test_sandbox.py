@@ -19,13 +19,15 @@ from annotate.models import Run
 from annotate.sandbox import cache
 from annotate.sandbox import pool as pool_module
 from annotate.sandbox.pool import WarmPool
+from annotate.sandbox.runner_token import runner_token
 from annotate.sandbox.server import RunnerServer
-from tests.annotate.factories import TranslationFactory
-from tests.annotate.sandbox_support import program
+from tests.annotate.factories import TranslationFactory, UserFactory
+from tests.annotate.sandbox_support import cache_key, program
 
 pytest_plugins = ["tests.annotate.sandbox_fixtures"]  # fixtures: sandbox_settings, host
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db]
+U = cache_key("u")
 
 TRAIN_JAX = program("""
     import jax, jax.numpy as jnp
@@ -41,7 +43,7 @@ TRAIN_JAX = program("""
 
 
 def test_stdout_stderr_and_unicode_come_back(host):
-    result = sandbox.run("import sys\nprint('héllo ✓ 日本')\nprint('warn', file=sys.stderr)\n", "jax", "u")
+    result = sandbox.run("import sys\nprint('héllo ✓ 日本')\nprint('warn', file=sys.stderr)\n", "jax", U)
     assert result.status == "ok" and result.exit_code == 0
     assert result.stdout == "héllo ✓ 日本\n"
     assert result.stderr == "warn\n"
@@ -51,7 +53,7 @@ def test_stdout_stderr_and_unicode_come_back(host):
 def test_output_written_just_before_the_end_comes_back_whole(host):
     # Several pipe buffers on each stream, the last bytes written right before the program ends.
     code = "import sys\nsys.stdout.write('o' * 300_000 + 'END')\nsys.stderr.write('e' * 300_000 + 'END')\n"
-    result = sandbox.run(code, "jax", "u")
+    result = sandbox.run(code, "jax", U)
     assert result.status == "ok" and not result.truncated
     assert result.stdout == "o" * 300_000 + "END"
     assert result.stderr == "e" * 300_000 + "END"
@@ -67,7 +69,7 @@ def test_exception_reports_type_message_and_user_line_numbers(host):
 
         outer()
     """)
-    result = sandbox.run(code, "jax", "u")
+    result = sandbox.run(code, "jax", U)
     assert result.status == "error" and result.exit_code == 1
     assert result.exception_type == "ZeroDivisionError"
     assert result.exception_message == "division by zero"
@@ -81,18 +83,18 @@ def test_exception_reports_type_message_and_user_line_numbers(host):
 
 
 def test_syntax_error_points_at_its_line(host):
-    result = sandbox.run("x = 1\ny = (\n", "jax", "u")
+    result = sandbox.run("x = 1\ny = (\n", "jax", U)
     assert result.exception_type == "SyntaxError"
     assert result.traceback[0]["file"] == "main.py" and result.traceback[0]["line"] == 2
 
 
 def test_sys_exit_code_is_kept(host):
-    result = sandbox.run("import sys\nsys.exit(3)\n", "jax", "u")
+    result = sandbox.run("import sys\nsys.exit(3)\n", "jax", U)
     assert result.status == "error" and result.exit_code == 3
 
 
 def test_other_modules_are_reported_as_not_installed_with_what_is(host):
-    result = sandbox.run("import jaxopt\n", "jax", "u")
+    result = sandbox.run("import jaxopt\n", "jax", U)
     assert result.exception_type == "ModuleNotFoundError"
     # The runtime's own message, as it is (sandbox_runtime/t2j_runtime/imports.py).
     assert result.exception_message.startswith("jaxopt is not installed in the sandbox (installed: torch ")
@@ -101,13 +103,13 @@ def test_other_modules_are_reported_as_not_installed_with_what_is(host):
 
 def test_helper_files_are_importable_with_their_own_line_numbers(host):
     files = {"helpers/util.py": "def boom():\n    raise KeyError('k')\n", "helpers/__init__.py": ""}
-    result = sandbox.run("from helpers.util import boom\nboom()\n", "jax", "u", files=files)
+    result = sandbox.run("from helpers.util import boom\nboom()\n", "jax", U, files=files)
     assert result.exception_type == "KeyError"
     assert result.traceback[-1] == {"file": "helpers/util.py", "line": 2, "function": "boom"}
 
 
 def test_a_jax_training_loop_runs(host):
-    result = sandbox.run(TRAIN_JAX, "jax", "u", limits={"wall_s": 60})
+    result = sandbox.run(TRAIN_JAX, "jax", U, limits={"wall_s": 60})
     assert (result.status, result.stdout) == ("ok", "True\n"), result.stderr
 
 
@@ -124,7 +126,7 @@ def test_a_torch_program_runs(host):
             opt.step()
         print(loss.item() < 0.5, torch.get_num_threads() <= 4)
     """)
-    result = sandbox.run(code, "pytorch", "u", limits={"wall_s": 60})
+    result = sandbox.run(code, "pytorch", U, limits={"wall_s": 60})
     assert (result.status, result.stdout) == ("ok", "True True\n"), result.stderr
 
 
@@ -145,39 +147,41 @@ def test_a_flax_optax_program_runs(host):
             params = optax.apply_updates(params, updates)
         print(float(loss(params)) < before / 2)
     """)
-    result = sandbox.run(code, "jax", "u", limits={"wall_s": 60})
+    result = sandbox.run(code, "jax", U, limits={"wall_s": 60})
     assert (result.status, result.stdout) == ("ok", "True\n"), result.stderr
 
 
 def test_contract_helper_package_is_importable(host):
-    result = sandbox.run("import t2j_contract\nprint(t2j_contract.__version__)\n", "contract", "u")
+    result = sandbox.run("import t2j_contract\nprint(t2j_contract.__version__)\n", "contract", U)
     assert result.status == "ok" and result.stdout.strip()
 
 
 def test_compile_cache_is_kept_per_user_and_never_shared(host):
-    first = sandbox.run(TRAIN_JAX, "jax", "alice", limits={"wall_s": 60})
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    peek_code = "import os\nprint(sorted(os.listdir('/tmp/jax-cache')))"
+    first = runs.run(TRAIN_JAX, "jax", "alice", limits={"wall_s": 60}, user=alice)
     assert first.status == "ok", first.stderr
-    alice = sorted(p.name for p in cache.folder_for("alice").iterdir())
-    assert alice, "the run's compiled programs were copied out"
-    assert not cache.folder_for("bob").exists()
+    # The cache is named by the key derived from Alice's id, never by her name.
+    cached = sorted(p.name for p in cache.folder_for(runs.cache_key(user=alice)).iterdir())
+    assert cached, "the run's compiled programs were copied out"
+    assert [f.path.name for f in cache.folders()] == [runs.cache_key(user=alice)]
     # Bob's box starts with an empty cache folder: none of Alice's entries are copied in.
-    peek = sandbox.run("import os\nprint(sorted(os.listdir('/tmp/jax-cache')))", "jax", "bob")
-    assert peek.stdout == "[]\n"
-    again = sandbox.run("import os\nprint(sorted(os.listdir('/tmp/jax-cache')))", "jax", "alice")
-    assert json.loads(again.stdout.replace("'", '"')) == alice
+    assert runs.run(peek_code, "jax", "bob", user=bob).stdout == "[]\n"
+    again = runs.run(peek_code, "jax", "alice", user=alice)
+    assert json.loads(again.stdout.replace("'", '"')) == cached
 
 
 def test_cli_json_prints_exactly_one_object(host, tmp_path, capsys):
     path = tmp_path / "prog.py"
     path.write_text("print('cli')\nraise ValueError('x')\n")
-    call_command("sandbox_run", str(path), "--json", "--user", "cli-user")
+    call_command("sandbox_run", str(path), "--json")
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {
         "status", "exit_code", "stdout", "stderr", "truncated", "stdout_truncated", "stderr_truncated",
         "exception_type", "exception_message", "traceback", "duration_s", "peak_memory_bytes", "isolation", "run_id",
     }  # fmt: skip
     assert (data["status"], data["stdout"], data["exception_type"]) == ("error", "cli\n", "ValueError")
-    assert Run.objects.get(pk=data["run_id"]).user_key == "cli-user"
+    assert Run.objects.get(pk=data["run_id"]).user_key == "sandbox-run-cli"  # its cache: a purpose, never a user
 
 
 def test_cli_json_reports_refusal_as_a_result(host, tmp_path, capsys, settings):
@@ -210,8 +214,8 @@ def test_runner_serves_runs_from_pre_warmed_interpreters(host, runner):
     assert Run.objects.get(pk=result.run_id).started_warm
     # Single use: the next run gets a fresh interpreter (its own /box), refilled in the background.
     assert runner.wait_until_full(90)
-    first = sandbox.run("open('left.txt', 'w').write('x')", "jax", "u")
-    second = sandbox.run("import os\nprint(os.listdir('.'))", "jax", "u")
+    first = sandbox.run("open('left.txt', 'w').write('x')", "jax", U)
+    second = sandbox.run("import os\nprint(os.listdir('.'))", "jax", U)
     assert first.started_warm and second.started_warm and "left.txt" not in second.stdout
 
 
@@ -267,14 +271,14 @@ def test_a_replacement_starts_as_soon_as_the_run_ends(full_pool):
 
 
 def test_warm_runs_report_errors_like_cold_ones(host, runner):
-    result = sandbox.run("x = 1\nraise RuntimeError('warm')\n", "jax", "u")
+    result = sandbox.run("x = 1\nraise RuntimeError('warm')\n", "jax", U)
     assert result.started_warm
     assert result.traceback == [{"file": "main.py", "line": 2, "function": "<module>"}]
 
 
 def test_without_a_runner_it_falls_back_to_a_cold_start_and_says_so(host, sandbox_settings):
     sandbox_settings.T2J_RUNNER_URLS = ["http://127.0.0.1:9"]
-    result = sandbox.run("print('cold')", "jax", "u")
+    result = sandbox.run("print('cold')", "jax", U)
     assert (result.status, result.stdout, result.started_warm) == ("ok", "cold\n", False)
     assert result.note.startswith("cold start: no runner answered") and "127.0.0.1:9" in result.note
 
@@ -285,50 +289,13 @@ def test_runner_rejects_bad_requests_with_400_and_runs_nothing(host, runner, san
 
     url = sandbox_settings.T2J_RUNNER_URLS[0] + "/run"
     body = json.dumps({"code": "print(1)", "kind": "jax", "files": {"../../etc/x": "eA=="}}).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {runner_token()}"}
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 400
     assert "file name" in json.loads(caught.value.read())["error"]
     assert runner.ready_count == 1  # the warm interpreter was not used
-
-
-@pytest.fixture
-def locked_runner(sandbox_settings):
-    """A runner that wants the token "s3cret", without a warm pool, wired into T2J_RUNNER_URLS."""
-    server = RunnerServer(("127.0.0.1", 0), None, token="s3cret")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sandbox_settings.T2J_RUNNER_URLS = [f"http://127.0.0.1:{server.server_address[1]}"]
-    yield sandbox_settings.T2J_RUNNER_URLS[0]
-    server.shutdown()
-    server.server_close()
-
-
-def _post_run(url: str, headers: dict[str, str]) -> int:
-    import urllib.error
-    import urllib.request
-
-    body = json.dumps({"code": "print(1)", "kind": "jax"}).encode()
-    request = urllib.request.Request(url + "/run", data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def test_a_runner_with_a_token_answers_only_requests_that_carry_it(host, locked_runner, sandbox_settings):
-    assert _post_run(locked_runner, {}) == 401
-    assert _post_run(locked_runner, {"Authorization": "Bearer wrong"}) == 401
-    assert _post_run(locked_runner, {"Authorization": "Bearer s3cret"}) == 200
-    # The web side sends the token it is configured with...
-    sandbox_settings.T2J_RUNNER_TOKEN = "s3cret"
-    result = sandbox.run("print('through the runner')", "jax", "u")
-    assert result.stdout == "through the runner\n" and result.note.startswith(f"runner {locked_runner}")
-    # ...and with a wrong one it runs cold and says why.
-    sandbox_settings.T2J_RUNNER_TOKEN = "stale"
-    result = sandbox.run("print('cold')", "jax", "u")
-    assert result.stdout == "cold\n" and "cold start" in result.note and "Unauthorized" in result.note
 
 
 def test_the_runner_will_not_listen_beyond_loopback_without_a_token(tmp_path):
@@ -340,7 +307,7 @@ def test_the_runner_will_not_listen_beyond_loopback_without_a_token(tmp_path):
 
 
 def test_short_runs_still_report_peak_memory(host):
-    result = sandbox.run("print(1)", "jax", "u")
+    result = sandbox.run("print(1)", "jax", U)
     assert result.peak_memory_bytes > 1024**2
 
 

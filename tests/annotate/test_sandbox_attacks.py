@@ -13,7 +13,7 @@ from django.conf import settings
 from annotate import runs, sandbox
 from annotate.models import Run
 from annotate.sandbox import cache
-from tests.annotate.sandbox_support import program
+from tests.annotate.sandbox_support import cache_key, program
 
 pytest_plugins = ["tests.annotate.sandbox_fixtures"]  # fixtures: sandbox_settings, host
 
@@ -21,23 +21,24 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.django_db]
 
 GRACE_S = 3.0  # start-up and teardown on top of a limit, on a loaded 2-core machine
 SMALL = {"wall_s": 3}
+U = cache_key("u")
 
 
 def test_busy_loop_is_killed_at_the_wall_limit(host):
-    result = sandbox.run("while True:\n    pass\n", "jax", "u", limits={"wall_s": 1.5})
+    result = sandbox.run("while True:\n    pass\n", "jax", U, limits={"wall_s": 1.5})
     assert result.status == "timeout"
     assert result.duration_s < 1.5 + GRACE_S
 
 
 def test_cpu_limit_kills_a_busy_loop_as_timeout(host):
-    result = sandbox.run("while True:\n    pass\n", "jax", "u", limits={"cpu_s": 1, "wall_s": 20})
+    result = sandbox.run("while True:\n    pass\n", "jax", U, limits={"cpu_s": 1, "wall_s": 20})
     assert result.status == "timeout"
     assert result.duration_s < 1 + GRACE_S + 2
 
 
 def test_ignoring_sigxcpu_still_ends_as_a_timeout_at_the_cpu_limit(host):
     code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass\n"
-    result = sandbox.run(code, "jax", "u", limits={"cpu_s": 1, "wall_s": 20})
+    result = sandbox.run(code, "jax", U, limits={"cpu_s": 1, "wall_s": 20})
     assert result.status == "timeout"
     assert result.duration_s < 1 + GRACE_S + 2
 
@@ -51,13 +52,13 @@ def test_the_cpu_limit_counts_the_whole_process_tree(host):
             subprocess.run([sys.executable, "-c", burn], check=True)
         print("all children finished")
     """)
-    result = sandbox.run(code, "jax", "u", limits={"cpu_s": 2, "wall_s": 20})
+    result = sandbox.run(code, "jax", U, limits={"cpu_s": 2, "wall_s": 20})
     assert result.status == "timeout"
     assert "all children finished" not in result.stdout
 
 
 def test_sleeper_is_killed_by_the_wall_clock(host):
-    result = sandbox.run("import time\ntime.sleep(3600)\n", "jax", "u", limits={"wall_s": 1.5})
+    result = sandbox.run("import time\ntime.sleep(3600)\n", "jax", U, limits={"wall_s": 1.5})
     assert result.status == "timeout"
     assert result.duration_s < 1.5 + GRACE_S
 
@@ -65,14 +66,14 @@ def test_sleeper_is_killed_by_the_wall_clock(host):
 def test_memory_bomb_over_the_tree_bound_is_killed(host):
     limit = 300 * 1024**2
     code = f"b = b' ' * ({limit} + 1024**2)\nimport time\ntime.sleep(30)\n"
-    result = sandbox.run(code, "jax", "u", limits={"memory_bytes": limit, "wall_s": 10})
+    result = sandbox.run(code, "jax", U, limits={"memory_bytes": limit, "wall_s": 10})
     assert result.status == "memory"
     assert result.duration_s < 10
 
 
 def test_memory_bomb_over_the_address_space_gets_memory_error(host):
     limit = 1024**3
-    result = sandbox.run(f"b = b' ' * {limit + 1024**2}\n", "jax", "u", limits={"address_space_bytes": limit})
+    result = sandbox.run(f"b = b' ' * {limit + 1024**2}\n", "jax", U, limits={"address_space_bytes": limit})
     assert result.status == "memory"
     assert result.exception_type == "MemoryError"
 
@@ -93,7 +94,7 @@ def test_split_memory_across_children_is_bounded_for_the_whole_tree(host):
             for child in children:
                 child.join()
     """)
-    result = sandbox.run(code, "jax", "u", limits={"memory_bytes": limit, "wall_s": 15})
+    result = sandbox.run(code, "jax", U, limits={"memory_bytes": limit, "wall_s": 15})
     assert result.status == "memory"
     assert result.peak_memory_bytes > limit
 
@@ -104,7 +105,7 @@ def test_fork_bomb_hits_the_process_limit(host):
         while True:
             os.fork()
     """)
-    result = sandbox.run(code, "jax", "u", limits={"nproc": 32, "wall_s": 5})
+    result = sandbox.run(code, "jax", U, limits={"nproc": 32, "wall_s": 5})
     assert result.status in ("error", "timeout")
     assert "Resource temporarily unavailable" in result.stderr
 
@@ -119,7 +120,7 @@ def test_spawning_more_processes_than_allowed_fails_with_eagain(host):
         except OSError as exc:
             print("stopped after", len(children), exc)
     """)
-    result = sandbox.run(code, "jax", "u", limits={"nproc": 16, "wall_s": 5})
+    result = sandbox.run(code, "jax", U, limits={"nproc": 16, "wall_s": 5})
     assert "Resource temporarily unavailable" in result.stdout
     assert int(result.stdout.split()[2]) < 16
 
@@ -135,7 +136,7 @@ def test_thread_storm_is_capped(host):
         except RuntimeError as exc:
             print("capped at", started, exc)
     """)
-    result = sandbox.run(code, "jax", "u", limits={"nproc": 64, "wall_s": 10})
+    result = sandbox.run(code, "jax", U, limits={"nproc": 64, "wall_s": 10})
     assert result.stdout.startswith("capped at")
     assert int(result.stdout.split()[2]) < 64
 
@@ -143,7 +144,7 @@ def test_thread_storm_is_capped(host):
 def test_thread_caps_are_set_for_blas_and_xla(host):
     names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
     code = f"import os, json\nprint(json.dumps([os.environ.get(k) for k in {names!r}]))"
-    result = sandbox.run(code, "jax", "u", limits=SMALL)
+    result = sandbox.run(code, "jax", U, limits=SMALL)
     assert all(1 <= int(cap) <= 4 for cap in json.loads(result.stdout))
 
 
@@ -172,7 +173,7 @@ def test_disk_fill_and_sparse_giant_fail_inside_the_box(host):
         except OSError as exc:
             print("sparse:", exc.strerror)
     """)
-    result = sandbox.run(code, "jax", "u", limits={"disk_bytes": 16 * 1024**2, "wall_s": 10})
+    result = sandbox.run(code, "jax", U, limits={"disk_bytes": 16 * 1024**2, "wall_s": 10})
     assert "fill: No space left on device" in result.stdout
     assert "sparse: File too large" in result.stdout
 
@@ -187,7 +188,7 @@ def test_writes_outside_the_workdir_fail(host):
             except OSError as exc:
                 print("denied", path, type(exc).__name__)
     """)
-    result = sandbox.run(code, "jax", "u", limits=SMALL)
+    result = sandbox.run(code, "jax", U, limits=SMALL)
     assert "WROTE" not in result.stdout
     assert result.stdout.count("denied") == len(targets)
     assert not (settings.BASE_DIR / "x").exists()
@@ -204,7 +205,7 @@ def test_host_secrets_are_not_readable(host):
             except OSError as exc:
                 print("denied", path, type(exc).__name__)
     """)
-    result = sandbox.run(code, "jax", "u", limits=SMALL)
+    result = sandbox.run(code, "jax", U, limits=SMALL)
     # /proc/1 is the box's own init: readable is fine only if it is not the host's.
     assert [line for line in result.stdout.splitlines() if line.startswith("READ") and "/proc/1/" not in line] == []
 
@@ -212,7 +213,7 @@ def test_host_secrets_are_not_readable(host):
 def test_environment_secrets_do_not_leak(host, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "sentinel-secret-4711")
     monkeypatch.setenv("DATABASE_URL", "postgres://sentinel-4711@db/x")
-    result = sandbox.run("import os\nprint(dict(os.environ))\nprint(open('/proc/1/environ','rb').read())", "jax", "u")
+    result = sandbox.run("import os\nprint(dict(os.environ))\nprint(open('/proc/1/environ','rb').read())", "jax", U)
     assert "4711" not in result.stdout + result.stderr
 
 
@@ -231,7 +232,7 @@ def test_network_egress_fails_fast(host):
         except OSError:
             print("blocked raw")
     """)
-    result = sandbox.run(code, "jax", "u", limits={"wall_s": 10})
+    result = sandbox.run(code, "jax", U, limits={"wall_s": 10})
     assert "REACHED" not in result.stdout
     assert result.stdout.count("blocked") == 4
     assert result.duration_s < 3
@@ -244,7 +245,7 @@ def test_proc_shows_only_the_box(host):
         print(pids)
         print(open("/proc/1/cmdline", "rb").read())
     """)
-    result = sandbox.run(code, "jax", "u", limits=SMALL)
+    result = sandbox.run(code, "jax", U, limits=SMALL)
     pids = json.loads(result.stdout.splitlines()[0])
     assert max(pids) < 10
     assert b"process_api" not in result.stdout.encode() and "manage.py" not in result.stdout
@@ -256,17 +257,17 @@ def test_proc_shows_only_the_box(host):
     ids=["parent-then-group", "own-group"],
 )
 def test_killing_the_parent_only_ends_the_run(host, code):
-    result = sandbox.run(code, "jax", "u", limits=SMALL)
+    result = sandbox.run(code, "jax", U, limits=SMALL)
     assert result.status == "killed" and result.duration_s < 3
     # The test process (standing in for Django and the runner) is still here and can run again.
-    assert sandbox.run("print('alive')", "jax", "u").stdout == "alive\n"
+    assert sandbox.run("print('alive')", "jax", U).stdout == "alive\n"
 
 
 def test_kill_minus_one_reaches_only_the_box(host):
     code = "import os, subprocess\nchild = subprocess.Popen(['sleep', '30'])\nos.kill(-1, 9)\nprint(child.wait())\n"
-    result = sandbox.run(code, "jax", "u", limits=SMALL)
+    result = sandbox.run(code, "jax", U, limits=SMALL)
     assert result.stdout == "-9\n"
-    assert sandbox.run("print('alive')", "jax", "u").stdout == "alive\n"
+    assert sandbox.run("print('alive')", "jax", U).stdout == "alive\n"
 
 
 def test_orphan_daemon_does_not_outlive_the_run(host):
@@ -281,7 +282,7 @@ def test_orphan_daemon_does_not_outlive_the_run(host):
         time.sleep(0.3)
         print("parent done")
     """)
-    result = sandbox.run(code, "jax", "u", limits=SMALL)
+    result = sandbox.run(code, "jax", U, limits=SMALL)
     assert result.status == "ok"
     assert result.duration_s < 3
     # `host` asserts no process of any sandbox uid is left, zombies included.
@@ -299,7 +300,7 @@ def test_ignoring_signals_does_not_escape_the_timeout(host):
             except BaseException:
                 pass
     """)
-    result = sandbox.run(code, "jax", "u", limits={"wall_s": 1.5})
+    result = sandbox.run(code, "jax", U, limits={"wall_s": 1.5})
     assert result.status == "timeout"
     assert result.duration_s < 1.5 + GRACE_S
 
@@ -313,7 +314,7 @@ def test_guard_bypass_is_harmless_because_isolation_is_in_the_os(host):
         wrap.__init__.__globals__["system"]("touch {marker}")
         print(open("/box/uid.txt").read().strip())
     """)
-    result = sandbox.run(code, "jax", "u", limits=SMALL)
+    result = sandbox.run(code, "jax", U, limits=SMALL)
     assert result.stdout.strip() == str(int(result.stdout.strip()))  # ran, as some uid
     assert int(result.stdout.strip()) >= settings.T2J_SANDBOX_UID_BASE
     assert not marker.exists()
@@ -329,21 +330,21 @@ def test_planted_symlinks_are_never_followed_by_the_cache_collector(host, sandbo
         os.mkdir("/tmp/jax-cache/jit_dir-cache")
         open("/tmp/jax-cache/jit_real-cache", "wb").write(b"compiled")
     """)
-    result = sandbox.run(code, "jax", "planter", limits=SMALL)
+    result = sandbox.run(code, "jax", cache_key("planter"), limits=SMALL)
     assert result.status == "ok"
-    folder = cache.folder_for("planter")
+    folder = cache.folder_for(cache_key("planter"))
     assert sorted(os.listdir(folder)) == ["jit_real-cache"]
     assert not any(path.is_symlink() for path in folder.iterdir())
 
 
 def test_host_cache_loader_skips_links_planted_in_the_cache_folder(sandbox_settings, tmp_path):
-    folder = cache.folder_for("someone")
+    folder = cache.folder_for(cache_key("someone"))
     folder.mkdir(parents=True)
     (folder / "jit_ok-cache").write_bytes(b"fine")
     secret = tmp_path / "secret"
     secret.write_bytes(b"host secret")
     (folder / "jit_link-cache").symlink_to(secret)
-    assert list(cache.load("someone")) == ["jit_ok-cache"]
+    assert list(cache.load(cache_key("someone"))) == ["jit_ok-cache"]
 
 
 @pytest.mark.parametrize("name", ["../../x", "/abs", "a/../../b", "a/./b", "", "x\x00y", "main.py"])
@@ -366,9 +367,9 @@ def test_output_tree_bomb_is_capped_by_the_collector(host, sandbox_settings):
             open(f"/tmp/jax-cache/jit_f{i}-cache", "wb").close()
         print("planted")
     """)
-    result = sandbox.run(code, "jax", "bomber", limits={"wall_s": 20})
+    result = sandbox.run(code, "jax", cache_key("bomber"), limits={"wall_s": 20})
     assert result.status == "ok"
-    kept = os.listdir(cache.folder_for("bomber"))
+    kept = os.listdir(cache.folder_for(cache_key("bomber")))
     assert 0 < len(kept) <= sandbox.box.CACHE_CAPS["max_entries"]
 
 
@@ -396,7 +397,7 @@ def test_disabled_user_namespaces_refuse(host, settings, never_ran, tmp_path):
     tmp_path.chmod(0o755)
     settings.T2J_SANDBOX_BWRAP = str(fake)
     mark, code = never_ran
-    result = sandbox.run(code, "jax", "u")
+    result = sandbox.run(code, "jax", U)
     assert result.status == "refused" and "namespace" in result.exception_message
     assert not mark.exists()
 
@@ -408,7 +409,7 @@ def test_unreadable_runtime_venv_refuses(host, settings, never_ran, tmp_path):
     venv.chmod(0o700)
     settings.T2J_SANDBOX_VENV = str(venv)
     mark, code = never_ran
-    result = sandbox.run(code, "jax", "u")
+    result = sandbox.run(code, "jax", U)
     assert result.status == "refused"
     assert not mark.exists()
 
@@ -416,7 +417,7 @@ def test_unreadable_runtime_venv_refuses(host, settings, never_ran, tmp_path):
 def test_without_root_there_is_no_uid_switch_so_runs_are_refused(host, monkeypatch, never_ran):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     mark, code = never_ran
-    result = sandbox.run(code, "jax", "u")
+    result = sandbox.run(code, "jax", U)
     assert result.status == "refused" and "unprivileged uid" in result.exception_message
     assert not mark.exists()
 
@@ -432,7 +433,7 @@ def test_parallel_runs_do_not_see_each_other(host):
     results: dict[int, sandbox.RunResult] = {}
 
     def one(index: int) -> None:
-        results[index] = sandbox.run(code, "jax", f"user{index}", files={"me.txt": str(index)},
+        results[index] = sandbox.run(code, "jax", cache_key(f"user{index}"), files={"me.txt": str(index)},
                                      limits={"wall_s": 20})  # fmt: skip
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
@@ -469,6 +470,6 @@ def test_reduced_isolation_still_never_runs_as_root(host, settings, monkeypatch,
     settings.T2J_SANDBOX_ISOLATION = "reduced"
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     mark, code = never_ran
-    result = sandbox.run(code, "jax", "u")
+    result = sandbox.run(code, "jax", U)
     assert result.status == "refused"
     assert not mark.exists()

@@ -13,6 +13,9 @@ from PIL import Image
 from annotate import sandbox
 from annotate.sandbox import inputs, outputs
 from annotate.sandbox.result import RunResult, clean_text
+from tests.annotate.sandbox_support import cache_key
+
+U = cache_key("u")
 
 
 def _png(size=(40, 30), **info) -> bytes:
@@ -145,17 +148,17 @@ def test_other_limits_can_only_be_tightened(settings):
 )
 def test_bad_run_inputs_are_refused_before_anything_runs(kwargs, message):
     with pytest.raises(inputs.InvalidRunInput, match=message):
-        sandbox.run("print(1)", "jax", "u", **kwargs)
+        sandbox.run("print(1)", "jax", U, **kwargs)
 
 
 def test_code_with_a_lone_surrogate_is_refused_as_not_unicode():
     with pytest.raises(inputs.InvalidRunInput, match="lone surrogate"):
-        sandbox.run("print('\ud800')", "jax", "u")
+        sandbox.run("print('\ud800')", "jax", U)
 
 
 def test_the_runner_api_round_trips_a_job():
     job = inputs.make_job(
-        "print(1)", "pytorch", "u", files=inputs.encode_files({"a.py": "x = 1"}),
+        "print(1)", "pytorch", U, files=inputs.encode_files({"a.py": "x = 1"}),
         readonly_files=inputs.encode_files({"data/t.csv": b"1,2"}), limits={"wall_s": 5}, standins={"test_examples": 8},
     )  # fmt: skip
 

@@ -98,10 +98,15 @@ def test_a_developer_fixes_a_demo_draft_end_to_end(live_server, page, login, wat
     page.wait_for_selector("#diff-view .monaco-diff-editor")
     page.click("button[data-view='edit']")
 
-    # Record a step with the shortcut: the form comes pre-filled.
+    # Record a step with the shortcut: the form comes pre-filled with the error of the draft the step starts from.
+    # The latest failing run of the draft is the contract's (verify ran it); the picker offers the JAX run too.
     page.keyboard.press("Control+Shift+Enter")
     page.wait_for_selector("#step-form")
+    assert page.input_value("#id_error").startswith("Contract mismatch at the spec stage")
+    jax_run_id = session.runs.get(kind="jax").pk
+    page.select_option("#id_run", str(jax_run_id))
     assert "unexpected PRNG key type" in page.input_value("#id_error")
+    assert f"run {jax_run_id}" in page.inner_text("#error-origin")
     assert page.input_value("#id_error_code").strip() and page.input_value("#id_fixed_code").strip()
     assert page.input_value("#id_category")
     page.fill("#id_fix_info", f"Split a real PRNG key. {PAYLOAD}")
@@ -112,6 +117,7 @@ def test_a_developer_fixes_a_demo_draft_end_to_end(live_server, page, login, wat
     assert page.locator("#step-form").count() == 0
     step = FixStep.objects.get(session=session)
     assert (step.author, step.code_before, step.code_after) == (developer, translation.code, editor_value(page))
+    assert (step.run_id, step.error_source) == (jax_run_id, "run") and "unexpected PRNG key type" in step.error
 
     # Run again: clean. Run the contract without verifying: every stage passes, the session stays open.
     page.click("#run-jax")
@@ -173,7 +179,8 @@ def test_two_tabs_editing_the_same_session_never_overwrite_silently(live_server,
 def test_html_payloads_in_code_output_and_steps_are_shown_as_text(live_server, page, login, watched):
     developer = make_user("developer", "browserdev")
     session = fixlog.claim(TranslationFactory(code=f"print({PAYLOAD!r})\n"), developer)
-    RunFactory(
+    FixStepFactory(session=session, author=developer, error=PAYLOAD, fix_info=PAYLOAD, error_code=PAYLOAD)
+    RunFactory(  # after the step: a run since the last step, so the record-step form offers it
         session=session,
         user=developer,
         status="error",
@@ -183,7 +190,6 @@ def test_html_payloads_in_code_output_and_steps_are_shown_as_text(live_server, p
         exception_message=PAYLOAD,
         traceback=[{"file": "main.py", "line": 1, "function": PAYLOAD}],
     )
-    FixStepFactory(session=session, author=developer, error=PAYLOAD, fix_info=PAYLOAD, error_code=PAYLOAD)
     login(developer)
 
     page.goto(f"{live_server.url}/work/sessions/{session.pk}/")
@@ -192,5 +198,99 @@ def test_html_payloads_in_code_output_and_steps_are_shown_as_text(live_server, p
     assert PAYLOAD in editor_value(page)
     assert PAYLOAD in page.inner_text("#jax-output")
     assert PAYLOAD in page.inner_text("#step-log")
+    # The record-step form offers the run in its picker and copies its error: still text.
+    page.click("#record-step")
+    page.wait_for_selector("#step-form #id_run")
+    assert PAYLOAD in page.inner_text("#id_run") and PAYLOAD in page.input_value("#id_error")
     assert page.locator("img[src=x]").count() == 0
     assert watched["dialogs"] == []
+
+
+LSTM_E1 = "unexpected PRNG key type"
+LSTM_E2 = "initialize_carry() missing 1 required positional argument"
+
+
+@pytest.mark.sandbox
+def test_a_step_records_the_error_of_the_code_it_started_from(live_server, page, login, watched, settings):
+    """Run (error E1) -> fix that line -> Run (error E2) -> Record step: the step holds E1, not E2."""
+    require_sandbox()
+    settings.T2J_RUNNER_URLS = []
+    load_demo()
+    translation = Translation.objects.get(sample__key="lstm", system__name="weak-llm")
+    developer = make_user("developer", "browserdev")
+    session = fixlog.claim(translation, developer)
+    login(developer)
+    page.goto(f"{live_server.url}/work/sessions/{session.pk}/")
+    editor_ready(page)
+
+    page.click("#run-jax")
+    expect(page.locator("#jax-output .run-error")).to_contain_text(LSTM_E1, timeout=RUN_TIMEOUT_MS)
+    first = session.runs.get()
+
+    broken_line = "jax.random.uniform((n, SEQ_LEN, 1))"
+    assert broken_line in translation.code
+    fixed_line = "jax.random.uniform(jax.random.PRNGKey(1), (n, SEQ_LEN, 1))"
+    set_editor(page, translation.code.replace(broken_line, fixed_line))
+    page.click("#run-jax")
+    expect(page.locator("#jax-output .run-error")).to_contain_text(LSTM_E2, timeout=RUN_TIMEOUT_MS)
+
+    page.click("#record-step")
+    page.wait_for_selector("#step-form")
+    assert LSTM_E1 in page.input_value("#id_error") and LSTM_E2 not in page.input_value("#id_error")
+    assert f"from run {first.pk}" in page.inner_text("#error-origin")
+    assert page.input_value("#id_category") == "prng"
+    assert "Suggested prng" in page.inner_text("#category-reason")
+    page.fill("#id_fix_info", "Give make_data a PRNG key of its own.")
+    page.click("#step-submit")
+    page.wait_for_selector("#step-log .step")
+
+    step = FixStep.objects.get(session=session)
+    assert LSTM_E1 in step.error and LSTM_E2 not in step.error
+    assert (step.run, step.error_source, step.category) == (first, "run", "prng")
+    assert "jax.random.PRNGKey(1)" in step.fixed_code
+    assert f"from run {first.pk}" in page.inner_text("#step-log")
+    assert watched["console"] == [] and watched["failed"] == [] and watched["dialogs"] == []
+
+
+LINREG_SUM_LOSS = ("return jnp.mean((predict(params, x) - y) ** 2)", "return jnp.sum((predict(params, x) - y) ** 2)")
+
+
+@pytest.mark.sandbox
+def test_a_contract_only_failure_is_the_steps_error(live_server, page, login, watched, settings):
+    """A program that runs clean but fails its contract: the step's error is the contract's first mismatch."""
+    require_sandbox()
+    settings.T2J_RUNNER_URLS = []
+    load_demo()
+    fixed = (Path(settings.BASE_DIR) / "fixtures/demo/linreg/fixed.py").read_text()
+    assert LINREG_SUM_LOSS[0] in fixed
+    sample = Translation.objects.filter(sample__key="linreg").first().sample
+    translation = TranslationFactory(sample=sample, code=fixed.replace(*LINREG_SUM_LOSS))
+    developer = make_user("developer", "browserdev")
+    session = fixlog.claim(translation, developer)
+    login(developer)
+    page.goto(f"{live_server.url}/work/sessions/{session.pk}/")
+    editor_ready(page)
+
+    page.click("#run-jax")
+    page.wait_for_selector("#jax-output .run-ok", timeout=RUN_TIMEOUT_MS)
+    page.click("#run-contract")
+    expect(page.locator("#contract-panel .verdict")).to_contain_text("Contract failed", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#contract-panel #stage-numeric")).to_have_class("stage stage-failed")
+    contract_run = session.runs.get(kind="contract")
+
+    set_editor(page, fixed)
+    page.click("#record-step")
+    page.wait_for_selector("#step-form")
+    error = page.input_value("#id_error")
+    assert error.startswith("Contract mismatch at the numeric stage, check mse_loss:"), error
+    assert f"from run {contract_run.pk}" in page.inner_text("#error-origin")
+    assert "contract failed" in page.inner_text("#id_run")
+    page.fill("#id_fix_info", "The loss is a mean, as in PyTorch.")
+    page.click("#step-submit")
+    page.wait_for_selector("#step-log .step")
+
+    step = FixStep.objects.get(session=session)
+    assert step.error.startswith("Contract mismatch at the numeric stage, check mse_loss:")
+    assert (step.run, step.error_source, step.category) == (contract_run, "contract", "numerical")
+    assert "jnp.mean" in step.fixed_code and "jnp.sum" in step.error_code
+    assert watched["console"] == [] and watched["failed"] == [] and watched["dialogs"] == []

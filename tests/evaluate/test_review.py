@@ -190,6 +190,23 @@ def test_the_queue_offers_least_voted_pairs_first(settings, pair):
     assert [q[1:] for q in queue] == [tuple(sorted((a.pk, b.pk))), (voted_lo, voted_hi)]
 
 
+def test_the_next_pair_is_the_head_of_the_queue_without_ordering_all_of_it(settings, db):
+    settings.T2J_REVIEWERS_PER_PAIR = 2
+    samples = [SampleFactory() for _ in range(4)]
+    for sample in samples:
+        for _ in range(3):  # three systems: three pairs per sample
+            TranslationFactory(sample=sample)
+    reviewers = [make_user(REVIEWER, f"r{i}") for i in range(3)]
+    for step in range(8):
+        voter = reviewers[step % 3]
+        for user in reviewers:
+            queue = review.queue_for(user)
+            assert review.next_pair(user) == ((queue[0] if queue else None), len(queue))
+        first, _ = review.next_pair(voter)
+        if first:
+            review.record_vote(voter, review.show_pair(voter, *first[1:]).token, verdict="tie", reason="same")
+
+
 def test_translations_of_one_system_or_failed_drafts_are_never_paired(db):
     sample = SampleFactory()
     TranslationFactory(sample=sample)

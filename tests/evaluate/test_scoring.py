@@ -94,8 +94,7 @@ def test_with_reference_items_wait_until_five_others_were_scored_without(reviewe
         TranslationFactory(sample=sample, code="print('other')\n")
     order = []  # (translation id, with reference) as offered
     while (item := scoring.plan_for(reviewer).offered):
-        translation, with_reference = item[0]
-        order.append((translation.pk, with_reference))
+        order.append(item[0])
         token = scoring.next_item(reviewer).token
         scoring.record_scores(reviewer, token, {"usefulness": "2", "functional-correctness": "2"})
 

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate.dataset import DatasetError, export_jsonl, export_t2j
+from annotate.dataset import DatasetError, write_export
+
+COPY_CHARS = 1 << 20
 
 
 class Command(BaseCommand):
@@ -16,17 +20,32 @@ class Command(BaseCommand):
         parser.add_argument("--output", type=Path, help="File to write; stdout when left out")
 
     def handle(self, *args, format: str, system: str | None, output: Path | None, **options) -> None:
+        # Written line by line into a temporary file (memory stays flat at any size), which becomes the output
+        # only when the export succeeded: an error leaves no half-written file and prints nothing.
+        folder = output.resolve().parent if output else None
         try:
-            # Built completely before anything is written: an error leaves no half-written file.
-            text = export_t2j(system) if format == "t2j" else "".join(export_jsonl(system))
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".export-", delete=False) as spool:
+                try:
+                    size = write_export(spool, format, system)
+                except BaseException:
+                    os.unlink(spool.name)
+                    raise
         except DatasetError as exc:
             raise CommandError(exc.message) from None
-        data = text.encode("utf-8")
-        if output is None:
-            self.stdout.write(text, ending="")  # byte-exact: no newline added
-            return
-        try:
-            output.write_bytes(data)
         except OSError as exc:
-            raise CommandError(f"cannot write {output}: {exc.strerror or exc}") from None
-        self.stderr.write(f"Wrote {len(data):,} bytes to {output}")
+            raise CommandError(f"cannot write {output or 'the export'}: {exc.strerror or exc}") from None
+        if output is None:
+            with open(spool.name, encoding="utf-8", newline="") as written:
+                os.unlink(spool.name)
+                while chunk := written.read(COPY_CHARS):
+                    self.stdout.write(chunk, ending="")  # byte-exact: no newline added
+            return
+        os.chmod(spool.name, 0o666 & ~_umask())  # the mode a plain open() would have given the file
+        os.replace(spool.name, output)
+        self.stderr.write(f"Wrote {size:,} bytes to {output}")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

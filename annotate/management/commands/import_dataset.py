@@ -36,5 +36,12 @@ class Command(BaseCommand):
         lines.append(f"steps: {counts['steps'][NEW]} new, {counts['steps'][SAME]} unchanged")
         prefix = "Would import" if dry_run else "Imported"
         self.stdout.write(f"{prefix} {path.name} ({plan.format}): " + "; ".join(lines))
+        if flagged := plan.flagged_steps():
+            self.stdout.write(
+                f"Step hygiene: {plan.flagged_count()} flagged steps in {len(flagged)} sessions, imported and counted "
+                "as the file has them (FixCost without them is shown beside):"
+            )
+            for sample, system, phrases in flagged:
+                self.stdout.write(f"  {sample} by {system}: steps {'; '.join(phrases)}")
         if plan.unknown_users:
             self.stderr.write(f"No account for {', '.join(plan.unknown_users)}: imported without owner/author")

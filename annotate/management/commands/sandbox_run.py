@@ -1,4 +1,7 @@
-"""Run one program file in the sandbox: `manage.py sandbox_run FILE [--kind jax|pytorch] [--user KEY] [--json]`."""
+"""Run one program file in the sandbox: `manage.py sandbox_run FILE [--kind jax|pytorch] [--json]`.
+
+Its runs share one compile cache, that of the purpose CACHE_PURPOSE, apart from every user's
+(annotate.runs.cache_key)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from annotate import runs, sandbox
 from annotate.sandbox.box import wait_for_teardowns
 from annotate.sandbox.inputs import KINDS
 
+CACHE_PURPOSE = "sandbox-run-cli"
 JSON_KEYS = (
     "status", "exit_code", "stdout", "stderr", "truncated", "stdout_truncated", "stderr_truncated",
     "exception_type", "exception_message", "traceback", "duration_s", "peak_memory_bytes", "isolation", "run_id",
@@ -23,16 +27,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("file")
         parser.add_argument("--kind", default="jax", choices=KINDS)
-        parser.add_argument("--user", default="", help="user key whose compilation cache the run uses")
         parser.add_argument("--json", action="store_true", dest="as_json")
 
-    def handle(self, *args, file: str, kind: str, user: str, as_json: bool, **options) -> None:
+    def handle(self, *args, file: str, kind: str, as_json: bool, **options) -> None:
         try:
             code = Path(file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"cannot read {file}: {exc}") from exc
         try:
-            result = runs.run(code, kind, user)
+            result = runs.run(code, kind, CACHE_PURPOSE)
         except sandbox.InvalidRunInput as exc:
             raise CommandError(str(exc)) from exc
         finally:

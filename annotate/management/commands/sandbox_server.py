@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -11,19 +10,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.sandbox.box import preflight
 from annotate.sandbox.pool import POOL_SETTINGS, pools_from_settings
+from annotate.sandbox.runner_token import RunnerTokenError, is_loopback, runner_token
 from annotate.sandbox.server import RunnerServer
 
 
 def default_port() -> int:
     urls = settings.T2J_RUNNER_URLS
     return (urlsplit(urls[0]).port if urls else None) or 8765
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return address == "localhost"
 
 
 class Command(BaseCommand):
@@ -43,7 +36,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, bind: str, port: int | None, **options) -> None:
-        if not _is_loopback(bind) and not settings.T2J_RUNNER_TOKEN:
+        if not is_loopback(bind) and not settings.T2J_RUNNER_TOKEN:
             raise CommandError(f"refusing to listen on {bind} without T2J_RUNNER_TOKEN: anyone could run programs")
         problem = preflight()
         if problem:
@@ -59,11 +52,18 @@ class Command(BaseCommand):
             if size < 0:
                 raise CommandError(f"--{option.replace('_', '-')} must be >= 0")
             sizes[kind] = size
+        try:
+            token = runner_token()  # T2J_RUNNER_TOKEN, else the file shared with the web app (made now if new)
+        except RunnerTokenError as exc:
+            raise CommandError(str(exc)) from exc
         pools = pools_from_settings(sizes)
-        server = RunnerServer((bind, port or default_port()), pools, token=settings.T2J_RUNNER_TOKEN)
+        server = RunnerServer((bind, port or default_port()), pools, token=token)
         host, bound = server.server_address[:2]
         described = ", ".join(f"{kind} {pool.size} ({', '.join(pool.preload)})" for kind, pool in pools.items())
-        self.stdout.write(f"sandbox runner on http://{host}:{bound} (warm pools: {described or 'none'})")
+        token_from = "T2J_RUNNER_TOKEN" if settings.T2J_RUNNER_TOKEN else settings.T2J_RUNNER_TOKEN_FILE
+        self.stdout.write(
+            f"sandbox runner on http://{host}:{bound} (warm pools: {described or 'none'}; token: {token_from})"
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluate.exports import TABLES, render_table
+from evaluate.exports import TABLES, stream_table
 
 
 class Command(BaseCommand):
@@ -18,12 +18,24 @@ class Command(BaseCommand):
         parser.add_argument("--table", default="metrics", choices=tuple(TABLES))
 
     def handle(self, *args, format: str, output: str | None, table: str, **options) -> None:
-        text = render_table(table, format)
+        if output and not Path(output).parent.is_dir():
+            raise CommandError(f"Folder {Path(output).parent} does not exist")
+        # Written piece by piece as the rows are read; the file always ends with a newline.
         if not output:
-            self.stdout.write(text, ending="" if text.endswith("\n") else "\n")
+            self._write(self.stdout.write, table, format)
             return
-        path = Path(output)
-        if not path.parent.is_dir():
-            raise CommandError(f"Folder {path.parent} does not exist")
-        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        self.stdout.write(f"Wrote {table} ({format}) to {path}")
+        with open(output, "w", encoding="utf-8", newline="") as out:
+            self._write(out.write, table, format)
+        self.stdout.write(f"Wrote {table} ({format}) to {output}")
+
+    def _write(self, write, table: str, fmt: str) -> None:
+        last = ""
+        for piece in stream_table(table, fmt):
+            if piece:
+                write(piece, **self._no_ending(write))
+                last = piece
+        if not last.endswith("\n"):
+            write("\n", **self._no_ending(write))
+
+    def _no_ending(self, write) -> dict:
+        return {"ending": ""} if write == self.stdout.write else {}

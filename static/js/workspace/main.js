@@ -8,6 +8,7 @@
 //   t2j:version {version}       server (HX-Trigger) → save: the version the posted code was saved as
 //   htmx:configRequest          → save: a request that carries the code saves it (no autosave needed)
 //   htmx:beforeSwap (409)       → save: a refused save stops autosave until the user chooses
+import "./contract.js"; // sets itself up: the contract tab talks to no other panel
 import { whenEditorReady, initEditor } from "./editor.js";
 import { initRuns } from "./runs.js";
 import { initSave } from "./save.js";

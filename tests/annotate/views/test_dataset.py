@@ -15,9 +15,9 @@ from django.urls import reverse
 from annotate.dataset import import_dataset
 from annotate.models import FixSession, ImportRecord, ImportStatus, Sample, SessionStatus
 from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
+from tests.paper import PAPER_DATASET, needs_paper_data
 
 ZIP = "application/zip"
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
 SMALL = json.dumps(
     {"Pytorch_to_JAX_Examples": [{"Example_id": "e1", "Input_Code": "import torch", "LLM_weak_output": "draft",
                                   "LLM_fix_output": "fixed", "Errors": [{"Error_Code": "a", "Error": "b",
@@ -81,8 +81,9 @@ def test_upload_without_csrf_token_is_refused(admin_user):
 # --- import flow -----------------------------------------------------------------------------------------
 
 
+@needs_paper_data
 def test_preview_shows_counts_and_writes_nothing_until_confirmed(admin_client_role):
-    response = upload(admin_client_role, PAPER_FILE.read_bytes(), "fix_bugs_dataset.json")
+    response = upload(admin_client_role, PAPER_DATASET.read_bytes(), "fix_bugs_dataset.json")
 
     assert response.status_code == 200
     assert response.context["counts"]["samples"]["new"] == 20
@@ -177,15 +178,17 @@ def test_dataset_values_are_escaped_in_the_preview(admin_client_role):
 # --- downloads -------------------------------------------------------------------------------------------
 
 
+@needs_paper_data
 def test_t2j_download_is_the_papers_bytes(admin_client_role):
-    confirm(admin_client_role, upload(admin_client_role, PAPER_FILE.read_bytes()))
+    confirm(admin_client_role, upload(admin_client_role, PAPER_DATASET.read_bytes()))
 
     response = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j"})
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="fix_bugs_dataset.json"'
-    assert response.content == PAPER_FILE.read_bytes()
+    assert response.streaming  # sent in blocks from a temporary file, never held whole in memory
+    assert response.getvalue() == PAPER_DATASET.read_bytes()
 
 
 def test_jsonl_download(admin_client_role):
@@ -195,7 +198,7 @@ def test_jsonl_download(admin_client_role):
 
     assert response["Content-Type"] == "application/x-ndjson; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="weak-llm-fix_sessions.jsonl"'
-    assert json.loads(response.content)["sample"] == "e1"
+    assert json.loads(response.getvalue())["sample"] == "e1"
 
 
 def test_t2j_of_all_systems_is_a_zip_with_one_file_per_system(admin_client_role):
@@ -207,12 +210,12 @@ def test_t2j_of_all_systems_is_a_zip_with_one_file_per_system(admin_client_role)
 
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == 'attachment; filename="fix_bugs_dataset-by-system.zip"'
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    archive = zipfile.ZipFile(io.BytesIO(response.getvalue()))
     assert archive.namelist() == ["sys-a-fix_bugs_dataset.json", "sys-b-fix_bugs_dataset.json"]
     for name in ("sys-a", "sys-b"):
-        one = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j", "system": name})
-        assert archive.read(f"{name}-fix_bugs_dataset.json") == one.content
-        assert [e["Example_id"] for e in json.loads(one.content)["Pytorch_to_JAX_Examples"]] == ["s1"]
+        one = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j", "system": name}).getvalue()
+        assert archive.read(f"{name}-fix_bugs_dataset.json") == one
+        assert [e["Example_id"] for e in json.loads(one)["Pytorch_to_JAX_Examples"]] == ["s1"]
 
 
 def test_the_export_page_never_shows_command_line_wording(admin_client_role):

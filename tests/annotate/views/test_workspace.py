@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -368,9 +369,12 @@ def test_the_step_form_is_prefilled_from_the_failing_run_and_the_diff(developer_
     assert "<html" in page and 'id="step-form"' in page
     assert "TypeError: JAX arrays are immutable" in page
     assert 'value="inplace-mutation" selected' in page
-    assert f'name="run" value="{run.pk}"' in page
+    assert re.search(rf'<option value="{run.pk}" [^>]*selected>[^<]* run {run.pk} · error · TypeError: JAX', page)
+    assert "ran the code this step starts from" in page and f"The error below is from run {run.pk}" in page
+    assert "Suggested inplace-mutation: the error&#x27;s wording" in page
     assert "x = x.at[0].set(1.0)" in page
     assert "Use x.at[i].set(v)" in page and url("fix_step_detail", shared.pk) in page
+    assert "matched: same exception type TypeError; shared words:" in page
 
 
 def test_the_htmx_step_form_saves_the_editor_content_first(developer_client, session):
@@ -410,10 +414,48 @@ def test_recording_a_step_with_htmx_updates_the_log_in_place(developer_client, s
 
 
 def test_recording_a_step_without_htmx_redirects_to_it(developer_client, session):
-    response = developer_client.post(url("fix_step_create", session.pk), {"fix_info": "Added the import"})
+    response = developer_client.post(
+        url("fix_step_create", session.pk), {"fix_info": "Added the import", "error": "NameError: name 'jnp'"}
+    )
 
     step = FixStep.objects.get()
     assert response.url == url("session_detail", session.pk) + f"#step-{step.pk}"
+    assert (step.error_source, step.run) == ("written", None)
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_step_naming_no_error_must_say_so(developer_client, session, htmx):
+    response = developer_client.post(url("fix_step_create", session.pk), {"fix_info": "x"}, **(HX if htmx else {}))
+
+    assert response.status_code == 400 and "no error: behaviour change" in response.content.decode()
+    assert not FixStep.objects.exists()
+
+    developer_client.post(url("fix_step_create", session.pk), {"fix_info": "x", "no_error": "on"})
+
+    step = FixStep.objects.get()
+    assert (step.error, step.error_source) == ("", "no-error")
+
+
+def test_a_picked_run_without_error_text_takes_the_runs_error(developer_client, session):
+    run = failing_run(session)
+
+    developer_client.post(url("fix_step_create", session.pk), {"fix_info": "x", "run": run.pk, "error": ""})
+
+    step = FixStep.objects.get()
+    assert (step.run, step.error_source) == (run, "run")
+    assert step.error.startswith("TypeError: JAX arrays are immutable")
+
+
+def test_a_step_shows_where_its_error_came_from_its_category_reason_and_flags(developer_client, session):
+    run = failing_run(session)
+    first = fixlog.record_step(session, session.owner, fix_info="same", error="E", error_code="a", fixed_code="b")
+    fixlog.record_step(session, session.owner, fix_info="same", error="E", error_code="a", fixed_code="b", run=run)
+
+    page = developer_client.get(url("session_detail", session.pk)).content.decode()
+
+    assert f"Error: from run {run.pk}" in page and "Error: written by the developer" in page
+    assert "Category: suggested: " in page
+    assert f"duplicate of step {first.index}" in page
 
 
 @pytest.mark.parametrize("htmx", [False, True])
@@ -437,7 +479,7 @@ def test_a_step_naming_another_sessions_run_is_refused(developer_client, session
 
 @pytest.mark.parametrize("htmx", [False, True])
 def test_retracting_a_step_keeps_it_in_the_log_marked(developer_client, session, htmx):
-    step = fixlog.record_step(session, session.owner, fix_info="oops")
+    step = fixlog.record_step(session, session.owner, fix_info="oops", no_error=True)
 
     response = developer_client.post(
         url("fix_step_retract", step.pk), {"reason": "wrong session"}, **(HX if htmx else {})
@@ -452,7 +494,7 @@ def test_retracting_a_step_keeps_it_in_the_log_marked(developer_client, session,
 
 
 def test_only_the_author_retracts(admin_client_role, session):
-    step = fixlog.record_step(session, session.owner, fix_info="mine")
+    step = fixlog.record_step(session, session.owner, fix_info="mine", no_error=True)
 
     response = admin_client_role.post(url("fix_step_retract", step.pk), **HX)
 
@@ -614,7 +656,8 @@ def test_the_page_shows_the_latest_contract_runs_stage_panel(developer_client, c
     assert 'id="contract-panel"' in page and f"run {latest.pk}" in page
     assert "Contract failed" in page and "the current code against contract v2" in page
     assert 'id="stage-numeric"' in page and "forward output" in page
-    assert "got <code>1.5</code>, expected <code>1.0</code>" in page and "rtol 1e-05, atol 1e-06" in page
+    # Expected (PyTorch) against got (JAX), as the mismatch names them.
+    assert "<th>worst index [0, 1]</th><td>1</td><td>1.5</td>" in page and "rtol 1e-05, atol 1e-06" in page
     assert 'class="stage stage-not-reached" id="stage-behavioral"' in page
     assert 'id="run-contract"' in page
 
@@ -719,7 +762,7 @@ def test_run_the_contract_shows_where_it_fails_without_verifying(developer_clien
     page = response.content.decode() if htmx else developer_client.get(response.url).content.decode()
     assert ("<html" in page) is not htmx
     assert 'id="contract-panel"' in page and "Contract failed" in page
-    assert "double(3.0)" in page and "got <code>9.0</code>, expected <code>6.0</code>" in page
+    assert "double(3.0)" in page and '<tr class="row-value"><th>value</th><td>6</td><td>9</td></tr>' in page
     if htmx:
         assert json.loads(response["HX-Trigger"]) == {"t2j:version": {"version": 2}}
 

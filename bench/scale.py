@@ -1,0 +1,464 @@
+"""Pages and commands at S (the demo) and L (2,000 samples, ~107k steps), with the goals of issue 19.
+
+    .venv/bin/python bench/scale.py [--sizes S,L] [--runs 5] [--database sqlite|postgres] [--json]
+
+Builds each size itself (bench/datasets.py) in a throw-away database: a SQLite file in a temporary folder,
+or with `--database postgres` (or DATABASE_URL naming PostgreSQL) databases `t2j_bench_*` created on that
+server (`scripts/start_postgres.sh` starts a local one) and dropped at the end. Then, each part in a fresh
+process so memory figures are its own:
+- pages: every GET of the role matrix (tests/test_role_matrix.py's URL list, each opened by a role allowed
+  to) and every Django admin change list, with the Django test client: median of `--runs` requests after
+  one warm-up, and the queries one request runs;
+- downloads (dataset exports, metric tables): time and the web process's RSS growth while it serves one;
+- commands: export_dataset jsonl and t2j, import_dataset of each export into an empty database,
+  compute_metrics --metric fixcost, export_metrics; time and peak RSS (ru_maxrss of the subprocess).
+Prints one table per kind with L/S ratios and a goal column; `--json` ends with one JSON line.
+
+Goals: a page ≤ 300 ms median and ≤ 3× its S time (a page within 20 ms at L passes the ratio: S pages take
+3-10 ms, where noise alone makes a ratio of 3), the same queries at S and L; exports and imports of the L
+dataset ≤ 300 MB peak RSS (downloads: RSS growth); FixCost compute at L ≤ 60 s. The metrics table download in
+the role matrix is judged with the downloads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE_GOAL_MS = 300
+PAGE_GOAL_RATIO = 3.0
+RSS_GOAL_MB = 300
+FIXCOST_GOAL_S = 60
+SLOW_PAGE_S = 2.0
+# Below this a page passes the L/S ratio too: at S pages take 3-10 ms, where a few ms of noise is a ratio of 3.
+RATIO_FLOOR_MS = 20
+# Matrix URLs that are downloads of a whole table (the metrics table, one row per translation).
+DOWNLOAD_PAGES = {"evaluate:metrics_export"}
+POSTGRES_DEFAULT = "postgres://t2j:t2j@127.0.0.1:5432/t2j"
+
+
+# --- the parent: databases, subprocesses, the table ------------------------------------------------------
+
+
+class Databases:
+    """Throw-away databases for one bench run: `url(name)` for a new one, `copy(src, dst)` of a migrated one."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.folder = Path(tempfile.mkdtemp(prefix="t2j-bench-scale-"))
+        self.created: list[str] = []
+        atexit.register(self.drop_all)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # atexit runs on a kill too
+        if backend == "postgres":
+            base = os.environ.get("DATABASE_URL", "")
+            self.base = base if base.startswith("postgres") else POSTGRES_DEFAULT
+
+    def url(self, name: str) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.folder / name}.sqlite3"
+        parsed = urlparse(self.base)
+        return parsed._replace(path=f"/t2j_bench_{name}").geturl()
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.base, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def fresh(self, name: str) -> str:
+        if self.backend == "postgres":
+            self._admin(f"DROP DATABASE IF EXISTS t2j_bench_{name} WITH (FORCE)")
+            self._admin(f"CREATE DATABASE t2j_bench_{name}")
+            self.created.append(name)
+        return self.url(name)
+
+    def copy(self, source: str, target: str) -> str:
+        """A copy of database `source` (migrated, nothing else written) named `target`."""
+        if self.backend == "sqlite":
+            dst = self.folder / f"{target}.sqlite3"
+            dst.unlink(missing_ok=True)
+            with sqlite3.connect(self.folder / f"{source}.sqlite3") as src, sqlite3.connect(dst) as out:
+                src.backup(out)
+            return self.url(target)
+        self._admin(f"DROP DATABASE IF EXISTS t2j_bench_{target} WITH (FORCE)")
+        self._admin(f"CREATE DATABASE t2j_bench_{target} TEMPLATE t2j_bench_{source}")
+        self.created.append(target)
+        return self.url(target)
+
+    def drop_all(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        for name in self.created:
+            try:
+                self._admin(f"DROP DATABASE IF EXISTS t2j_bench_{name} WITH (FORCE)")
+            except Exception as error:  # noqa: BLE001 - leave the rest dropped, say which stayed
+                print(f"could not drop t2j_bench_{name}: {error}", file=sys.stderr)
+
+
+def _env(url: str, data_dir: Path) -> dict:
+    # Forced, not defaulted: the bench writes 100k rows and must never write them into a real database.
+    return {**os.environ, "DATABASE_URL": url, "T2J_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "t2j_site.settings"}  # fmt: skip
+
+
+class _Popen(subprocess.Popen):
+    """Popen that reaps with os.wait4, keeping the child's own peak RSS (ru_maxrss, KB on Linux)."""
+
+    peak_rss_mb = 0.0
+
+    def _try_wait(self, wait_flags):
+        try:
+            pid, status, usage = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            return self.pid, 0
+        if pid:
+            self.peak_rss_mb = usage.ru_maxrss / 1024
+        return pid, status
+
+
+def _run(argv: list[str], env: dict, *, quiet: bool = True) -> tuple[float, float, str]:
+    """Run a subprocess; (seconds, its peak RSS in MB, stdout). Raises on a non-zero exit."""
+    start = time.perf_counter()
+    process = _Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate()
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({process.returncode}):\n{err[-3000:]}")
+    if not quiet and err.strip():
+        print(err.strip(), file=sys.stderr)
+    return seconds, process.peak_rss_mb, out
+
+
+def _self(role: str, env: dict, *args: str) -> dict:
+    _, _, out = _run([sys.executable, str(Path(__file__).resolve()), "--_role", role, *args], env, quiet=False)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _manage(env: dict, *args: str) -> tuple[float, float]:
+    seconds, rss, _ = _run([sys.executable, "manage.py", *args], env)
+    return seconds, rss
+
+
+def measure_size(size: str, dbs: Databases, runs: int) -> dict:
+    name = size.lower()
+    data_dir = dbs.folder / f"data-{name}"
+    (data_dir / "staticfiles").mkdir(parents=True)  # WhiteNoise warns on every request without it
+    url = dbs.fresh(name)
+    env = _env(url, data_dir)
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    _manage(env, "createcachetable")
+    empty = f"{name}_empty"
+    dbs.copy(name, empty)
+    start = time.perf_counter()
+    built = _self("build", env, "--_size", size)
+    print(f"{size}: built in {time.perf_counter() - start:.0f} s: {built['counts']}", file=sys.stderr)
+    pages = _self("pages", env, "--runs", str(runs))
+    downloads = {label: _failing_softly(_self, "download", env, "--_url", url_)
+                 for label, url_ in pages.pop("_downloads").items()}  # fmt: skip
+    commands = _commands(env, dbs, name, empty, built["t2j_system"], data_dir)
+    return {"counts": built["counts"], "pages": pages, "downloads": downloads, "commands": commands}
+
+
+def _commands(env: dict, dbs: Databases, name: str, empty: str, t2j_system: str, data_dir: Path) -> dict:
+    jsonl, t2j, csv = data_dir / "export.jsonl", data_dir / "export.json", data_dir / "metrics.csv"
+    results = {}
+
+    def timed(label: str, command_env: dict, *args: str) -> None:
+        try:
+            seconds, rss = _manage(command_env, *args)
+        except RuntimeError as error:
+            results[label] = {"s": float("nan"), "rss_mb": float("nan"), "error": str(error)[-300:]}
+            print(f"  {label}: FAILED {error}", file=sys.stderr)
+            return
+        results[label] = {"s": seconds, "rss_mb": rss}
+        print(f"  {label}: {seconds:.1f} s, {rss:.0f} MB", file=sys.stderr)
+
+    timed("export_dataset jsonl", env, "export_dataset", "--format", "jsonl", "--output", str(jsonl))
+    timed("export_dataset t2j", env, "export_dataset", "--format", "t2j", "--system", t2j_system, "--output", str(t2j))
+    for label, path in (("import_dataset jsonl", jsonl), ("import_dataset t2j", t2j)):
+        target = dbs.copy(empty, f"{name}_import")
+        timed(label, _env(target, data_dir), "import_dataset", str(path))
+    timed("compute_metrics fixcost", env, "compute_metrics", "--metric", "fixcost")
+    timed("export_metrics csv", env, "export_metrics", "--format", "csv", "--output", str(csv))
+    for label, path in (("export_dataset jsonl", jsonl), ("export_dataset t2j", t2j)):
+        results[label]["mb"] = path.stat().st_size / 2**20 if path.exists() else 0.0
+    return results
+
+
+def _failing_softly(measure, *args) -> dict:
+    """A download that fails (a 500, a crash) is a row saying so, not the end of the bench."""
+    try:
+        return measure(*args)
+    except RuntimeError as error:
+        print(f"  FAILED {args[-1]}: {str(error)[-400:]}", file=sys.stderr)
+        return {"s": float("nan"), "mb": 0.0, "rss_growth_mb": float("nan"), "status": "error"}
+
+
+def _ratio(large: float, small: float) -> float | None:
+    return large / small if small else None
+
+
+def report(results: dict, sizes: list[str]) -> list[str]:
+    """The three tables as text lines, with the goals judged at the largest size."""
+    lines = []
+    big, small = sizes[-1], sizes[0]
+    compare = len(sizes) > 1
+    failures = []
+
+    def header(title: str, columns: list[str]) -> None:
+        lines.append("")
+        lines.append(title)
+        lines.append(" | ".join(columns))
+
+    cols = ["page", *(f"{s} q" for s in sizes), *(f"{s} ms" for s in sizes)]
+    header("Pages (median of the runs; q = queries per request)", cols + (["L/S", "goal"] if compare else ["goal"]))
+    for page in results[big]["pages"]:
+        row = [page]
+        cells = {s: results[s]["pages"].get(page) for s in sizes}
+        row += [str(cells[s]["queries"]) if cells[s] else "-" for s in sizes]
+        row += [f"{cells[s]['ms']:.0f}" if cells[s] else "-" for s in sizes]
+        big_ms = cells[big]["ms"]
+        if page in DOWNLOAD_PAGES:  # its output grows with the data: judged in the downloads table
+            row += [f"{_ratio(big_ms, cells[small]['ms']):.1f}" if compare and cells[small] else "-"] if compare else []
+            row.append("download")
+            lines.append(" | ".join(row))
+            continue
+        ok = big_ms <= PAGE_GOAL_MS
+        if compare and cells[small]:
+            ratio = _ratio(big_ms, cells[small]["ms"])
+            row.append(f"{ratio:.1f}")
+            ok = (
+                ok
+                and (ratio <= PAGE_GOAL_RATIO or big_ms <= RATIO_FLOOR_MS)
+                and cells[small]["queries"] == cells[big]["queries"]
+            )
+        elif compare:
+            row.append("-")
+        row.append("ok" if ok else "MISSED")
+        if not ok:
+            failures.append(f"page {page}")
+        lines.append(" | ".join(row))
+
+    header("Downloads (one request each, in a fresh web process)",
+           ["download", *(f"{s} s" for s in sizes), *(f"{s} MB out" for s in sizes), *(f"{s} RSS+ MB" for s in sizes),
+            "goal"])  # fmt: skip
+    for label in results[big]["downloads"]:
+        cells = {s: results[s]["downloads"].get(label) for s in sizes}
+        row = [label, *(f"{cells[s]['s']:.2f}" if cells[s] else "-" for s in sizes)]
+        row += [f"{cells[s]['mb']:.1f}" if cells[s] else "-" for s in sizes]
+        row += [f"{cells[s]['rss_growth_mb']:.0f}" if cells[s] else "-" for s in sizes]
+        ok = cells[big]["status"] == 200 and cells[big]["rss_growth_mb"] <= RSS_GOAL_MB
+        row.append("ok" if ok else "MISSED")
+        if not ok:
+            failures.append(f"download {label}")
+        lines.append(" | ".join(row))
+
+    header("Commands (a subprocess each; peak RSS = its ru_maxrss)",
+           ["command", *(f"{s} s" for s in sizes), *(f"{s} MB peak" for s in sizes)]
+           + (["L/S time"] if compare else []) + ["goal"])  # fmt: skip
+    for label in results[big]["commands"]:
+        cells = {s: results[s]["commands"].get(label) for s in sizes}
+        row = [label, *(f"{cells[s]['s']:.1f}" if cells[s] else "-" for s in sizes)]
+        row += [f"{cells[s]['rss_mb']:.0f}" if cells[s] else "-" for s in sizes]
+        if compare:
+            ratio = _ratio(cells[big]["s"], cells[small]["s"]) if cells[small] else None
+            row.append(f"{ratio:.1f}" if ratio else "-")
+        if "error" in cells[big]:
+            ok, goal = False, "failed"
+        elif label.startswith(("export_dataset", "import_dataset")):
+            ok, goal = cells[big]["rss_mb"] <= RSS_GOAL_MB, f"≤ {RSS_GOAL_MB} MB"
+        elif label.startswith("compute_metrics"):
+            ok, goal = cells[big]["s"] <= FIXCOST_GOAL_S, f"≤ {FIXCOST_GOAL_S} s"
+        else:
+            ok, goal = True, ""
+        row.append(("ok " if ok else "MISSED ") + goal)
+        if not ok:
+            failures.append(f"command {label}")
+        lines.append(" | ".join(row))
+    for s in sizes:
+        sizes_line = ", ".join(f"{n:,} {kind}" for kind, n in results[s]["counts"].items())
+        lines.insert(0, f"{s}: {sizes_line}")
+    lines.append("")
+    lines.append("goals met" if not failures else f"goals missed: {', '.join(failures)}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="S,L", help="comma-separated, from S and L (default S,L)")
+    parser.add_argument("--runs", type=int, default=5, help="requests per page after one warm-up")
+    parser.add_argument("--database", choices=["sqlite", "postgres"])
+    parser.add_argument("--json", action="store_true", help="end with the results as one JSON line")
+    parser.add_argument("--_role", help=argparse.SUPPRESS)
+    parser.add_argument("--_size", help=argparse.SUPPRESS)
+    parser.add_argument("--_url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._role:
+        return child(args)
+    sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
+    if not sizes or set(sizes) - {"S", "L"}:
+        parser.error("--sizes takes S, L or S,L")
+    backend = args.database or ("postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite")
+    dbs = Databases(backend)
+    results = {size: measure_size(size, dbs, args.runs) for size in sizes}
+    print(f"bench/scale.py on {backend}, {args.runs} runs per page")
+    print("\n".join(report(results, sizes)))
+    if args.json:
+        print(json.dumps({"database": backend, "results": results}))
+
+
+# --- the children: build, pages, one download -----------------------------------------------------------
+
+
+def child(args) -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    result = {"build": _child_build, "pages": _child_pages, "download": _child_download}[args._role](args)
+    print(json.dumps(result))
+
+
+def _child_build(args) -> dict:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import datasets
+
+    counts = datasets.build_small() if args._size == "S" else datasets.build_large()
+    from django.db.models import Count
+
+    from annotate.models import FixSession
+
+    # T2J holds one system per sample: export the one with the most verified sessions.
+    top = (
+        FixSession.objects.verified().values("translation__system__name").annotate(n=Count("pk")).order_by("-n").first()
+    )
+    return {"counts": counts, "t2j_system": top["translation__system__name"]}
+
+
+def _example_args() -> dict:
+    """A URL value for each parameter, taken from the built data: a typical verified session and its pieces."""
+    from django.db.models import Count
+
+    from annotate.models import FixSession, Job, JobStatus, Translation
+
+    sessions = FixSession.objects.verified().annotate(n=Count("steps")).order_by("-n", "pk")
+    counts = list(sessions.values_list("n", flat=True))
+    median = counts[len(counts) // 2]
+    session = sessions.filter(n=median).select_related("translation__sample", "translation__system").first()
+    translation = Translation.objects.filter(fix_sessions__isnull=True).first() or session.translation
+    return {
+        "key": session.translation.sample.key,
+        "name": session.translation.system.name,
+        "pk": Job.objects.filter(kind="metrics", status=JobStatus.DONE).order_by("-pk").first().pk,  # _finish's
+        "translation_id": translation.pk,
+        "session_id": session.pk,
+        "step_id": session.steps.order_by("index").first().pk,
+    }
+
+
+def _child_pages(args) -> dict:
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from annotate.roles import ADMIN, DEVELOPER, REVIEWER
+    from tests.test_role_matrix import MATRIX, NOT_ROLE_CHECKED, _named_patterns
+
+    users = {role: get_user_model().objects.get(username=name) for role, name in
+             ((DEVELOPER, "dev"), (REVIEWER, "rev-new"), (ADMIN, "boss"))}  # fmt: skip
+    values = _example_args()
+    clients = {}
+    for role, user in users.items():
+        clients[role] = Client()
+        clients[role].force_login(user)
+    urls: dict[str, tuple[str, str]] = {}
+    for name, params in _named_patterns():
+        if name in NOT_ROLE_CHECKED or MATRIX[name][0] != "get":
+            continue
+        allowed = MATRIX[name][1]
+        role = next(r for r in (DEVELOPER, REVIEWER, ADMIN) if r in allowed)
+        urls[name] = (role, reverse(name, kwargs={p: values[p] for p in params}))
+    for model in admin.site._registry:
+        opts = model._meta
+        urls[f"admin {opts.model_name} list"] = (ADMIN, reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+    results = {}
+    for label, (role, url) in urls.items():
+        client = clients[role]
+        start = time.perf_counter()
+        first = client.get(url)
+        _consume(first)
+        # A page that takes seconds is measured once more, not `runs` times: its figure is clear enough.
+        runs = args.runs if time.perf_counter() - start < SLOW_PAGE_S else 1
+        times = []
+        for _ in range(runs):
+            with CaptureQueriesContext(connection) as queries:
+                start = time.perf_counter()
+                response = client.get(url)
+                _consume(response)
+                times.append(time.perf_counter() - start)
+        results[label] = {"ms": statistics.median(times) * 1000, "queries": len(queries), "role": role,
+                          "status": response.status_code, "first_status": first.status_code}  # fmt: skip
+        print(f"  {label}: {results[label]['ms']:.0f} ms, {len(queries)} queries", file=sys.stderr)
+    system = values["name"]
+    results["_downloads"] = {
+        "dataset jsonl": reverse("dataset:export_download") + "?format=jsonl",
+        "dataset t2j": reverse("dataset:export_download") + f"?format=t2j&system={system}",
+        **{
+            f"{table} {fmt}": reverse("evaluate:metrics_export") + f"?table={table}&format={fmt}"
+            for table in ("metrics", "comparisons", "judgements", "ranking")
+            for fmt in ("csv", "json")
+        },
+    }
+    return results
+
+
+def _consume(response) -> int:
+    """Read a response body to its end, streamed or not, keeping nothing; returns its size in bytes."""
+    if response.streaming:
+        size = 0
+        for chunk in response.streaming_content:
+            size += len(chunk)
+        response.close()
+        return size
+    return len(response.content)
+
+
+def _child_download(args) -> dict:
+    import resource
+
+    import psutil
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="boss"))
+    client.get("/")  # imports and templates warm, as in a web worker that served pages before
+    before = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    response = client.get(args._url)
+    size = _consume(response)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"s": seconds, "mb": size / 2**20, "rss_growth_mb": max(0, peak - before) / 2**20,
+            "status": response.status_code}  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
