@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from itertools import combinations
 from statistics import mean
 
@@ -230,8 +230,24 @@ def dashboard_table(context: dict, name: str) -> tuple[list[dict], list[str]]:
         return plot["rows"], plot["columns"]
     else:
         raise ValueError(f"unknown dashboard table {name!r}")
-    columns = list(rows[0]) if rows else []
-    return rows, columns
+    return rows, list(rows[0]) if rows else _empty_table_columns(context, name)
+
+
+def _empty_table_columns(context: dict, name: str) -> list[str]:
+    """The header of a table with no rows yet: a CSV download always has its header row."""
+    if name == "systems":
+        means = [f"mean_{c.name}{end}" for c in metrics.dashboard_columns() for end in ("", "_low", "_high", "_n")]
+        return ["system", "mode", "translations", "verified", *means, "runtime_ratio", "bt_rank", "bt_strength",
+                "bt_low", "bt_high"]  # fmt: skip
+    if name == "fixcost-distribution":
+        return ["system", *context.get("fixcost_bins", [])]
+    if name == "error-categories":
+        return ["system", *(label for _, label in StepCategory.choices)]
+    row_type = {
+        "pairs": PairScoreRow, "ranking": ranking.RankedSystem, "differences": DifferenceRow,
+        "correlations": Correlation, "agreement": AgreementRow,
+    }[name]  # fmt: skip
+    return [f.name for f in fields(row_type)]
 
 
 DASHBOARD_TABLES = (

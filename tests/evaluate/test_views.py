@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from annotate.models import Job
 from evaluate import dashboard, metrics
-from evaluate.contexts import DashboardContext
+from evaluate.contexts import DASHBOARD_TABLES, DashboardContext
 from evaluate.models import Comparison, DashboardSnapshot, FixCostRecord
 from tests.annotate.llm_fakes import CHAT_PATH, completion
 
@@ -241,3 +241,12 @@ def test_systems_are_chosen_from_a_list_on_the_dashboard(admin_client_role, stor
     assert '<select name="baseline"><option value="">none</option><option value="base">base</option>' in html
     assert '<option value="t2j" selected>t2j</option>' in html
     assert '<select name="system_a" required>' in html and 'input name="system' not in html
+
+
+@pytest.mark.parametrize("table", [*DASHBOARD_TABLES, "metrics", "comparisons", "judgements"])
+def test_every_csv_has_its_header_row_even_with_no_rows(admin_client_role, db, table):
+    dashboard.refresh()  # nothing imported yet: every table is empty
+    text = _body(admin_client_role.get(EXPORT, {"table": table, "format": "csv"})).decode()
+    header = text.splitlines()[0].split(",")
+    assert header[0] in ("sample", "system", "id", "a", "rank", "metric", "what"), header
+    assert len(header) >= 3  # never the empty line a header-less empty table gave
