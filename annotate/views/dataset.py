@@ -9,7 +9,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate.dataset import DatasetError, import_dataset, preview_dataset, staging, write_export
+from annotate.dataset import DatasetError, Provenance, import_dataset, preview_dataset, staging, write_export
 from annotate.dataset.exporting import (
     JSONL_CONTENT_TYPE,
     T2J_CONTENT_TYPE,
@@ -59,7 +59,7 @@ def import_preview(request: HttpRequest) -> HttpResponse:
     upload, options = form.cleaned_data["file"], _options(form.cleaned_data)
     data = upload.read()
     try:
-        plan = preview_dataset(data, name=upload.name, **options)
+        plan = preview_dataset(data, name=upload.name, **_arguments(options))
     except DatasetError as exc:
         return _home(request, upload_form=form, errors=exc.problems, status=400)
     staging.discard(request.session.get(SESSION_KEY, {}).get("token", ""))
@@ -72,12 +72,21 @@ def import_preview(request: HttpRequest) -> HttpResponse:
         "counts": plan.counts(),
         "columns": (NEW, SAME, CONFLICT),
         "can_confirm": plan.changes_anything and (plan.replace or not plan.conflicts),
+        "model": options["provenance"]["model"],
     }
     return render(request, "annotate/dataset_preview.html", context)
 
 
 def _options(cleaned: dict) -> dict:
-    return {"system": cleaned["system"] or None, "replace": cleaned["replace"], "fmt": cleaned["format"]}
+    """The upload's choices as kept in the session until the confirm (plain values: the session is JSON)."""
+    return {
+        "system": cleaned["system"] or None, "replace": cleaned["replace"], "fmt": cleaned["format"],
+        "provenance": {key: cleaned[key].strip() for key in ("origin", "difficulty", "model")},
+    }  # fmt: skip
+
+
+def _arguments(options: dict) -> dict:
+    return {**options, "provenance": Provenance(**options["provenance"])}
 
 
 @require_POST
@@ -89,9 +98,13 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
         return _home(
             request, errors=["That upload is no longer waiting for confirmation; upload it again."], status=400
         )
-    options = {key: pending[key] for key in ("system", "replace", "fmt")}
+    kept = {key: pending[key] for key in ("system", "replace", "fmt")}
+    options = _arguments({**kept, "provenance": pending.get("provenance", {})})
     try:
-        import_dataset(data, name=pending["name"], actor=request.user, **options)
+        import_dataset(
+            data, name=pending["name"], actor=request.user, model_confirmed=request.POST.get("model_ok") == "1",
+            **options,
+        )  # fmt: skip
     except DatasetError as exc:
         # The data changed since the preview (e.g. someone else imported): nothing was written.
         return _home(request, errors=exc.problems, status=409)

@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from annotate.dataset import import_dataset
-from annotate.models import FixSession, ImportRecord, ImportStatus, Sample, SessionStatus
-from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
+from annotate.models import FixSession, ImportRecord, ImportStatus, Sample, SessionStatus, System
+from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
 from tests.paper import PAPER_DATASET, needs_paper_data
 
 ZIP = "application/zip"
@@ -263,3 +263,55 @@ def test_a_confirm_that_now_conflicts_is_refused_audited_and_listed_as_import_fa
     assert Sample.objects.get().pytorch_code == "import torch as t"
     page = admin_client_role.get(reverse("dataset:home")).content.decode()
     assert "import failed" in page and "sample &#x27;e1&#x27;: Input_Code differs" in page
+
+
+# --- what the import form says about the file (issue 18) -----------------------------------------------------
+
+TITLED = json.dumps(
+    {"Pytorch_to_JAX_Examples": [
+        {"Example_id": key, "Input_Code": f"import torch\n# {title}\nx = 1\n", "LLM_weak_output": "draft",
+         "LLM_fix_output": "fixed", "Errors": []}
+        for key, title in (("e1", "Linear regression"), ("h10", "A pre-trained ResNet"), ("q1", "Other"))
+    ]},
+    indent=4,
+).encode()  # fmt: skip
+
+
+def test_imported_samples_get_a_title_origin_and_difficulty(admin_client_role):
+    confirm(admin_client_role, upload(admin_client_role, TITLED, origin="TorchLeet", model="gpt-4o-mini"))
+
+    samples = {s.key: (s.title, s.origin, s.difficulty) for s in Sample.objects.all()}
+    assert samples == {
+        "e1": ("Linear regression", "TorchLeet", "easy"),
+        "h10": ("A pre-trained ResNet", "TorchLeet", "hard"),
+        "q1": ("Other", "TorchLeet", ""),  # not a TorchLeet-style key: no difficulty guessed
+    }
+    assert System.objects.get(name="weak-llm").model == "gpt-4o-mini"
+
+
+def test_a_difficulty_chosen_on_the_form_wins_over_the_key(admin_client_role):
+    confirm(admin_client_role, upload(admin_client_role, TITLED, difficulty="medium"))
+    assert set(Sample.objects.values_list("difficulty", flat=True)) == {"medium"}
+
+
+def test_an_import_into_a_system_of_another_model_asks_first(admin_client_role):
+    SystemFactory(name="weak-llm", model="llama-3-8b")
+    preview = upload(admin_client_role, TITLED, model="gpt-4o-mini")
+    html = preview.content.decode()
+    assert "system &#x27;weak-llm&#x27; exists with model &#x27;llama-3-8b&#x27;, not &#x27;gpt-4o-mini&#x27;" in html
+    assert 'name="model_ok" value="1" required' in html
+
+    refused = confirm(admin_client_role, preview)
+    assert refused.status_code == 409 and "confirm the model to import anyway" in refused.content.decode()
+    assert not Sample.objects.exists()
+
+    preview = upload(admin_client_role, TITLED, model="gpt-4o-mini")
+    admin_client_role.post(reverse("dataset:import_confirm"), {"token": preview.context["token"], "model_ok": "1"})
+    assert Sample.objects.count() == 3
+    assert System.objects.get(name="weak-llm").model == "llama-3-8b"  # the system keeps its model
+
+
+def test_the_same_model_or_none_named_asks_nothing(admin_client_role):
+    SystemFactory(name="weak-llm", model="gpt-4o-mini")
+    for model in ("gpt-4o-mini", ""):
+        assert "model-differences" not in upload(admin_client_role, TITLED, model=model).content.decode()
