@@ -122,3 +122,18 @@ def test_a_second_recount_while_one_is_active_starts_no_other_job(admin_client_r
 def test_recount_rejects_get(admin_client_role):
     system = SystemFactory()
     assert admin_client_role.get(reverse("annotate:system_recount", args=[system.name])).status_code == 405
+
+
+def test_a_jobs_messages_are_read_only_in_the_django_admin(client, django_user_model):
+    admin_client = client  # the Django admin is for superusers (`createsuperuser`)
+    admin_client.force_login(django_user_model.objects.create_superuser("root", "root@example.org", "unused-pass"))
+    job = Job.objects.create(kind="recount", status=JobStatus.FAILED, message="Stopped: <b>disk full</b>")
+    url = reverse("admin:annotate_job_change", args=[job.pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200, response
+    html = response.content.decode()
+    assert "Stopped: &lt;b&gt;disk full&lt;/b&gt;" in html and 'name="message"' not in html
+    assert 'name="cancel_requested"' in html  # asking it to stop is all that is left to edit
+    admin_client.post(url, {"message": "rewritten", "status": "done", "cancel_requested": "on"})
+    job.refresh_from_db()
+    assert (job.message, job.status, job.cancel_requested) == ("Stopped: <b>disk full</b>", "failed", True)
