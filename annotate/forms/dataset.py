@@ -12,7 +12,10 @@ from annotate.models import Difficulty
 class DatasetUploadForm(forms.Form):
     file = forms.FileField(help_text="T2J JSON (the paper's format) or our JSONL")
     system = forms.CharField(
-        required=False, max_length=100, help_text="System holding LLM_weak_output (T2J only; default weak-llm)"
+        required=False,
+        max_length=100,
+        help_text="System holding LLM_weak_output (T2J only; default weak-llm): an existing one or a new name",
+        widget=forms.TextInput(attrs={"list": "known-systems"}),
     )
     format = forms.ChoiceField(choices=[("auto", "detect"), ("t2j", "T2J JSON"), ("jsonl", "JSONL")], initial="auto")
     model = forms.CharField(

@@ -20,7 +20,7 @@ from annotate.dataset.exporting import (
 )
 from annotate.dataset.importing import CONFLICT, NEW, SAME
 from annotate.forms.dataset import DatasetExportForm, DatasetUploadForm
-from annotate.models import ImportRecord
+from annotate.models import ImportRecord, System
 from annotate.roles import ADMIN, role_required
 
 SESSION_KEY = "dataset_import"
@@ -38,6 +38,7 @@ def _home(request: HttpRequest, *, upload_form=None, errors=(), status: int = 20
     context = {
         "upload_form": upload_form or DatasetUploadForm(),
         "systems": exported_system_names(),
+        "known_systems": System.objects.order_by("name").values_list("name", flat=True),
         "errors": list(errors),
         "imports": ImportRecord.objects.select_related("actor")[:RECENT_IMPORTS],
     }

@@ -315,3 +315,9 @@ def test_the_same_model_or_none_named_asks_nothing(admin_client_role):
     SystemFactory(name="weak-llm", model="gpt-4o-mini")
     for model in ("gpt-4o-mini", ""):
         assert "model-differences" not in upload(admin_client_role, TITLED, model=model).content.decode()
+
+
+def test_the_import_offers_the_existing_systems_by_name(admin_client_role):
+    SystemFactory(name="gpt-weak")
+    html = admin_client_role.get(reverse("dataset:home")).content.decode()
+    assert 'list="known-systems"' in html and '<option value="gpt-weak">' in html
