@@ -152,8 +152,8 @@ class JobAdmin(ListAdmin):
     # What a job did and said is its worker's record: only asking it to stop is left to edit (the Jobs page
     # cancels and retries).
     readonly_fields = [
-        "kind", "system", "status", "total", "done", "failed", "message", "params", "created_by", "created_at",
-        "updated_at",
+        "kind", "system", "status", "total", "done", "failed", "message", "params", "task_id", "worker", "attempt",
+        "created_by", "created_at", "updated_at",
     ]  # fmt: skip
 
 

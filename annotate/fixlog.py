@@ -252,6 +252,24 @@ def last_snapshot(session: FixSession) -> str:
     return step.code_after if step else session.translation.code
 
 
+# Caps on a step's free texts (the paper's longest: 673 and 869 characters; an exception message from a run is
+# cut at 10,000): a step is read in prompts and exports, so a pasted log or file must be refused, not stored.
+MAX_FIX_INFO_CHARS = 10_000
+MAX_ERROR_CHARS = 20_000
+
+
+def check_step_texts(fix_info: str, error: str) -> None:
+    """Refuse step texts over their caps (WorkspaceError names the field, its length and the cap)."""
+    for label, text, cap, hint in (
+        ("fix description", fix_info, MAX_FIX_INFO_CHARS, "describe the fix in a few sentences"),
+        ("error message", error, MAX_ERROR_CHARS, "keep the lines that show the error"),
+    ):
+        if len(text) > cap:
+            raise WorkspaceError(
+                f"The {label} is too long: {len(text):,} characters, at most {cap:,}; {hint}. Nothing was saved."
+            )
+
+
 def record_step(
     session: FixSession,
     user,
@@ -274,6 +292,7 @@ def record_step(
     _require_editor(session, user)
     if not fix_info.strip():
         raise WorkspaceError("Describe the fix: the fix description is required.")
+    check_step_texts(fix_info, error)
     if category and category not in StepCategory.values:
         raise WorkspaceError(f"Unknown category {category!r}.")
     error_source = _error_source(session, error, run, no_error)

@@ -1,8 +1,12 @@
 """Starting background jobs: a Job row people can watch, and a task on the queue that fills it in.
 
-A worker killed mid-run cannot report its own death, so a job that stays silent longer than its kind
-allows is marked failed by whoever looks next (RELIABILITY.md case 37): the pages listing jobs and every
-task as it begins. Every task reports progress through `Job.advance`, which moves `updated_at`.
+A worker killed mid-run cannot report its own death (RELIABILITY.md case 37). Workers started with
+`manage.py run_worker` write a heartbeat (annotate.workers); a job whose worker is gone — silent for three
+heartbeats, or stopped without finishing it — is marked failed ("worker lost") together with its queue row
+by whoever looks next: the pages listing jobs, every task as it begins, and every live worker's heartbeat.
+A job run by no known worker (a plain `db_worker`) is failed once it stays silent longer than its kind allows;
+every task reports progress through `Job.advance`, which moves `updated_at`. A job on a live worker is never
+failed for silence: its worker is alive, and so is the task.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import IntegerField, Q, Value
 from django.utils import timezone
 
-from annotate.models import Job, JobQuerySet, JobStatus, System
+from annotate import workers
+from annotate.models import Job, JobQuerySet, JobStatus, System, Worker, WorkerQuerySet
 
+WORKER_LOST_MESSAGE = "Worker lost: the {worker} running this job {how}. Start the job again to resume."
 STOPPED_MESSAGE = "The worker stopped reporting (silent for over {allowance}); start the job again to resume."
 NEVER_STARTED_MESSAGE = "No worker started this job within {allowance}; is the worker running? Start the job again."
 RECENT_FAILURES = timedelta(days=1)
@@ -45,22 +51,59 @@ def silence_allowed(kind: str) -> timedelta:
 
 
 def fail_silent_jobs(now: datetime | None = None) -> int:
-    """Mark queued or running jobs silent for longer than their kind allows as failed; how many were."""
+    """Mark failed the jobs of gone workers and the queued or running jobs of no live worker that stayed
+    silent for longer than their kind allows; how many were."""
     now = now or timezone.now()
     shortest = min([DEFAULT_SILENCE, *(silence_allowed(kind) for kind in SILENCE_BY_KIND)])
-    if not Job.objects.active().filter(updated_at__lt=now - shortest).exists():
+    # Jobs of a live worker are left alone: its heartbeat says the process, and so the task, still runs.
+    silent = Job.objects.active().exclude(worker__in=Worker.objects.alive(now))
+    one = Value(1, output_field=IntegerField())
+    maybe_silent = silent.filter(updated_at__lt=now - shortest).values_list(one)
+    if not maybe_silent.union(_unswept(now).values_list(one)).exists():
         return 0  # the usual case, checked in one query: pages that poll every second call this
-    failed = 0
+    failed = fail_jobs_of_gone_workers(now)
     rules = [(Q(kind=kind), silence_allowed(kind)) for kind in SILENCE_BY_KIND]
     rules.append((~Q(kind__in=list(SILENCE_BY_KIND)), DEFAULT_SILENCE))
     for kind_filter, allowance in rules:
         queue_wait = max(allowance, QUEUE_WAIT)
-        of_kind = Job.objects.filter(kind_filter)
+        of_kind = silent.filter(kind_filter)
         running = of_kind.filter(status=JobStatus.RUNNING, updated_at__lt=now - allowance)
         queued = of_kind.filter(status=JobStatus.QUEUED, updated_at__lt=now - queue_wait)
         failed += _fail(running, STOPPED_MESSAGE.format(allowance=_minutes(allowance)), now)
         failed += _fail(queued, NEVER_STARTED_MESSAGE.format(allowance=_minutes(queue_wait)), now)
     return failed
+
+
+def fail_jobs_of_gone_workers(now: datetime | None = None) -> int:
+    """Mark failed, with their queue rows, the jobs of workers that went silent for Worker.LOST_AFTER_BEATS
+    heartbeats or stopped without finishing them; each gone worker is swept once. How many jobs were failed.
+
+    A later re-queue (once, onto another worker) would start here: the job keeps its `task_id` and `attempt`.
+    """
+    now = now or timezone.now()
+    if not _unswept(now).exists():
+        return 0  # checked outside a transaction: on SQLite a transaction takes the write lock
+    failed = 0
+    with transaction.atomic():
+        for worker in _unswept(now).select_for_update():
+            message = WORKER_LOST_MESSAGE.format(worker=worker, how=_how_lost(worker, now))
+            task_ids = workers.fail_queue_rows(worker.pk, message, now)
+            # Also a job whose worker claimed its queue row and died before the task could record the worker.
+            left = Job.objects.active().filter(Q(worker=worker) | Q(task_id__in=task_ids))
+            failed += _fail(left, message, now)
+            Worker.objects.filter(pk=worker.pk).update(swept_at=now)
+    return failed
+
+
+def _unswept(now: datetime) -> WorkerQuerySet:
+    return Worker.objects.gone(now).filter(swept_at__isnull=True)
+
+
+def _how_lost(worker: Worker, now: datetime) -> str:
+    if worker.stopped_at is not None:
+        return "stopped before it finished"
+    silent_s = (now - worker.last_seen).total_seconds()
+    return f"sent no heartbeat for {silent_s:.0f} s (it beats every {worker.heartbeat_s:g} s)"
 
 
 def _fail(silent: JobQuerySet, message: str, now: datetime) -> int:
@@ -84,8 +127,15 @@ def _minutes(allowance: timedelta) -> str:
 def start_job(kind: str, task, *, system: System | None = None, user=None, total: int = 0, **params) -> Job:
     """Create the Job and enqueue `task(job_id)` once the row is committed (the worker must see it)."""
     job = Job.objects.create(kind=kind, system=system, created_by=user, total=total, params=params)
-    transaction.on_commit(lambda: task.enqueue(job.pk))
+    transaction.on_commit(lambda: _enqueue(task, job))
     return job
+
+
+def _enqueue(task, job: Job) -> None:
+    result = task.enqueue(job.pk)
+    # Its queue row, so a worker that claims it and dies before the task begins still fails the job. A worker
+    # may already have begun it (and recorded the row itself): only an empty task_id is filled in.
+    Job.objects.filter(pk=job.pk, task_id="").update(task_id=str(result.id))
 
 
 def request_cancel(job: Job) -> None:
@@ -105,7 +155,10 @@ def begin(job_id: int) -> Job | None:
         job.finish(JobStatus.CANCELLED, "Cancelled before it started.")
         return None
     job.status = JobStatus.RUNNING
-    job.save(update_fields=["status", "updated_at"])
+    claim = workers.current_claim()
+    if claim is not None:  # run by a heartbeating worker: its liveness now decides whether the job is lost
+        job.task_id, job.worker_id = claim.task_id, claim.worker_id
+    job.save(update_fields=["status", "task_id", "worker", "updated_at"])
     # This worker is alive; any other job still marked running or long queued lost its worker.
     fail_silent_jobs()
     return job

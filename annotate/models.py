@@ -429,7 +429,8 @@ class Run(models.Model):
         default=list, blank=True, help_text="[{name, status: passed|failed|not-reached, mismatch}]"
     )
     contract_version = models.PositiveIntegerField(null=True, blank=True)
-    contract_report = models.JSONField(
+    # Ordered: the expected shapes are listed in the contract's order (jsonb would sort them).
+    contract_report = OrderedJSONField(
         default=dict,
         blank=True,
         help_text="Contract kind, tests, imports and expected shapes (see contracts.clean_report)",
@@ -505,6 +506,41 @@ class SessionEvent(AppendOnlyModel):
         return f"{self.kind} on session {self.session_id}"
 
 
+class WorkerQuerySet(models.QuerySet):
+    def gone(self, now) -> WorkerQuerySet:
+        """Workers that stopped, or went silent for LOST_AFTER_BEATS heartbeats (killed, machine down)."""
+        return self.filter(Q(stopped_at__isnull=False) | Q(lost_after__lt=now))
+
+    def alive(self, now) -> WorkerQuerySet:
+        return self.filter(stopped_at__isnull=True, lost_after__gte=now)
+
+
+class Worker(models.Model):
+    """A task worker process (`manage.py run_worker`) and its heartbeat (annotate.workers).
+
+    Its id is the worker id django-tasks-db writes into the queue rows it claims (`DBTaskResult.worker_ids`).
+    """
+
+    LOST_AFTER_BEATS = 3
+
+    id = models.CharField(primary_key=True, max_length=64)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    heartbeat_s = models.FloatField(help_text="Seconds between two heartbeats of this worker")
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    lost_after = models.DateTimeField(help_text="last_seen + LOST_AFTER_BEATS heartbeats: silent past it, it is lost")
+    stopped_at = models.DateTimeField(null=True, blank=True, help_text="When it stopped cleanly")
+    swept_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the jobs and queue rows it left behind were marked failed"
+    )
+
+    objects = WorkerQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"worker {self.id} ({self.hostname}, pid {self.pid})"
+
+
 class JobStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"
@@ -530,6 +566,11 @@ class Job(models.Model):
     message = models.TextField(blank=True)
     params = models.JSONField(default=dict, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # Who runs it: the queue row (django-tasks-db's DBTaskResult id) and the worker that began it. A job
+    # whose worker is lost is failed with its queue row; `attempt` counts the runs, for a re-queue to raise.
+    task_id = models.CharField(max_length=64, blank=True)
+    worker = models.ForeignKey(Worker, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    attempt = models.PositiveSmallIntegerField(default=1)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -236,6 +236,10 @@ TASKS = {
     }
 }
 
+# Each task worker (`manage.py run_worker`) writes a heartbeat this often; one silent for 3 heartbeats is lost,
+# and the job it ran and its queue row are marked failed.
+T2J_WORKER_HEARTBEAT_S = env_float("T2J_WORKER_HEARTBEAT_S", 10.0, minimum=0.1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,22 +1,32 @@
-"""Web security basics (RELIABILITY.md cases 24, 25, 27, 28, 30, 31): headers, CSRF, escaping, lockout."""
+"""Web security basics (RELIABILITY.md cases 24, 25, 27, 28, 30, 31): headers, CSRF, escaping, lockout, uploads."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django import forms
 from django.contrib.auth.hashers import get_hasher
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from annotate import fixlog
+from annotate.forms import dataset as dataset_forms
+from annotate.forms import drafting as drafting_forms
+from annotate.forms import workspace as workspace_forms
+from annotate.models import FixSession, Run, Sample
+from annotate.roles import ADMIN, DEVELOPER, REVIEWER
 from annotate.templatetags.duration_tags import duration
+from evaluate.models import Comparison
 from tests.annotate.factories import SampleFactory, SystemFactory, TranslationFactory, UserFactory
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 
-XSS = '<img src=x onerror=alert(1)></script><script>alert(2)</script>'
+XSS = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
 
 
 def test_csp_is_enforced_and_strict(developer_client):
@@ -57,6 +67,76 @@ def test_post_with_another_sessions_token_is_refused(admin_user):
         reverse("annotate:system_recount", args=[system.name]), {"csrfmiddlewaretoken": foreign_token}
     )
     assert response.status_code == 403
+
+
+def _foreign_token() -> str:
+    """A valid CSRF token, but another logged-in browser's."""
+    other = Client(enforce_csrf_checks=True)
+    other.force_login(make_user(ADMIN))
+    other.get(reverse("home"))
+    return other.cookies["csrftoken"].value
+
+
+def _save(client):
+    session = fixlog.claim(TranslationFactory(code="x = 1\n"), client.user)
+    post = {"code": "x = 2\n", "version": 1}
+    return reverse("workspace:code_save", args=[session.pk]), post, lambda: FixSession.objects.get().version == 1
+
+
+def _run(client):
+    session = fixlog.claim(TranslationFactory(code="x = 1\n"), client.user)
+    post = {"code": "x = 2\n", "version": 1, "kind": "jax"}
+    return reverse("workspace:run_create", args=[session.pk]), post, lambda: not Run.objects.exists()
+
+
+def _import(client):
+    data = b'{"Pytorch_to_JAX_Examples": []}'
+    post = {"file": SimpleUploadedFile("data.json", data), "format": "auto"}
+    return reverse("dataset:import_preview"), post, lambda: not Sample.objects.exists()
+
+
+def _vote(client):
+    sample = SampleFactory()
+    TranslationFactory.create_batch(2, sample=sample)
+    pair = re.search(r'name="pair" value="([^"]+)"', client.get(reverse("evaluate:review_compare")).content.decode())
+    post = {"pair": pair.group(1), "verdict": "left", "reason": "Clearer."}
+    return reverse("evaluate:comparison_vote"), post, lambda: not Comparison.objects.exists()
+
+
+@pytest.mark.parametrize("token", ["missing", "another browser's"])
+@pytest.mark.parametrize(
+    ("action", "role"), [(_save, DEVELOPER), (_run, DEVELOPER), (_import, ADMIN), (_vote, REVIEWER)]
+)
+def test_saves_runs_imports_and_votes_need_this_browsers_csrf_token(action, role, token):
+    client = Client(enforce_csrf_checks=True)
+    client.user = make_user(role)
+    client.force_login(client.user)
+    url, post, unchanged = action(client)
+    if token != "missing":
+        post["csrfmiddlewaretoken"] = _foreign_token()
+
+    response = client.post(url, post)
+
+    assert response.status_code == 403
+    assert unchanged()
+
+
+def test_no_upload_is_served_back_and_no_form_takes_a_url(admin_client_role, settings):
+    staging = settings.DATA_DIR / "import-staging"
+    before = set(staging.iterdir()) if staging.exists() else set()
+    file = SimpleUploadedFile("evil.html", b'{"Pytorch_to_JAX_Examples": []}', content_type="text/html")
+    admin_client_role.post(reverse("dataset:import_preview"), {"file": file, "format": "auto"})
+    (staged,) = set(staging.iterdir()) - before
+
+    # The upload waits outside anything served, under a random name; no page or static route reaches it.
+    for path in (f"/static/{staged.name}", f"/media/{staged.name}", "/static/evil.html", "/media/evil.html"):
+        assert admin_client_role.get(path).status_code == 404, path
+    staged.unlink()  # never confirmed: it would wait there for the next preview
+    # Nothing fetches a URL on anyone's behalf (no SSRF): no form of the site has a URL field.
+    for module in (dataset_forms, drafting_forms, workspace_forms):
+        for form in vars(module).values():
+            if isinstance(form, type) and issubclass(form, forms.BaseForm):
+                assert not any(isinstance(f, forms.URLField) for f in form.base_fields.values()), form
 
 
 def test_stored_payloads_are_escaped(developer_client):
@@ -106,7 +186,6 @@ def test_login_works_and_logout_needs_post(client):
 def test_there_is_no_self_signup(client):
     assert client.get("/accounts/signup/").status_code == 404
     assert client.get("/accounts/register/").status_code == 404
-
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxLengthValidator
 
+from annotate.fixlog import MAX_ERROR_CHARS, MAX_FIX_INFO_CHARS
 from annotate.models import Difficulty, StepCategory
 from annotate.roles import DEVELOPER
 
@@ -42,9 +44,20 @@ class RunForm(CodeForm):
     kind = forms.ChoiceField(choices=[("jax", "JAX"), ("pytorch", "PyTorch")], initial="jax")
 
 
+def _at_most(cap: int, label: str, hint: str) -> list[MaxLengthValidator]:
+    # A validator, not max_length: max_length also sets the textarea's maxlength, and a browser silently cuts a
+    # longer paste there. Refused whole with a message, the text stays in the form to shorten.
+    message = f"The {label} is too long: %(show_value)d characters, at most %(limit_value)d; {hint}. Nothing was saved."
+    return [MaxLengthValidator(cap, message=message)]
+
+
 class StepForm(forms.Form):
     error = forms.CharField(
-        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}), label="Error message"
+        required=False,
+        strip=False,
+        validators=_at_most(MAX_ERROR_CHARS, "error message", "keep the lines that show the error"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Error message",
     )
     error_code = forms.CharField(
         required=False, strip=False, widget=forms.Textarea(attrs={"rows": 6}), label="Erroneous code"
@@ -53,6 +66,7 @@ class StepForm(forms.Form):
         required=False, strip=False, widget=forms.Textarea(attrs={"rows": 6}), label="Corrected code"
     )
     fix_info = forms.CharField(
+        validators=_at_most(MAX_FIX_INFO_CHARS, "fix description", "describe the fix in a few sentences"),
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Fix description",
         error_messages={"required": "Describe the fix: the fix description is required."},

@@ -437,6 +437,9 @@ def _save_posted_code(request: HttpRequest, session: FixSession) -> bool:
 def session_abandon(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _get_session_for_user(request, session_id)
     try:
+        if request.POST.get("confirm") != "yes":
+            # The page's button asks first (and saves the editor content); anything else must say it means it.
+            raise fixlog.WorkspaceError("Not abandoned: confirm that the session should go back to the queue.")
         fixlog.abandon(session, request.user)
     except fixlog.WorkspaceError as error:
         return _refuse(request, session, error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from annotate import runs, sandbox
 from annotate.models import Run, RunKind
@@ -67,6 +68,33 @@ def test_bad_input_is_rejected_and_nothing_is_stored(sandbox_settings, args, mes
     with pytest.raises(sandbox.InvalidRunInput, match=message):
         runs.run(*args)
     assert Run.objects.count() == 0
+
+
+@pytest.mark.sandbox
+@pytest.mark.django_db
+def test_output_that_is_not_text_is_stored_readable_and_the_page_shows_it(host, developer, client):
+    # The bytes of a lone surrogate and a NUL, raw on stdout and on stderr, and a printed lone surrogate
+    # (RELIABILITY.md case 38): stored as text a database and a page can take, never a 500.
+    code = (
+        "import sys\n"
+        "sys.stdout.buffer.write(b'begin \\xed\\xa0\\x80 \\x00 end\\n')\n"
+        "sys.stderr.buffer.write(b'\\xff\\xfe\\x00 on stderr\\n')\n"
+        "sys.stdout.flush()\n"
+        "print('lone \\ud800 surrogate')\n"
+    )
+    session = open_session(developer)
+
+    result = runs.run(code, "jax", "u", user=developer, session=session)
+
+    run = Run.objects.get(pk=result.run_id)
+    assert run.stdout.startswith("begin ") and "on stderr" in run.stderr
+    for text in (run.stdout, run.stderr, run.exception_message):
+        assert "\x00" not in text
+        text.encode("utf-8")  # no lone surrogate left: strict UTF-8 takes it
+    assert "\ufffd" in run.stdout and "\ufffd" in run.stderr  # replaced, not dropped
+    client.force_login(developer)
+    page = client.get(reverse("workspace:session_detail", args=[session.pk]))
+    assert page.status_code == 200 and "begin " in page.content.decode()
 
 
 # --- storing without the sandbox ---

@@ -159,15 +159,15 @@ def test_two_tabs_editing_the_same_session_never_overwrite_silently(live_server,
     set_editor(page, "x = 1\ny = 'from tab one'\n")
     expect(page.locator("#save-status")).to_contain_text("version 2")
     set_editor(second, "x = 1\nz = 'from tab two'\n")
-    second.wait_for_selector("#save-status .conflict")
+    second.wait_for_selector("#save-choices .conflict")
 
-    diff = second.inner_text("#save-status .conflict pre.diff")
+    diff = second.inner_text("#save-choices .conflict pre.diff")
     assert "y = 'from tab one'" in diff and "z = 'from tab two'" in diff
     session.refresh_from_db()
     assert (session.current_code, session.version) == ("x = 1\ny = 'from tab one'\n", 2)
 
-    # Loading the saved version is an explicit choice; then editing goes on from version 2.
-    second.click("#save-status [data-conflict-action='load']")
+    # Taking the saved version is an explicit choice; then editing goes on from version 2.
+    second.click("#save-choices [data-conflict-action='take-theirs']")
     assert editor_value(second) == "x = 1\ny = 'from tab one'\n"
     set_editor(second, "x = 1\ny = 'from tab one'\nz = 2\n")
     expect(second.locator("#save-status")).to_contain_text("version 3")

@@ -6,22 +6,39 @@
 //   t2j:editor-ready {editor}   monaco-setup.js → whenEditorReady (editor, shortcuts, here): #code's Monaco exists
 //   t2j:failing-line {line}     runs → editor: the line the last JAX run failed at (null: none)
 //   t2j:version {version}       server (HX-Trigger) → save: the version the posted code was saved as
+//   htmx:confirm                → save: a request that changes the session waits until the code is saved
 //   htmx:configRequest          → save: a request that carries the code saves it (no autosave needed)
-//   htmx:beforeSwap (409)       → save: a refused save stops autosave until the user chooses
+//   htmx:beforeSwap (409)       → save: a refused save shows its choice (not swapped in as it is)
 import "./contract.js"; // sets itself up: the contract tab talks to no other panel
 import { whenEditorReady, initEditor } from "./editor.js";
 import { initRuns } from "./runs.js";
 import { initSave } from "./save.js";
 import { initStepLog } from "./step-log.js";
 
-// Refusals come back as 400/403/409 with a fragment that explains them: show it instead of dropping it.
+// Refusals come back as 400/403 with a fragment that explains them: show it instead of dropping it. A request over
+// the site's limits is answered in JSON (t2j_site/errors.py): its message goes to the message area, as text.
+// (409, a refused save, is save.js's.)
 function showRefusals() {
   document.body.addEventListener("htmx:beforeSwap", (event) => {
-    const status = event.detail.xhr.status;
-    if (status === 400 || status === 403 || status === 409) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
+    const xhr = event.detail.xhr;
+    if (xhr.status !== 400 && xhr.status !== 403) return;
+    event.detail.isError = false;
+    if ((xhr.getResponseHeader("Content-Type") || "").startsWith("application/json")) {
+      event.detail.shouldSwap = false;
+      let answer = {};
+      try {
+        answer = JSON.parse(xhr.responseText);
+      } catch (error) {
+        // a refusal without a readable reason: the status says enough
+      }
+      const message = document.createElement("p");
+      message.className = "error ws-message";
+      message.setAttribute("role", "alert");
+      message.textContent = [answer.message, answer.advice].filter(Boolean).join(" ") || `Refused (${xhr.status}).`;
+      document.getElementById("workspace-messages").replaceChildren(message);
+      return;
     }
+    event.detail.shouldSwap = true;
   });
 }
 

@@ -558,10 +558,27 @@ def test_verify_of_a_contract_sample_runs_the_contract_and_stays_open_when_it_ca
 
 @pytest.mark.parametrize("htmx", [False, True])
 def test_abandon_returns_to_the_queue(developer_client, session, htmx):
-    response = developer_client.post(url("session_abandon", session.pk), **(HX if htmx else {}))
+    response = developer_client.post(url("session_abandon", session.pk), {"confirm": "yes"}, **(HX if htmx else {}))
 
     assert (response["HX-Redirect"] if htmx else response.url) == url("queue")
     assert FixSession.objects.get().status == "abandoned"
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_abandon_without_the_confirmation_abandons_nothing(developer_client, session, htmx):
+    response = developer_client.post(url("session_abandon", session.pk), **(HX if htmx else {}))
+
+    assert response.status_code == 400
+    assert "Not abandoned: confirm that the session should go back to the queue." in response.content.decode()
+    assert FixSession.objects.get().status == "open"
+
+
+def test_the_abandon_button_asks_first(developer_client, session):
+    page = developer_client.get(url("session_detail", session.pk)).content.decode()
+
+    # The button only opens the question; its answer is the button that posts the confirmation.
+    assert '<details class="abandon" id="abandon"><summary>Abandon (return to the queue)…</summary>' in page
+    assert 'name="confirm" value="yes"' in page and "Give this draft back to the queue?" in page
 
 
 def test_an_admin_reassigns_and_reopens(admin_client_role, session, other_developer):
