@@ -50,10 +50,13 @@ def test_the_demo_reviewer_votes_goes_back_and_changes_the_vote(live_server, pag
     expect(page.locator(".messages")).to_contain_text("Vote recorded.")
     assert _progress(page) == (1, total)
 
+    # Keys act once the page's scripts are in: wait for the editor, as a person waits to see the pair.
+    page.wait_for_selector("#review-diff .monaco-diff-editor")
     page.wait_for_load_state("networkidle")
     page.keyboard.press("p")  # back to the pair just voted on, to change the vote
     page.wait_for_url("**back=1**")
     expect(page.locator("#your-vote")).to_contain_text("A keeps the PRNG key explicit")
+    page.wait_for_selector("#review-diff .monaco-diff-editor")
     page.wait_for_load_state("networkidle")
     page.keyboard.press("2")
     page.keyboard.type("On a second look B is right")
