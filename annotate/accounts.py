@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 
@@ -59,3 +60,10 @@ def deactivate(user: AbstractBaseUser, actor) -> int:
             user.is_active = False
             user.save(update_fields=["is_active"])
     return len(sessions)
+
+
+def said_logged_out(sender, request, user, **kwargs) -> None:
+    """user_logged_out receiver: the log-in page the person lands on says they are logged out."""
+    # The message is kept in a cookie (the session it would live in is flushed right after this signal).
+    if request is not None and user is not None:
+        messages.info(request, "You are logged out.")

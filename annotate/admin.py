@@ -149,7 +149,12 @@ class JobAdmin(ListAdmin):
     list_display = ["pk", "kind", "system", "status", "done", "failed", "total", "created_at"]
     list_select_related = ["system"]
     list_filter = ["kind", "status", "system"]
-    readonly_fields = ["done", "failed", "total"]
+    # What a job did and said is its worker's record: only asking it to stop is left to edit (the Jobs page
+    # cancels and retries).
+    readonly_fields = [
+        "kind", "system", "status", "total", "done", "failed", "message", "params", "task_id", "worker", "attempt",
+        "created_by", "created_at", "updated_at",
+    ]  # fmt: skip
 
 
 @admin.register(ImportRecord)

@@ -28,6 +28,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from annotate import system_stats
 from annotate.contracts import change_contract
 from annotate.models import (
     FixSession,
@@ -43,8 +44,9 @@ from annotate.models import (
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
-# username -> role; boss is also staff and superuser so the Django admin works for the demo.
-DEMO_USERS = {"dev": DEVELOPER, "rev": REVIEWER, "boss": ADMIN}
+# username -> role; boss is also staff and superuser so the Django admin works for the demo. The demo's
+# votes are rev2's, so that rev starts with pairs (and translations) waiting.
+DEMO_USERS = {"dev": DEVELOPER, "rev": REVIEWER, "rev2": REVIEWER, "boss": ADMIN}
 PASSWORD_ENV = "T2J_DEMO_PASSWORD"
 
 
@@ -205,6 +207,8 @@ def write_demo(data: dict[str, Any], stdout: TextIO | None = None) -> dict[str, 
                 _ensure_session(translations[spec["session"]["system"]], spec, counts)
             new = {kind: counts[kind] - before[kind] for kind in ("samples", "translations", "sessions", "steps")}
             _say(stdout, f"{sample.key}: " + ", ".join(f"{n} new {kind}" for kind, n in new.items()))
+        for system in systems.values():
+            system_stats.recount(system)  # a fresh demo's system pages show counted statistics
     return {**counts, "new_users": new_users}
 
 

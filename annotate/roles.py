@@ -57,9 +57,12 @@ def role_required(*roles: str) -> Callable:
 
 def role_context(request: HttpRequest) -> dict:
     roles = user_roles(request.user) if hasattr(request, "user") else frozenset()
+    match = getattr(request, "resolver_match", None)
     return {
         "user_roles": sorted(roles),
         "is_developer": DEVELOPER in roles,
         "is_reviewer": REVIEWER in roles,
         "is_admin_role": ADMIN in roles,
+        # The help page's section about this page: its view name, "drafting:system_list" -> "drafting-system_list".
+        "help_anchor": match.view_name.replace(":", "-") if match else "",
     }

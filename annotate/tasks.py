@@ -9,32 +9,16 @@ from __future__ import annotations
 
 from collections import Counter
 
-from django.utils import timezone
 from django_tasks import task
 
-from annotate import batch_runs, contract_proposals, contracts, drafting, jobs, llm
-from annotate.models import DraftStatus, Job, JobStatus, Sample, SessionStatus, System, Translation
-
-STAT_KEYS = (
-    "translations", "drafts_failed", "sessions_open", "sessions_verified", "sessions_abandoned",
-    "fix_steps", "prompt_tokens", "completion_tokens",
-)  # fmt: skip
-
+from annotate import batch_runs, contract_proposals, contracts, drafting, job_kinds, jobs, llm, system_stats
+from annotate.models import Job, JobStatus, Sample, System
 
 # --- system statistics --------------------------------------------------------------------------------------
 
 
-def translation_counts(translation: Translation) -> Counter:
-    """What one translation adds to its system's statistics."""
-    counts = Counter(translations=1)
-    counts["drafts_failed"] += translation.draft_status == DraftStatus.FAILED
-    counts["prompt_tokens"] += translation.prompt_tokens or 0
-    counts["completion_tokens"] += translation.completion_tokens or 0
-    for session in translation.fix_sessions.all():
-        counts[f"sessions_{session.status}"] += 1
-        if session.status == SessionStatus.VERIFIED:
-            counts["fix_steps"] += session.counted_steps().count()
-    return counts
+def start_recount_job(system: System, user=None) -> Job:
+    return jobs.start_job("recount", recount_system_stats, system=system, user=user, total=system.translations.count())
 
 
 @task()
@@ -43,16 +27,14 @@ def recount_system_stats(job_id: int) -> None:
     job = jobs.begin(job_id)
     if job is None:
         return
-    totals = Counter({key: 0 for key in STAT_KEYS})
+    counted = []
     for translation in job.system.translations.select_related("sample").iterator():
         if jobs.cancelled(job):
             job.finish(JobStatus.CANCELLED, "Cancelled; statistics were left as they were.")
             return
-        totals.update(translation_counts(translation))
+        counted.append(system_stats.translation_counts(translation))
         job.advance(done=1, message=f"Counted {translation.sample.key}")
-    job.system.stats = {key: totals[key] for key in STAT_KEYS}
-    job.system.stats_updated_at = timezone.now()
-    job.system.save(update_fields=["stats", "stats_updated_at"])
+    system_stats.store(job.system, counted)
     job.finish(JobStatus.DONE, "Statistics are up to date.")
 
 
@@ -212,3 +194,20 @@ def contract_proposal_task(job_id: int) -> None:
     else:
         message = f"Proposal ready; against the verified translation: {proposal.verdict}."
     job.finish(JobStatus.DONE, message)
+
+
+# --- the Jobs page's names for these kinds, and how "Retry" starts each again ----------------------------
+
+job_kinds.register("recount", "Recount statistics", lambda job, user: start_recount_job(job.system, user))
+job_kinds.register(
+    drafting.DRAFT_JOB,
+    "Drafting",
+    lambda job, user: start_draft_job(job.system, user, retry_failed=bool(job.params.get("retry_failed"))),
+)
+job_kinds.register(
+    batch_runs.JOB_KIND,
+    "Batch run",
+    lambda job, user: start_batch_run_job(job.system, job.params.get("run_kind", "jax"), user),
+)
+job_kinds.register(VERIFY_JOB, "Contract verification", lambda job, user: start_verify_job(job.system, user))
+job_kinds.register(PROPOSAL_JOB, "Contract proposal")

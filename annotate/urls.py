@@ -6,7 +6,7 @@ t2j_site/urls.py includes this module once. Paths and names are what the role-ma
 
 from django.urls import include, path
 
-from annotate.views import catalog, contracts, dataset, drafting, workspace
+from annotate.views import catalog, contracts, dataset, drafting, help, workspace
 
 # Samples, systems and jobs: namespace "annotate".
 catalog_patterns = [
@@ -19,14 +19,17 @@ catalog_patterns = [
     path("systems/", catalog.system_list, name="system_list"),
     path("systems/<slug:name>/", catalog.system_detail, name="system_detail"),
     path("systems/<slug:name>/recount/", catalog.system_recount, name="system_recount"),
+    path("systems/<slug:name>/stats/", catalog.system_stats_hx, name="system_stats_hx"),
     path("systems/<slug:name>/runs/", catalog.system_runs_start, name="system_runs_start"),
     path("runs/<int:run_id>/plots/<int:position>.png", catalog.run_plot, name="run_plot"),
     path("sandbox/", catalog.sandbox_contents, name="sandbox_contents"),
+    path("jobs/", catalog.job_list, name="job_list"),
     # A system checked against its samples' contracts (views/contracts.py; the system page loads it).
     path("systems/<slug:name>/verification/", contracts.system_verification, name="system_verification"),
     path("systems/<slug:name>/verify/", contracts.system_verify, name="system_verify"),
     path("jobs/<int:pk>/progress/", catalog.job_progress_hx, name="job_progress_hx"),
     path("jobs/<int:pk>/cancel/", catalog.job_cancel, name="job_cancel"),
+    path("jobs/<int:pk>/retry/", catalog.job_retry, name="job_retry"),
 ]
 
 # Moving the bug-fix dataset in and out, under dataset/.
@@ -77,6 +80,7 @@ contract_patterns = [
 
 urlpatterns = [
     path("", catalog.home, name="home"),
+    path("help/", help.help_page, name="help"),
     path("", include((catalog_patterns, "annotate"))),
     path("dataset/", include((dataset_patterns, "dataset"))),
     path("drafting/", include((drafting_patterns, "drafting"))),

@@ -1,16 +1,21 @@
 """Running the metric computations: one entry point shared by `manage.py compute_metrics` and the tasks.
 
 Which metrics exist and how each is computed is the registry's (evaluate/metrics/__init__.py); this module
-checks the arguments and runs the chosen entries in registry order.
+checks the arguments and runs the chosen entries in registry order. Each metric ends with an outcome (done,
+skipped and why, failed and why): one metric's failure is reported and the others still run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 
 from annotate.models import System, Translation
 from evaluate import dashboard, metrics
 from evaluate.metrics import ComputeOptions, ComputeReport
+from evaluate.metrics.base import DONE, FAILED, SKIPPED, MetricOutcome
+
+logger = logging.getLogger(__name__)
 
 
 class ComputeError(ValueError):
@@ -26,18 +31,23 @@ def system_named(name: str | None) -> System | None:
     return system
 
 
-def metrics_for(choice: str) -> tuple[str, ...]:
-    """The metric names `choice` stands for: every registered metric for "all", else that one."""
+def metrics_for(choice: str | Sequence[str]) -> tuple[str, ...]:
+    """The metric names `choice` stands for, in registry order: every registered metric for "all", else the
+    one named or each of the names given."""
     names = metrics.names()
     if choice == "all":
         return names
-    if choice not in names:
-        raise ComputeError(f"Unknown metric {choice!r}; choose from {', '.join(names)} or all.")
-    return (choice,)
+    chosen = {choice} if isinstance(choice, str) else set(choice)
+    unknown = sorted(chosen - set(names))
+    if unknown:
+        raise ComputeError(f"Unknown metric {', '.join(map(repr, unknown))}; choose from {', '.join(names)} or all.")
+    if not chosen:
+        raise ComputeError("Choose at least one metric.")
+    return tuple(name for name in names if name in chosen)
 
 
 def compute(
-    choice: str = "all",
+    choice: str | Sequence[str] = "all",
     *,
     reference_system: str | None = None,
     baseline_system: str | None = None,
@@ -45,8 +55,13 @@ def compute(
     model: str = "",
     processes: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    on_outcome: Callable[[MetricOutcome], None] = lambda outcome: None,
 ) -> ComputeReport:
-    """Compute and store the chosen metrics (for one system's translations, or all), then the dashboard."""
+    """Compute and store the chosen metrics (for one system's translations, or all), then the dashboard.
+
+    `on_outcome` hears each metric's outcome as soon as it is known (a job's progress). Raises ComputeError
+    for bad arguments before anything is computed.
+    """
     chosen = metrics_for(choice)
     options = ComputeOptions(
         reference=system_named(reference_system),
@@ -54,7 +69,7 @@ def compute(
         model=model,
         processes=processes,
         should_stop=should_stop,
-        explicit=choice != "all",
+        explicit=set(chosen) != set(metrics.names()),
     )
     only = system_named(system)
     translations = Translation.objects.select_related("sample", "system")
@@ -65,6 +80,26 @@ def compute(
         if should_stop():
             report.problems.append("Cancelled.")
             break
-        metrics.get(name).compute(translations, report, options)
+        outcome = _compute_one(metrics.get(name), translations, report, options)
+        report.outcomes.append(outcome)
+        on_outcome(outcome)
     dashboard.refresh(changed=True)
     return report
+
+
+def _compute_one(metric: metrics.Metric, translations, report: ComputeReport, options: ComputeOptions) -> MetricOutcome:
+    lines, problems = len(report.lines), len(report.problems)
+    try:
+        metric.compute(translations, report, options)
+    except Exception as error:  # one metric's failure must not lose the others' figures
+        logger.exception("computing %s failed", metric.name)
+        reason = f"{type(error).__name__}: {error}"
+        report.problems.append(f"{metric.name}: failed. {reason}")
+        return MetricOutcome(metric.name, metric.label, FAILED, reason)
+    if metric.name in report.skipped:
+        return MetricOutcome(metric.name, metric.label, SKIPPED, report.skipped[metric.name])
+    said = [line.removeprefix(f"{metric.name}: ") for line in report.lines[lines:]]
+    noted = len(report.problems) - problems
+    if noted:
+        said.append(f"{noted} item{'s' if noted != 1 else ''} not computed (see the message)")
+    return MetricOutcome(metric.name, metric.label, DONE, "; ".join(said))

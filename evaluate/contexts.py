@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from itertools import combinations
 from statistics import mean
 
@@ -167,8 +167,10 @@ class DashboardContext:
         columns = metrics.dashboard_columns()
         rows = metric_rows(translations, columns=[c.name for c in columns])
         sample_ids = translations.values("sample_id")  # a subquery, however many samples
+        # Each reviewer's latest vote per pair: a changed vote replaces the earlier one in every figure.
         human = list(
             Comparison.objects.filter(sample_id__in=sample_ids, judge_user__isnull=False)
+            .current()
             .select_related("left__system", "right__system")
             # System names, not the translations' code: 20k votes would otherwise read 40k programs.
             .only("verdict", "created_at", "judge_user_id", "left__system__name", "right__system__name")
@@ -228,8 +230,24 @@ def dashboard_table(context: dict, name: str) -> tuple[list[dict], list[str]]:
         return plot["rows"], plot["columns"]
     else:
         raise ValueError(f"unknown dashboard table {name!r}")
-    columns = list(rows[0]) if rows else []
-    return rows, columns
+    return rows, list(rows[0]) if rows else _empty_table_columns(context, name)
+
+
+def _empty_table_columns(context: dict, name: str) -> list[str]:
+    """The header of a table with no rows yet: a CSV download always has its header row."""
+    if name == "systems":
+        means = [f"mean_{c.name}{end}" for c in metrics.dashboard_columns() for end in ("", "_low", "_high", "_n")]
+        return ["system", "mode", "translations", "verified", *means, "runtime_ratio", "bt_rank", "bt_strength",
+                "bt_low", "bt_high"]  # fmt: skip
+    if name == "fixcost-distribution":
+        return ["system", *context.get("fixcost_bins", [])]
+    if name == "error-categories":
+        return ["system", *(label for _, label in StepCategory.choices)]
+    row_type = {
+        "pairs": PairScoreRow, "ranking": ranking.RankedSystem, "differences": DifferenceRow,
+        "correlations": Correlation, "agreement": AgreementRow,
+    }[name]  # fmt: skip
+    return [f.name for f in fields(row_type)]
 
 
 DASHBOARD_TABLES = (
@@ -591,11 +609,13 @@ def agreement_rows(human: list[Comparison], sample_ids) -> list[AgreementRow]:
 
 
 def _human_vs_llm(sample_ids) -> list[AgreementRow]:
-    """Weighted (quadratic) kappa between the rounded mean human score and the latest LLM score, per aspect."""
+    """Weighted (quadratic) kappa between the rounded mean of the reviewers' latest scores and the latest LLM
+    score, per aspect."""
     human: dict[tuple, list[int]] = defaultdict(list)
     llm: dict[tuple, int] = {}
     rows = (
         Judgement.objects.filter(translation__sample_id__in=sample_ids, score__isnull=False)
+        .current()
         .order_by("created_at", "pk")
         .values_list("translation_id", "aspect", "with_reference", "judge_user_id", "score")
     )

@@ -1,6 +1,8 @@
 """Metric tables as rows: one row per translation (the export_metrics format), raw comparisons and judgements.
 
 Pages, the CSV/JSON downloads and the management command all use these functions, so they always agree.
+The raw tables hold every row, superseded votes and scores too (for audit); `superseded_by` names the row
+that replaced one (the same reviewer's later vote on the pair, or score of the item), empty for current rows.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import json
 import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 
 from annotate.models import Translation
 from evaluate import metrics
-from evaluate.models import Comparison, Judgement
+from evaluate.models import Comparison, Judgement, later_scores, later_votes
 
 ROW_KEYS = ("sample", "system")
 
@@ -45,8 +47,11 @@ COMPARISON_COLUMNS = (
     "comments_stripped",
     "inconsistent",
     "created_at",
+    "superseded_by",
 )
-JUDGEMENT_COLUMNS = ("id", "sample", "system", "judge", "aspect", "with_reference", "score", "raw_output", "created_at")
+JUDGEMENT_COLUMNS = (
+    "id", "sample", "system", "judge", "aspect", "with_reference", "score", "raw_output", "created_at", "superseded_by",
+)  # fmt: skip
 
 
 def metric_rows(
@@ -78,9 +83,11 @@ CHUNK_ROWS = 2000
 
 
 def comparison_rows() -> Iterator[dict]:
-    rows = Comparison.objects.order_by("pk").values(
-        "pk", "sample__key", "left__system__name", "right__system__name", "judge_user__username", "judge_model",
-        "order_seen", "verdict", "reason", "time_spent_s", "comments_stripped", "inconsistent", "created_at",
+    """Every vote, oldest first; superseded_by names the same reviewer's later vote on the pair (None: current)."""
+    rows = Comparison.objects.order_by("pk").annotate(superseded_by=_first(later_votes())).values(
+        "pk", "superseded_by", "sample__key", "left__system__name", "right__system__name", "judge_user__username",
+        "judge_model", "order_seen", "verdict", "reason", "time_spent_s", "comments_stripped", "inconsistent",
+        "created_at",
     )  # fmt: skip
     for c in rows.iterator(chunk_size=CHUNK_ROWS):
         yield {
@@ -96,13 +103,15 @@ def comparison_rows() -> Iterator[dict]:
             "comments_stripped": c["comments_stripped"],
             "inconsistent": c["inconsistent"],
             "created_at": c["created_at"].isoformat(),
+            "superseded_by": c["superseded_by"],
         }
 
 
 def judgement_rows() -> Iterator[dict]:
-    rows = Judgement.objects.order_by("pk").values(
-        "pk", "translation__sample__key", "translation__system__name", "judge_user__username", "judge_model",
-        "aspect", "with_reference", "score", "raw_output", "created_at",
+    """Every score, oldest first; superseded_by names the same reviewer's later score of the item (None: current)."""
+    rows = Judgement.objects.order_by("pk").annotate(superseded_by=_first(later_scores())).values(
+        "pk", "superseded_by", "translation__sample__key", "translation__system__name", "judge_user__username",
+        "judge_model", "aspect", "with_reference", "score", "raw_output", "created_at",
     )  # fmt: skip
     for j in rows.iterator(chunk_size=CHUNK_ROWS):
         yield {
@@ -115,7 +124,12 @@ def judgement_rows() -> Iterator[dict]:
             "score": j["score"],
             "raw_output": j["raw_output"],
             "created_at": j["created_at"].isoformat(),
+            "superseded_by": j["superseded_by"],
         }
+
+
+def _first(later) -> Subquery:
+    return Subquery(later.order_by("pk").values("pk")[:1])
 
 
 # Text cells a spreadsheet would run as a formula (reasons and raw judge output are typed by people and LLMs).

@@ -1,6 +1,8 @@
 """Judgements people and LLMs make about translations: blind pairwise comparisons and 0-4 scores.
 
-Both are append-only: a vote or a score is never edited; a new one is added.
+Both are append-only: a vote or a score is never edited; a new one is added. A reviewer who changes their
+mind adds a row that supersedes their earlier one for the same pair (or translation, aspect and reference):
+`current()` keeps only the latest per judge, which rankings and agreement use; superseded rows stay for audit.
 """
 
 from __future__ import annotations
@@ -8,10 +10,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from annotate.models import AppendOnlyModel, Sample, Translation
+from annotate.models import AppendOnlyModel, AppendOnlyQuerySet, Sample, Translation
 
 
 class Verdict(models.TextChoices):
@@ -19,6 +21,22 @@ class Verdict(models.TextChoices):
     RIGHT = "right"
     TIE = "tie"
     BOTH_BAD = "both-bad"  # counts as a tie in scores
+
+
+class ComparisonQuerySet(AppendOnlyQuerySet):
+    def current(self) -> ComparisonQuerySet:
+        """Each reviewer's latest vote per pair (either side order), and every LLM verdict: rows a later vote
+        of the same reviewer on the same pair superseded are left out."""
+        return self.exclude(Exists(later_votes()))
+
+    def superseded(self) -> ComparisonQuerySet:
+        return self.filter(Exists(later_votes()))
+
+
+def later_votes():
+    # judge_user = NULL (an LLM) never matches in SQL, so LLM verdicts are never superseded here.
+    same_pair = Q(left=OuterRef("left"), right=OuterRef("right")) | Q(left=OuterRef("right"), right=OuterRef("left"))
+    return Comparison.objects.filter(same_pair, judge_user=OuterRef("judge_user"), pk__gt=OuterRef("pk"))
 
 
 class Comparison(AppendOnlyModel):
@@ -42,6 +60,8 @@ class Comparison(AppendOnlyModel):
     raw_output = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = ComparisonQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         # Admin lists: newest first, and the distinct judge models of its filter, from indexes.
@@ -64,6 +84,26 @@ class Aspect(models.TextChoices):
     FUNCTIONAL_CORRECTNESS = "functional-correctness"
 
 
+class JudgementQuerySet(AppendOnlyQuerySet):
+    def current(self) -> JudgementQuerySet:
+        """Each reviewer's latest score per (translation, aspect, with or without reference), and every LLM
+        judgement (the LLM's own latest is chosen where its scores are read)."""
+        return self.exclude(Exists(later_scores()))
+
+    def superseded(self) -> JudgementQuerySet:
+        return self.filter(Exists(later_scores()))
+
+
+def later_scores():
+    return Judgement.objects.filter(
+        judge_user=OuterRef("judge_user"),
+        translation=OuterRef("translation"),
+        aspect=OuterRef("aspect"),
+        with_reference=OuterRef("with_reference"),
+        pk__gt=OuterRef("pk"),
+    )
+
+
 class Judgement(AppendOnlyModel):
     """A CodeTrans (ICE-Score style) 0-4 score of one translation on one aspect."""
 
@@ -80,6 +120,8 @@ class Judgement(AppendOnlyModel):
     )
     raw_output = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = JudgementQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]

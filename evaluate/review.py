@@ -5,12 +5,17 @@ reviewers. Sides are shuffled per reviewer (deterministically, so a reload shows
 sides actually shown are what the Comparison records. Nothing that names a system, a model or provenance
 leaves this module for a reviewer: the page gets the sample, two programs blinded by evaluate.blinding
 (comments and docstrings removed unless asked for, names redacted) and a random handle for the pair.
+
+A reviewer sees their progress (pairs voted on / voted on plus waiting), may skip a pair (it comes back after
+the others) and may go back through the pairs they voted on ("Previous") to change a vote: the new vote is a
+new row that supersedes the old one (Comparison.objects.current()).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
@@ -26,6 +31,11 @@ from evaluate.models import BlindPurpose, Comparison, Verdict
 REASON_MAX_CHARS = 2000
 # A page left open overnight should not record a 12-hour "time spent".
 MAX_TIME_SPENT_S = 3 * 3600
+VERDICT_WORDS = {
+    Verdict.LEFT: "A is better", Verdict.RIGHT: "B is better", Verdict.TIE: "Tie", Verdict.BOTH_BAD: "Both bad",
+}  # fmt: skip
+
+Pair = tuple[int, int]  # (lower, higher) translation id: never leaves the server
 
 
 class ReviewError(ValueError):
@@ -58,27 +68,34 @@ def human_votes() -> dict[tuple[int, int], set[int]]:
     return votes
 
 
-def queue_for(user, *, limit: int | None = None) -> list[tuple[int, int, int]]:
-    """Pairs this reviewer has not voted on and that still need votes, least-voted first."""
+def queue_for(user, *, skipped: Sequence[Pair] = (), limit: int | None = None) -> list[tuple[int, int, int]]:
+    """Pairs this reviewer has not voted on and that still need votes, least-voted first; the pairs they
+    `skipped` ((lower, higher) ids, oldest skip first) come last, in the order they were skipped."""
     votes = human_votes()
+    later = _skip_ranks(skipped)
     open_pairs = _open_pairs(user, votes)
-    open_pairs.sort(key=lambda p: _queue_key(user, p, votes))
+    open_pairs.sort(key=lambda p: _queue_key(user, p, votes, later))
     return open_pairs[:limit] if limit else open_pairs
 
 
-def next_pair(user) -> tuple[tuple[int, int, int] | None, int]:
-    """queue_for(user)[0] and the queue's length, without ordering the whole queue.
+def next_pair(user, *, skipped: Sequence[Pair] = ()) -> tuple[tuple[int, int, int] | None, int]:
+    """queue_for(user, skipped=skipped)[0] and the queue's length, without ordering the whole queue.
 
-    Only the least-voted pairs can come first, so only theirs are hashed: what the review page needs on every
-    request, at a cost that does not grow with how far the queue goes.
+    Only the least-skipped, least-voted pairs can come first, so only theirs are hashed: what the review page
+    needs on every request, at a cost that does not grow with how far the queue goes.
     """
     votes = human_votes()
+    later = _skip_ranks(skipped)
     open_pairs = _open_pairs(user, votes)
     if not open_pairs:
         return None, 0
-    fewest = min(len(votes.get(p[1:], ())) for p in open_pairs)
-    candidates = (p for p in open_pairs if len(votes.get(p[1:], ())) == fewest)
-    return min(candidates, key=lambda p: _queue_key(user, p, votes)), len(open_pairs)
+    first = min((later.get(p[1:], 0), len(votes.get(p[1:], ()))) for p in open_pairs)
+    candidates = (p for p in open_pairs if (later.get(p[1:], 0), len(votes.get(p[1:], ()))) == first)
+    return min(candidates, key=lambda p: _queue_key(user, p, votes, later)), len(open_pairs)
+
+
+def _skip_ranks(skipped: Sequence[Pair]) -> dict[Pair, int]:
+    return {tuple(pair): rank for rank, pair in enumerate(skipped, start=1)}
 
 
 def _open_pairs(user, votes: dict[tuple[int, int], set[int]]) -> list[tuple[int, int, int]]:
@@ -91,9 +108,38 @@ def _open_pairs(user, votes: dict[tuple[int, int], set[int]]) -> list[tuple[int,
     ]
 
 
-def _queue_key(user, pair: tuple[int, int, int], votes: dict) -> tuple[int, int]:
-    # Least-voted first finishes pairs; a per-user hash spreads reviewers over different pairs.
-    return len(votes.get(pair[1:], ())), _coin(user, pair[1], pair[2], "order")
+def _queue_key(user, pair: tuple[int, int, int], votes: dict, later: dict) -> tuple[int, int, int]:
+    # Skipped pairs last; least-voted first finishes pairs; a per-user hash spreads reviewers over different pairs.
+    return later.get(pair[1:], 0), len(votes.get(pair[1:], ())), _coin(user, pair[1], pair[2], "order")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A reviewer's progress through a queue: items they have done and done plus waiting."""
+
+    done: int
+    total: int
+
+    @property
+    def left(self) -> int:
+        return self.total - self.done
+
+
+def voted_pairs(user) -> list[Pair]:
+    """(lower, higher) translation ids of the pairs this reviewer voted on and that can still be reviewed, the
+    most recently voted first: what "Previous" walks back through."""
+    reviewable = reviewable_translations().values("pk")
+    votes = Comparison.objects.filter(judge_user=user, left__in=reviewable, right__in=reviewable).current()
+    seen: dict[Pair, None] = {}
+    for left, right in votes.order_by("-pk").values_list("left_id", "right_id"):
+        seen.setdefault((min(left, right), max(left, right)))
+    return list(seen)
+
+
+def progress(user, waiting: int) -> Progress:
+    """This reviewer's progress: the pairs they voted on, and those plus the `waiting` ones."""
+    done = len(voted_pairs(user))
+    return Progress(done, done + waiting)
 
 
 def read_pair(user, token: str) -> blinding.Handle:
@@ -130,27 +176,50 @@ class BlindPair:
     left_code: str
     right_code: str
     original: bool  # comments and docstrings shown (names still redacted)
-    remaining: int
+    done: int  # pairs this reviewer has voted on
+    total: int  # done plus those waiting for them
+    left: int  # waiting for them
+    voted: str  # this reviewer's current verdict on the pair ("" before a vote), as on the sides shown
+    voted_reason: str
+    back: int  # 0 for a pair from the queue; n for the n-th most recent pair voted on ("Previous")
+    earlier: bool  # there is a pair voted on before this one to go back to
 
 
-def show_pair(user, lo: int, hi: int, *, original: bool = False, remaining: int = 0) -> BlindPair:
+NO_PROGRESS = Progress(0, 0)
+
+
+def show_pair(
+    user, lo: int, hi: int, *, original: bool = False, progress: Progress = NO_PROGRESS, back: int = 0
+) -> BlindPair:
     """The pair under a new handle (its showing time starts now)."""
-    return _blind_pair(user, blinding.issue(user, BlindPurpose.PAIR, lo, hi), lo, hi, original, remaining)
+    token = blinding.issue(user, BlindPurpose.PAIR, lo, hi)
+    return _blind_pair(user, token, lo, hi, original, progress, back)
 
 
-def show_again(user, token: str, *, original: bool = False, remaining: int = 0) -> BlindPair:
+def show_again(user, token: str, *, original: bool = False, progress: Progress = NO_PROGRESS) -> BlindPair:
     """The pair a handle names, under the same handle (its first showing time kept)."""
     handle = read_pair(user, token)
-    return _blind_pair(user, handle.key, handle.first_id, handle.second_id, original, remaining)
+    return _blind_pair(user, handle.key, handle.first_id, handle.second_id, original, progress, 0)
 
 
-def _blind_pair(user, token: str, lo: int, hi: int, original: bool, remaining: int) -> BlindPair:
+def show_previous(user, back: int, *, original: bool = False, progress: Progress) -> BlindPair:
+    """The `back`-th most recent pair this reviewer voted on (1 = their last vote), with that vote, so they
+    can change it; ReviewError when there is no such pair."""
+    voted = voted_pairs(user)
+    if not 1 <= back <= len(voted):
+        raise ReviewError("There is no earlier vote to go back to.")
+    lo, hi = voted[back - 1]
+    return show_pair(user, lo, hi, original=original, progress=progress, back=back)
+
+
+def _blind_pair(user, token: str, lo: int, hi: int, original: bool, progress: Progress, back: int) -> BlindPair:
     translations = {t.pk: t for t in Translation.objects.filter(pk__in=[lo, hi]).select_related("sample")}
     if len(translations) != 2 or translations[lo].sample_id != translations[hi].sample_id:
         raise ReviewError("This pair no longer exists.")
     left_id, right_id = sides_for(user, lo, hi)
     names = blinding.names_pattern(blinding.identity_names())
     sample: Sample = translations[lo].sample
+    vote = _latest_vote(user, lo, hi)
     return BlindPair(
         token=token,
         sample_key=sample.key,
@@ -159,12 +228,35 @@ def _blind_pair(user, token: str, lo: int, hi: int, original: bool, remaining: i
         left_code=blinding.blind_code(translations[left_id].code, names, original=original),
         right_code=blinding.blind_code(translations[right_id].code, names, original=original),
         original=original,
-        remaining=remaining,
+        done=progress.done,
+        total=progress.total,
+        left=progress.left,
+        voted=_as_shown(vote, left_id) if vote else "",
+        voted_reason=vote.reason if vote else "",
+        back=back,
+        earlier=back < progress.done,
+    )
+
+
+def _as_shown(vote: Comparison, left_id: int) -> str:
+    """The vote's verdict on the sides shown now (a vote recorded with the sides the other way round swaps)."""
+    if vote.left_id == left_id or vote.verdict not in (Verdict.LEFT, Verdict.RIGHT):
+        return vote.verdict
+    return Verdict.RIGHT if vote.verdict == Verdict.LEFT else Verdict.LEFT
+
+
+def _latest_vote(user, lo: int, hi: int) -> Comparison | None:
+    return (
+        Comparison.objects.filter(judge_user=user, left_id__in=[lo, hi], right_id__in=[lo, hi])
+        .order_by("-pk")
+        .only("verdict", "reason", "left_id", "right_id")
+        .first()
     )
 
 
 def record_vote(user, token: str, *, verdict: str, reason: str, original: bool = False) -> Comparison:
-    """Store one reviewer's verdict on the sides they were shown; refuses a second vote on the same pair."""
+    """Store one reviewer's verdict on the sides they were shown. A vote on a pair they voted on before
+    supersedes that one (a new row; the old stays for audit); the same verdict and reason again adds nothing."""
     handle = read_pair(user, token)
     lo, hi = handle.first_id, handle.second_id
     if verdict not in Verdict.values:
@@ -179,9 +271,9 @@ def record_vote(user, token: str, *, verdict: str, reason: str, original: bool =
         pair = list(Translation.objects.filter(pk__in=[lo, hi]).values_list("pk", "sample_id"))
         if len(pair) != 2 or pair[0][1] != pair[1][1]:
             raise ReviewError("This pair no longer exists.")
-        already = Comparison.objects.filter(judge_user=user, left_id__in=[lo, hi], right_id__in=[lo, hi]).exists()
-        if already:
-            raise ReviewError("You already voted on this pair.")
+        earlier = _latest_vote(user, lo, hi)
+        if earlier is not None and (earlier.verdict, earlier.reason) == (verdict, reason):
+            return earlier  # sent twice (a double click, a reload): nothing changed
         comparison = Comparison.objects.create(
             sample_id=pair[0][1],
             left_id=left_id,

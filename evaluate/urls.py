@@ -13,8 +13,10 @@ urlpatterns = [
     path("fixcost-estimate/", views.fixcost_estimate_start, name="fixcost_estimate_start"),
     path("review/", views.review_compare, name="review_compare"),
     path("review/vote/", views.comparison_vote, name="comparison_vote"),
+    path("review/skip/", views.comparison_skip, name="comparison_skip"),
     path("score/", views.score_translation, name="score_translation"),
     path("score/submit/", views.judgement_create, name="judgement_create"),
+    path("score/skip/", views.judgement_skip, name="judgement_skip"),
     path("experiments/", views_experiment.experiment_list, name="experiment_list"),
     path("experiments/<slug:experiment_name>/", views_experiment.experiment_detail, name="experiment_detail"),
     path(

@@ -15,14 +15,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate import jobs
-from annotate.models import Job
+from annotate.models import Job, System
 from annotate.roles import ADMIN, REVIEWER, role_required
 from evaluate import dashboard as stored_dashboard
 from evaluate import metrics, review, scoring
 from evaluate.compute import ComputeError, metrics_for, system_named
 from evaluate.contexts import DASHBOARD_TABLES, Filters, dashboard_table
 from evaluate.exports import TABLES, stream_table, to_csv, to_json
-from evaluate.tasks import compute_metrics_task, fixcost_estimate_task, llm_compare_task
+from evaluate.tasks import start_compute_job, start_fixcost_estimate_job, start_llm_compare_job
 
 EVALUATE_JOB_KINDS = ("metrics", "llm-compare", "fixcost-estimate", stored_dashboard.REFRESH_JOB)
 UNKNOWN_TABLE = "Unknown table or format."
@@ -30,8 +30,10 @@ NOT_COMPUTED = "The dashboard has not been computed yet: start a refresh on the 
 
 
 def _shown(request: HttpRequest) -> stored_dashboard.Shown:
-    """The stored (or, when filtered, cached) dashboard context for this request's filters."""
+    """The stored (or, when filtered, cached) dashboard context for this request's filters; ComputeError when
+    the baseline names no system."""
     baseline = request.GET.get("baseline", "").strip()[:100]
+    system_named(baseline)
     return stored_dashboard.shown(Filters.from_query(request.GET), baseline)
 
 
@@ -40,17 +42,26 @@ def _shown(request: HttpRequest) -> stored_dashboard.Shown:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Shows what the refresh job stored (never builds it), with its age and a stale mark."""
     jobs.fail_silent_jobs()  # a dead worker's job must not show as running
-    shown = _shown(request)
+    error, status = "", 200
+    try:
+        shown = _shown(request)
+    except ComputeError as problem:  # an unknown choice is an error, not a filter silently dropped
+        error, status = f"{problem} The unfiltered dashboard is shown.", 400
+        shown = stored_dashboard.stored()
     context = (shown.context or {}) | {
         "stored": shown.context is not None,
         "computed_at": shown.computed_at,
         "stale": shown.stale,
-        "query": request.GET.urlencode(),
+        "error": error,
+        "query": request.GET.urlencode() if not error else "",
         "tables": DASHBOARD_TABLES,
         "metrics": metrics.all_metrics(),
-        "jobs": Job.objects.filter(kind__in=EVALUATE_JOB_KINDS)[:5],
+        "system_names": list(System.objects.order_by("name").values_list("name", flat=True)),
+        "jobs": Job.objects.filter(kind__in=EVALUATE_JOB_KINDS).select_related("system")[:5],
     }
-    return render(request, "evaluate/dashboard.html", context)
+    if error:
+        context["baseline"] = ""
+    return render(request, "evaluate/dashboard.html", context, status=status)
 
 
 @require_POST
@@ -78,7 +89,10 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
         # Streamed as it is read (tens of thousands of votes): the web process never holds the whole file.
         response = StreamingHttpResponse(stream_table(table, fmt), content_type=content_type)
     else:
-        shown = _shown(request)  # the same stored context the page shows, not a fresh build
+        try:
+            shown = _shown(request)  # the same stored context the page shows, not a fresh build
+        except ComputeError as error:
+            return HttpResponse(str(error), status=400, content_type="text/plain")
         if shown.context is None:
             return HttpResponse(NOT_COMPUTED, status=409, content_type="text/plain")
         try:
@@ -93,19 +107,18 @@ def metrics_export(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(ADMIN)
 def metrics_compute(request: HttpRequest) -> HttpResponse:
-    keys = ("metric", "reference_system", "baseline_system", "system", "model")
-    params = {key: request.POST.get(key, "").strip()[:200] for key in keys}
+    """Compute the ticked metrics (?metrics=name, repeated) as a job with one progress step per metric."""
+    options = {key: request.POST.get(key, "").strip()[:200] for key in ("reference_system", "baseline_system", "model")}
     try:
-        metrics_for(params["metric"])
-        for key in ("reference_system", "baseline_system", "system"):
-            system_named(params[key])
+        chosen = metrics_for(request.POST.getlist("metrics"))
+        system_named(options["reference_system"]), system_named(options["baseline_system"])
+        only = system_named(request.POST.get("system", "").strip()[:100])
     except ComputeError as error:
         messages.error(request, str(error))
         return redirect("evaluate:dashboard")
-    # The job's own system field carries "only this system" (start_job takes `system` as that field).
-    only = system_named(params.pop("system"))
-    jobs.start_job("metrics", compute_metrics_task, system=only, user=request.user, total=1, **params)
-    messages.success(request, f"Computing {params['metric']} in the background.")
+    start_compute_job(chosen, request.user, system=only, **options)
+    labels = ", ".join(metrics.get(name).label for name in chosen)
+    messages.success(request, f"Computing {labels} in the background; progress below.")
     return redirect("evaluate:dashboard")
 
 
@@ -117,12 +130,12 @@ def llm_compare_start(request: HttpRequest) -> HttpResponse:
     model = request.POST.get("model", "").strip()[:200]
     try:
         if not a or not b or a == b:
-            raise ComputeError("Name two different systems to compare.")
+            raise ComputeError("Choose two different systems to compare.")
         system_named(a), system_named(b)
     except ComputeError as error:
         messages.error(request, str(error))
         return redirect("evaluate:dashboard")
-    jobs.start_job("llm-compare", llm_compare_task, user=request.user, total=1, system_a=a, system_b=b, model=model)
+    start_llm_compare_job(a, b, request.user, model=model)
     messages.success(request, f"LLM comparison of {a} and {b} started.")
     return redirect("evaluate:dashboard")
 
@@ -134,39 +147,68 @@ def fixcost_estimate_start(request: HttpRequest) -> HttpResponse:
     try:
         system = system_named(request.POST.get("system", "").strip()[:100])
         if system is None:
-            raise ComputeError("Name the system whose translations to estimate.")
+            raise ComputeError("Choose the system whose translations to estimate.")
     except ComputeError as error:
         messages.error(request, str(error))
         return redirect("evaluate:dashboard")
-    total = system.translations.count()
     model = request.POST.get("model", "").strip()[:200]
-    every = request.POST.get("all") == "1"
-    jobs.start_job(
-        "fixcost-estimate", fixcost_estimate_task, system=system, user=request.user, total=total, model=model, all=every
-    )
+    start_fixcost_estimate_job(system, request.user, model=model, every=request.POST.get("all") == "1")
     messages.success(request, f"FixCost estimates for {system.name} started.")
     return redirect("evaluate:dashboard")
+
+
+# The pairs and items a reviewer skipped stay in their (server-side) session: ids never reach the page.
+REVIEW_SKIPPED = "t2j_review_skipped"
+SCORE_SKIPPED = "t2j_score_skipped"
+SKIPS_KEPT = 500
+
+
+def _skipped(request: HttpRequest, key: str) -> list[tuple]:
+    return [tuple(item) for item in request.session.get(key, [])]
+
+
+def _skip(request: HttpRequest, key: str, item: tuple) -> None:
+    kept = [list(old) for old in request.session.get(key, []) if tuple(old) != item]
+    request.session[key] = (kept + [list(item)])[-SKIPS_KEPT:]
+
+
+def _back(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.GET.get("back", "0")))
+    except ValueError:
+        return 0
+
+
+def _again(name: str, original: bool) -> str:
+    return reverse(name) + ("?original=1" if original else "")
 
 
 @require_GET
 @role_required(REVIEWER, ADMIN)
 def review_compare(request: HttpRequest) -> HttpResponse:
-    """The next blind pair (or the one named by ?pair=), sides as this reviewer sees them; ?original=1 keeps
-    comments and docstrings (names still redacted)."""
-    original = request.GET.get("original") == "1"
-    first, remaining = review.next_pair(request.user)
+    """The next blind pair (or the one named by ?pair=, or with ?back=n the n-th most recent pair voted on),
+    sides as this reviewer sees them; ?original=1 keeps comments and docstrings (names still redacted)."""
+    original, back = request.GET.get("original") == "1", _back(request)
+    first, waiting = review.next_pair(request.user, skipped=_skipped(request, REVIEW_SKIPPED))
+    progress = review.progress(request.user, waiting)
     try:
-        if request.GET.get("pair"):
-            pair = review.show_again(request.user, request.GET["pair"], original=original, remaining=remaining)
+        if back:
+            pair = review.show_previous(request.user, back, original=original, progress=progress)
+        elif request.GET.get("pair"):
+            pair = review.show_again(request.user, request.GET["pair"], original=original, progress=progress)
         elif first:
             _, lo, hi = first
-            pair = review.show_pair(request.user, lo, hi, original=original, remaining=remaining)
+            pair = review.show_pair(request.user, lo, hi, original=original, progress=progress)
         else:
-            return render(request, "evaluate/review_compare.html", {"pair": None})
+            return render(request, "evaluate/review_compare.html", {"pair": None, "progress": progress})
     except review.ReviewError as error:
         messages.error(request, str(error))
         return redirect("evaluate:review_compare")
-    return render(request, "evaluate/review_compare.html", {"pair": asdict(pair)})
+    return render(request, "evaluate/review_compare.html", _pair_context(pair))
+
+
+def _pair_context(pair: review.BlindPair, **extra) -> dict:
+    return {"pair": asdict(pair), "voted_words": review.VERDICT_WORDS.get(pair.voted, ""), **extra}
 
 
 @require_POST
@@ -189,37 +231,78 @@ def comparison_vote(request: HttpRequest) -> HttpResponse:
     except review.ReviewError as error:
         # Show the same pair again (same handle: the clock keeps running from the first showing) with what the
         # reviewer typed, and say what is missing; nothing was stored.
-        pair = asdict(review.show_again(request.user, token, original=original))
-        context = {"pair": pair, "error": str(error), "reason": request.POST.get("reason", "")}
+        _, waiting = review.next_pair(request.user, skipped=_skipped(request, REVIEW_SKIPPED))
+        progress = review.progress(request.user, waiting)
+        pair = review.show_again(request.user, token, original=original, progress=progress)
+        context = _pair_context(pair, error=str(error), reason=request.POST.get("reason", ""))
         return render(request, "evaluate/review_compare.html", context, status=400)
-    messages.success(request, "Vote recorded.")
-    return redirect(reverse("evaluate:review_compare") + ("?original=1" if original else ""))
+    messages.success(request, "Vote recorded. To change it, go back with Previous (P).")
+    return redirect(_again("evaluate:review_compare", original))
+
+
+@require_POST
+@role_required(REVIEWER, ADMIN)
+def comparison_skip(request: HttpRequest) -> HttpResponse:
+    """Put the pair shown at the end of this reviewer's queue (for as long as they stay logged in)."""
+    original = request.POST.get("original") == "1"
+    try:
+        handle = review.read_pair(request.user, request.POST.get("pair", ""))
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+    else:
+        _skip(request, REVIEW_SKIPPED, (handle.first_id, handle.second_id))
+        messages.info(request, "Skipped; that pair comes back after the others.")
+    return redirect(_again("evaluate:review_compare", original))
 
 
 @require_GET
 @role_required(REVIEWER, ADMIN)
 def score_translation(request: HttpRequest) -> HttpResponse:
-    original = request.GET.get("original") == "1"
+    """The next item to score (or the one named by ?item=, or with ?back=n the n-th most recent scored)."""
+    original, back = request.GET.get("original") == "1", _back(request)
     try:
-        if request.GET.get("item"):
+        if back:
+            item = scoring.previous_item(request.user, back, original=original)
+        elif request.GET.get("item"):
             item = scoring.item_from_token(request.user, request.GET["item"], original=original)
         else:
-            item = scoring.next_item(request.user, original=original)
-    except (review.ReviewError, scoring.Translation.DoesNotExist):
-        messages.error(request, "This scoring link is not valid; here is the next translation.")
+            item = scoring.next_item(request.user, original=original, skipped=_skipped(request, SCORE_SKIPPED))
+    except (review.ReviewError, scoring.Translation.DoesNotExist) as error:
+        messages.error(request, str(error) if back else "This scoring link is not valid; here is the next translation.")
         return redirect("evaluate:score_translation")
-    return render(request, "evaluate/score_translation.html", {"item": asdict(item) if item else None})
+    context = {"item": asdict(item) if item else None, "scores": SCORES}
+    if item is None:
+        context["progress"] = scoring.plan_for(request.user).progress
+    return render(request, "evaluate/score_translation.html", context)
+
+
+SCORES = ("0", "1", "2", "3", "4")
 
 
 @require_POST
 @role_required(REVIEWER, ADMIN)
 def judgement_create(request: HttpRequest) -> HttpResponse:
-    token = request.POST.get("item", "")
+    token, original = request.POST.get("item", ""), request.POST.get("original") == "1"
     try:
         scoring.record_scores(request.user, token, request.POST)
     except review.ReviewError as error:
         messages.error(request, str(error))
         url = reverse("evaluate:score_translation")
         return redirect(f"{url}?item={token}" if token else url)
-    messages.success(request, "Scores recorded.")
-    return redirect("evaluate:score_translation")
+    messages.success(request, "Scores recorded. To change them, go back with Previous (P).")
+    return redirect(_again("evaluate:score_translation", original))
+
+
+@require_POST
+@role_required(REVIEWER, ADMIN)
+def judgement_skip(request: HttpRequest) -> HttpResponse:
+    """Put the item shown at the end of this reviewer's score queue (for as long as they stay logged in)."""
+    original = request.POST.get("original") == "1"
+    try:
+        item = scoring.skipped_item(request.user, request.POST.get("item", ""))
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+    else:
+        _skip(request, SCORE_SKIPPED, item)
+        messages.info(request, "Skipped; that translation comes back after the others.")
+    return redirect(_again("evaluate:score_translation", original))

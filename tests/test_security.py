@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
@@ -18,6 +19,7 @@ from annotate.forms import drafting as drafting_forms
 from annotate.forms import workspace as workspace_forms
 from annotate.models import FixSession, Run, Sample
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
+from annotate.templatetags.duration_tags import duration
 from evaluate.models import Comparison
 from tests.annotate.factories import SampleFactory, SystemFactory, TranslationFactory, UserFactory
 from tests.conftest import make_user
@@ -162,6 +164,9 @@ def test_repeated_failed_logins_lock_the_account(client, settings):
     locked = client.post(reverse("login"), {"username": "victim", "password": "right-password-123"})
     assert locked.status_code == 429
     assert b"Too many failed log-ins" in locked.content
+    # It says for how long (the setting is 15 minutes unless the environment says otherwise).
+    minutes = round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
+    assert f"logging in is locked for {minutes} minutes" in locked.content.decode()
     assert AccessAttempt.objects.get(username="victim").failures_since_start >= settings.AXES_FAILURE_LIMIT
     assert "_auth_user_id" not in client.session
 
@@ -173,10 +178,18 @@ def test_login_works_and_logout_needs_post(client):
     response = client.post(reverse("login"), {"username": "alice", "password": "right-password-123"})
     assert response.status_code == 302 and client.session["_auth_user_id"] == str(user.pk)
     assert client.get(reverse("logout")).status_code == 405
-    client.post(reverse("logout"))
+    logged_out = client.post(reverse("logout"), follow=True)
+    assert '<li class="info">You are logged out.</li>' in logged_out.content.decode()
     assert "_auth_user_id" not in client.session
 
 
 def test_there_is_no_self_signup(client):
     assert client.get("/accounts/signup/").status_code == 404
     assert client.get("/accounts/register/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("delta", "words"), [(timedelta(minutes=15), "15 minutes"), (timedelta(minutes=90), "1 hour 30 minutes")]
+)
+def test_a_lockout_says_its_length_in_words(delta, words):
+    assert duration(delta) == words

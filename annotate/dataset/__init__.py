@@ -17,7 +17,7 @@ from pathlib import Path
 from annotate.dataset.audit import audited
 from annotate.dataset.errors import DatasetError
 from annotate.dataset.exporting import export_jsonl, export_t2j, write_export
-from annotate.dataset.importing import ImportPlan, import_records, plan_import
+from annotate.dataset.importing import NO_PROVENANCE, ImportPlan, Provenance, import_records, plan_import
 from annotate.dataset.reading import decode
 from annotate.dataset.records import ParsedDataset, parse_dataset, parse_dataset_file
 from annotate.models import ImportKind
@@ -25,6 +25,7 @@ from annotate.models import ImportKind
 __all__ = [
     "DatasetError",
     "ImportPlan",
+    "Provenance",
     "export_jsonl",
     "export_t2j",
     "import_dataset",
@@ -54,18 +55,32 @@ def _import(
     replace: bool = False,
     dry_run: bool = False,
     actor=None,
+    provenance: Provenance = NO_PROVENANCE,
+    model_confirmed: bool = False,
 ) -> ImportPlan:
     known_format = "" if fmt == "auto" else fmt
     with audited(ImportKind.DATASET, name, actor=actor, dry_run=dry_run, fmt=known_format) as attempt:
         parsed = parse()
         attempt.format = parsed.format
-        plan = import_records(parsed, source=name, replace=replace, dry_run=dry_run, actor=actor)
+        plan = import_records(
+            parsed, source=name, replace=replace, dry_run=dry_run, actor=actor, provenance=provenance,
+            model_confirmed=model_confirmed,
+        )  # fmt: skip
         attempt.summary = plan.counts()
     return plan
 
 
-def preview_dataset(data: bytes, *, name: str, system: str | None = None, replace: bool = False, fmt: str = "auto"):
-    """What importing would change, conflicts included (they do not raise here): the upload preview."""
+def preview_dataset(
+    data: bytes,
+    *,
+    name: str,
+    system: str | None = None,
+    replace: bool = False,
+    fmt: str = "auto",
+    provenance: Provenance = NO_PROVENANCE,
+):
+    """What importing would change, conflicts and model differences included (they do not raise here): the
+    upload preview."""
     text = decode(data, name)
     parsed = parse_dataset(text, name, system=system, fmt=fmt)
-    return plan_import(parsed, source=name, replace=replace)
+    return plan_import(parsed, source=name, replace=replace, provenance=provenance)

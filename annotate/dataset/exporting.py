@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import json
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from typing import BinaryIO, TextIO
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 
 from annotate.dataset.errors import DatasetError
 from annotate.dataset.records import TOP_KEY, join_extra
@@ -16,6 +17,8 @@ from annotate.models import FixSession, FixStep, System
 
 T2J_CONTENT_TYPE = "application/json"
 JSONL_CONTENT_TYPE = "application/x-ndjson"
+ZIP_CONTENT_TYPE = "application/zip"
+T2J_FILENAME = "fix_bugs_dataset.json"
 INDENT = " " * 4
 # Sessions whose steps are read in one query: ~300 steps with the programs before and after each, a few MB.
 CHUNK_SESSIONS = 20
@@ -67,6 +70,26 @@ def _with_steps(sessions: QuerySet[FixSession], *prefetch: str | Prefetch) -> It
     return sessions.prefetch_related(*prefetch).iterator(chunk_size=CHUNK_SESSIONS)
 
 
+def exported_system_names() -> list[str]:
+    """Names of the systems with at least one verified session, alphabetical: what an export can hold."""
+    # EXISTS stops at a system's first verified session; a join would read every one of them.
+    verified = FixSession.objects.verified().filter(translation__system=OuterRef("pk"))
+    return list(System.objects.filter(Exists(verified)).order_by("name").values_list("name", flat=True))
+
+
+def write_t2j_zip(out: BinaryIO, systems: list[str]) -> None:
+    """A zip of one T2J file per system, `<system>-fix_bugs_dataset.json`, each as write_t2j writes it: T2J
+    has no system field, so several systems' sessions of one sample cannot share a file. Raises DatasetError
+    (possibly midway, as write_export)."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in systems:
+            with archive.open(f"{name}-{T2J_FILENAME}", "w") as member:
+                text = io.TextIOWrapper(member, encoding="utf-8", newline="")
+                write_t2j(text, name)
+                text.flush()
+                text.detach()  # the member is closed by its own `with`
+
+
 def _strict_dumps(value: dict, session: FixSession, **options) -> str:
     """JSON with no NaN or Infinity (they are not JSON): rows stored before imports refused them say so here."""
     try:
@@ -89,8 +112,7 @@ def _require_one_system_per_sample(sessions: QuerySet[FixSession]) -> None:
         names = sorted(set().union(*shared.values()))
         keys = ", ".join(sorted(shared)[:5]) + (" ..." if len(shared) > 5 else "")
         raise DatasetError(
-            f"samples {keys} have verified sessions from several systems ({', '.join(names)}): "
-            "choose one system (--system)"
+            f"samples {keys} have verified sessions from several systems ({', '.join(names)}): choose one system"
         )
 
 

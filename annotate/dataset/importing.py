@@ -16,7 +16,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotate import hygiene
+from annotate import hygiene, sample_metadata
 from annotate.dataset.errors import DatasetError
 from annotate.dataset.records import ParsedDataset, SessionRecord, StepRecord
 from annotate.models import (
@@ -45,6 +45,19 @@ FIELD_NAMES = {
     "jsonl": {"pytorch_code": "pytorch_code", "draft": "draft_code", "final": "final_code", "steps": "steps",
               "extra": "extra"},
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the person importing says about the file: the origin of its samples, their difficulty ("" takes it
+    from TorchLeet-style keys: e1, m3, h10) and the model that wrote its drafts ("" for unknown)."""
+
+    origin: str = ""
+    difficulty: str = ""
+    model: str = ""
+
+
+NO_PROVENANCE = Provenance()
 
 
 @dataclass
@@ -79,6 +92,8 @@ class ImportPlan:
     # and how many steps are flagged. Flagged steps are imported and counted like any other (the paper counted them).
     flagged_sessions: list[tuple[str, str, list[str]]] = field(default_factory=list)
     flagged: int = 0
+    # Existing systems whose model is not the one this import names: the import waits for a yes.
+    model_differences: list[str] = field(default_factory=list)
 
     def flagged_steps(self) -> list[tuple[str, str, list[str]]]:
         return self.flagged_sessions
@@ -113,30 +128,45 @@ class ImportPlan:
 
 
 def import_records(
-    parsed: ParsedDataset, *, source: str = "", replace: bool = False, dry_run: bool = False, actor=None
+    parsed: ParsedDataset,
+    *,
+    source: str = "",
+    replace: bool = False,
+    dry_run: bool = False,
+    actor=None,
+    provenance: Provenance = NO_PROVENANCE,
+    model_confirmed: bool = False,
 ) -> ImportPlan:
-    """Plan, and unless dry_run apply, all records in one transaction; conflicts without replace raise.
+    """Plan, and unless dry_run apply, all records in one transaction; conflicts without replace raise, and so
+    does a model that differs from an existing system's unless `model_confirmed`.
 
     Records are planned and written a batch at a time as they are read: a problem found in the file or a
     conflict raises at the end and the transaction rolls back, so nothing is written unless all of it is.
     """
     with transaction.atomic():
-        plan = _run(parsed, source, replace, write=not dry_run, actor=actor)
+        plan = _run(parsed, source, replace, write=not dry_run, actor=actor, provenance=provenance)
         if plan.conflicts and not replace:
-            raise DatasetError(plan.conflicts + ["nothing was imported; use --replace to overwrite"])
+            raise DatasetError(plan.conflicts + ["nothing was imported; import again with replace to overwrite"])
+        if plan.model_differences and not model_confirmed:
+            raise DatasetError(plan.model_differences + ["nothing was imported; confirm the model to import anyway"])
         if not dry_run:
             planner_statistics.refresh(Sample, System, Translation, FixSession, FixStep)
     return plan
 
 
-def plan_import(parsed: ParsedDataset, *, source: str = "", replace: bool = False) -> ImportPlan:
-    """What importing would change, conflicts included (they do not raise here); nothing is written."""
-    return _run(parsed, source, replace, write=False)
+def plan_import(
+    parsed: ParsedDataset, *, source: str = "", replace: bool = False, provenance: Provenance = NO_PROVENANCE
+) -> ImportPlan:
+    """What importing would change, conflicts and model differences included (they do not raise here);
+    nothing is written."""
+    return _run(parsed, source, replace, write=False, provenance=provenance)
 
 
-def _run(parsed: ParsedDataset, source: str, replace: bool, *, write: bool, actor=None) -> ImportPlan:
+def _run(
+    parsed: ParsedDataset, source: str, replace: bool, *, write: bool, actor=None, provenance: Provenance
+) -> ImportPlan:
     plan = ImportPlan(parsed.format, source, replace)
-    batches = _Batches(plan, FIELD_NAMES[parsed.format], write=write, actor=actor)
+    batches = _Batches(plan, FIELD_NAMES[parsed.format], write=write, actor=actor, provenance=provenance)
     records = iter(parsed.records)
     while batch := list(itertools.islice(records, BATCH_RECORDS)):
         batches.add(batch)
@@ -148,11 +178,12 @@ class _Batches:
     """Plans (and writes, when `write`) records a batch at a time, remembering across batches only the
     samples already seen, the systems and users looked up, and the next import position."""
 
-    def __init__(self, plan: ImportPlan, names: dict, *, write: bool, actor) -> None:
+    def __init__(self, plan: ImportPlan, names: dict, *, write: bool, actor, provenance: Provenance) -> None:
         self.plan, self.names, self.actor = plan, names, actor
-        self.write = write
+        self.write, self.provenance = write, provenance
         self.samples: dict[str, Sample | None] = {}  # key -> the row (None when a dry run would create it)
         self.systems: dict[str, System] = {}
+        self.systems_checked: set[str] = set()
         self.users = _Users()
         self.named_users: set[str] = set()
         self.next_position: int | None = None
@@ -163,6 +194,7 @@ class _Batches:
         return self.write and (self.plan.replace or not self.plan.conflicts)
 
     def add(self, records: list[SessionRecord]) -> None:
+        self._check_models(records)
         self._plan_samples(records)
         translations = _existing_translations(records)
         plans = [_plan_record(record, translations, self.names) for record in records]
@@ -177,6 +209,19 @@ class _Batches:
                 except DatabaseError as exc:
                     # The whole transaction rolls back; say which item the database refused so it can be found.
                     raise DatasetError(f"{record_plan.record.place} could not be written: {exc}") from exc
+
+    def _check_models(self, records: list[SessionRecord]) -> None:
+        """An existing system whose model is not the one named: a difference to confirm, said once per system."""
+        model = self.provenance.model
+        names = {record.system for record in records} - self.systems_checked
+        self.systems_checked |= names
+        if not model or not names:
+            return
+        for system in System.objects.filter(name__in=names).exclude(model=model).order_by("name"):
+            self.plan.model_differences.append(
+                f"system {system.name!r} exists with model {system.model or '(none)'!r}, not {model!r}: "
+                "its drafts would mix two models"
+            )
 
     def _plan_samples(self, records: list[SessionRecord]) -> None:
         """Samples seen for the first time in this batch: their state counted, and written when writing."""
@@ -205,7 +250,12 @@ class _Batches:
         if state == NEW:
             self.next_position += 1
             return Sample.objects.create(
-                key=record.sample_key, pytorch_code=record.pytorch_code, import_position=self.next_position - 1
+                key=record.sample_key,
+                pytorch_code=record.pytorch_code,
+                import_position=self.next_position - 1,
+                title=sample_metadata.title_from_code(record.pytorch_code),
+                origin=self.provenance.origin,
+                difficulty=self.provenance.difficulty or sample_metadata.difficulty_from_key(record.sample_key),
             )
         changed = []
         if state == CONFLICT and self.plan.replace:
@@ -224,7 +274,7 @@ class _Batches:
         record = record_plan.record
         if record.system not in self.systems:
             self.systems[record.system] = System.objects.get_or_create(
-                name=record.system, defaults={"mode": SystemMode.IMPORTED}
+                name=record.system, defaults={"mode": SystemMode.IMPORTED, "model": self.provenance.model}
             )[0]
         translation = _write_translation(record_plan, self.samples[record.sample_key], self.systems[record.system])
         if record_plan.session_state == SAME:

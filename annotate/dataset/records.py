@@ -166,7 +166,7 @@ def parse_dataset_file(path: Path, name: str, *, system: str | None = None, fmt:
 
 def _jsonl_dataset(lines: Iterable[tuple[int, str]], name: str, system: str | None) -> ParsedDataset:
     if system:
-        raise DatasetError("--system applies to T2J files only: JSONL records name their own system")
+        raise DatasetError("a system name applies to T2J files only: JSONL records name their own system")
     return ParsedDataset("jsonl", _jsonl_records(iter_jsonl(lines, name)))
 
 

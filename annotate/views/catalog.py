@@ -13,12 +13,12 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from annotate import batch_runs, jobs, sample_files
+from annotate import batch_runs, job_kinds, jobs, sample_files, system_stats
 from annotate.forms.catalog import SampleFileForm, SampleRunSettingsForm
 from annotate.models import Difficulty, Job, Run, RunPlot, Sample, SampleFile, SessionStatus, System, Translation
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER, is_admin, role_required, user_roles
 from annotate.sandbox import Limits, runtime_info
-from annotate.tasks import recount_system_stats, start_batch_run_job
+from annotate.tasks import start_batch_run_job, start_recount_job
 
 ANY_ROLE = (DEVELOPER, REVIEWER, ADMIN)
 # What the sample list shows: no program or contract text is read for it.
@@ -167,18 +167,34 @@ def system_list(request: HttpRequest) -> HttpResponse:
     return render(request, "annotate/system_list.html", {"systems": systems})
 
 
+def _stats_context(system: System) -> dict:
+    return {
+        "system": system,
+        "stats": system_stats.rows(system),
+        "job": system.jobs.filter(kind="recount").first(),
+    }
+
+
 @require_GET
 @role_required(ADMIN)
 def system_detail(request: HttpRequest, name: str) -> HttpResponse:
     system = get_object_or_404(System, name=name)
     jobs.fail_silent_jobs()
     context = {
-        "system": system,
-        "job": system.jobs.filter(kind="recount").first(),
+        **_stats_context(system),
         "batch_job": system.jobs.filter(kind=batch_runs.JOB_KIND).first(),
         "batch_summaries": batch_runs.summary(system),
     }
     return render(request, "annotate/system_detail.html", context)
+
+
+@require_GET
+@role_required(ADMIN)
+def system_stats_hx(request: HttpRequest, name: str) -> HttpResponse:
+    """The statistics block of a system's page: polled while a recount runs, so the counts replace themselves."""
+    system = get_object_or_404(System, name=name)
+    jobs.fail_silent_jobs()
+    return render(request, "annotate/system_detail.html#stats", _stats_context(system))
 
 
 @require_POST
@@ -202,9 +218,11 @@ def system_runs_start(request: HttpRequest, name: str) -> HttpResponse:
 @role_required(ADMIN)
 def system_recount(request: HttpRequest, name: str) -> HttpResponse:
     system = get_object_or_404(System, name=name)
-    jobs.start_job("recount", recount_system_stats, system=system, user=request.user, total=system.translations.count())
+    if not system.jobs.filter(kind="recount").active().exists():
+        start_recount_job(system, request.user)
     if request.htmx:
-        return HttpResponseClientRedirect(system.get_absolute_url())
+        system.refresh_from_db()  # an inline (test) task has counted already
+        return render(request, "annotate/system_detail.html#stats", _stats_context(system))
     return redirect(system)
 
 
@@ -224,7 +242,39 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     jobs.request_cancel(job)
     if request.htmx:
         return render(request, "annotate/_job_progress.html", {"job": job})
+    if request.POST.get("next") == "jobs":
+        return redirect("annotate:job_list")
     return redirect(job.system or "home")
+
+
+@require_GET
+@role_required(ADMIN)
+def job_list(request: HttpRequest) -> HttpResponse:
+    """Every background job, newest first, paginated; the table refreshes itself while any shown is active."""
+    jobs.fail_silent_jobs()
+    page = Paginator(Job.objects.select_related("system", "created_by"), settings.T2J_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [(job, job_kinds.label(job.kind), job_kinds.can_retry(job)) for job in page]
+    context = {"page": page, "rows": rows, "any_active": any(job.is_active for job in page)}
+    template = "annotate/job_list.html"
+    if request.htmx:
+        template += "#job-rows"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required(ADMIN)
+def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start a finished, failed or cancelled job again with the same settings, as a new job."""
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        new = job_kinds.retry(job, request.user)
+    except ValueError as problem:
+        messages.error(request, str(problem))
+    else:
+        messages.success(request, f"{job_kinds.label(job.kind)} started again as job {new.pk}.")
+    return redirect("annotate:job_list")
 
 
 def _query_without_page(request: HttpRequest) -> str:

@@ -5,31 +5,40 @@ from __future__ import annotations
 import tempfile
 
 from django.contrib import messages
-from django.db.models import Exists, OuterRef
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate.dataset import DatasetError, import_dataset, preview_dataset, staging, write_export
-from annotate.dataset.exporting import JSONL_CONTENT_TYPE, T2J_CONTENT_TYPE
+from annotate.dataset import DatasetError, Provenance, import_dataset, preview_dataset, staging, write_export
+from annotate.dataset.exporting import (
+    JSONL_CONTENT_TYPE,
+    T2J_CONTENT_TYPE,
+    T2J_FILENAME,
+    ZIP_CONTENT_TYPE,
+    exported_system_names,
+    write_t2j_zip,
+)
 from annotate.dataset.importing import CONFLICT, NEW, SAME
 from annotate.forms.dataset import DatasetExportForm, DatasetUploadForm
-from annotate.models import FixSession, ImportRecord, SessionStatus, System
+from annotate.models import ImportRecord, System
 from annotate.roles import ADMIN, role_required
 
 SESSION_KEY = "dataset_import"
 RECENT_IMPORTS = 10
-EXPORT_FILES = {"t2j": (T2J_CONTENT_TYPE, "fix_bugs_dataset.json"), "jsonl": (JSONL_CONTENT_TYPE, "fix_sessions.jsonl")}
+TEXT = "; charset=utf-8"
+EXPORT_FILES = {
+    "t2j": (T2J_CONTENT_TYPE + TEXT, T2J_FILENAME),
+    "jsonl": (JSONL_CONTENT_TYPE + TEXT, "fix_sessions.jsonl"),
+    "zip": (ZIP_CONTENT_TYPE, "fix_bugs_dataset-by-system.zip"),
+}
 DOWNLOAD_BLOCK_BYTES = 1 << 16
 
 
 def _home(request: HttpRequest, *, upload_form=None, errors=(), status: int = 200) -> HttpResponse:
     context = {
         "upload_form": upload_form or DatasetUploadForm(),
-        # EXISTS stops at a system's first verified session; a join would read every one of them.
-        "systems": System.objects.filter(
-            Exists(FixSession.objects.filter(translation__system=OuterRef("pk"), status=SessionStatus.VERIFIED))
-        ),
+        "systems": exported_system_names(),
+        "known_systems": System.objects.order_by("name").values_list("name", flat=True),
         "errors": list(errors),
         "imports": ImportRecord.objects.select_related("actor")[:RECENT_IMPORTS],
     }
@@ -51,7 +60,7 @@ def import_preview(request: HttpRequest) -> HttpResponse:
     upload, options = form.cleaned_data["file"], _options(form.cleaned_data)
     data = upload.read()
     try:
-        plan = preview_dataset(data, name=upload.name, **options)
+        plan = preview_dataset(data, name=upload.name, **_arguments(options))
     except DatasetError as exc:
         return _home(request, upload_form=form, errors=exc.problems, status=400)
     staging.discard(request.session.get(SESSION_KEY, {}).get("token", ""))
@@ -64,12 +73,21 @@ def import_preview(request: HttpRequest) -> HttpResponse:
         "counts": plan.counts(),
         "columns": (NEW, SAME, CONFLICT),
         "can_confirm": plan.changes_anything and (plan.replace or not plan.conflicts),
+        "model": options["provenance"]["model"],
     }
     return render(request, "annotate/dataset_preview.html", context)
 
 
 def _options(cleaned: dict) -> dict:
-    return {"system": cleaned["system"] or None, "replace": cleaned["replace"], "fmt": cleaned["format"]}
+    """The upload's choices as kept in the session until the confirm (plain values: the session is JSON)."""
+    return {
+        "system": cleaned["system"] or None, "replace": cleaned["replace"], "fmt": cleaned["format"],
+        "provenance": {key: cleaned[key].strip() for key in ("origin", "difficulty", "model")},
+    }  # fmt: skip
+
+
+def _arguments(options: dict) -> dict:
+    return {**options, "provenance": Provenance(**options["provenance"])}
 
 
 @require_POST
@@ -81,9 +99,13 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
         return _home(
             request, errors=["That upload is no longer waiting for confirmation; upload it again."], status=400
         )
-    options = {key: pending[key] for key in ("system", "replace", "fmt")}
+    kept = {key: pending[key] for key in ("system", "replace", "fmt")}
+    options = _arguments({**kept, "provenance": pending.get("provenance", {})})
     try:
-        import_dataset(data, name=pending["name"], actor=request.user, **options)
+        import_dataset(
+            data, name=pending["name"], actor=request.user, model_confirmed=request.POST.get("model_ok") == "1",
+            **options,
+        )  # fmt: skip
     except DatasetError as exc:
         # The data changed since the preview (e.g. someone else imported): nothing was written.
         return _home(request, errors=exc.problems, status=409)
@@ -96,25 +118,30 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(ADMIN)
 def export_download(request: HttpRequest) -> HttpResponse:
-    """The export, written line by line into a temporary file, then streamed from it.
+    """The export, written line by line into a temporary file, then streamed from it: one system's T2J JSON
+    or JSONL; for all systems JSONL, or (T2J having no system field) a zip holding one T2J file per system once
+    several systems have verified sessions.
 
     Memory stays flat at any size, and an export that fails (a stored NaN) fails before the first byte is sent.
     """
     form = DatasetExportForm(request.GET)
     if not form.is_valid():
-        return _home(request, errors=["Choose an export format: t2j or jsonl."], status=400)
+        return _home(request, errors=["Choose an export format: T2J JSON or JSONL."], status=400)
     fmt, system = form.cleaned_data["format"], form.cleaned_data["system"] or None
+    by_system = fmt == "t2j" and not system and len(systems := exported_system_names()) > 1
     spool = tempfile.TemporaryFile()  # unlinked already; closed by the response
     try:
-        write_export(spool, fmt, system)
+        if by_system:
+            write_t2j_zip(spool, systems)
+        else:
+            write_export(spool, fmt, system)
     except DatasetError as exc:
         spool.close()
         return _home(request, errors=exc.problems, status=400)
-    content_type, filename = EXPORT_FILES[fmt]
+    content_type, filename = EXPORT_FILES["zip" if by_system else fmt]
     spool.seek(0)
     response = FileResponse(
-        spool, as_attachment=True, filename=f"{system}-{filename}" if system else filename,
-        content_type=f"{content_type}; charset=utf-8",
-    )  # fmt: skip
+        spool, as_attachment=True, filename=f"{system}-{filename}" if system else filename, content_type=content_type
+    )
     response.block_size = DOWNLOAD_BLOCK_BYTES
     return response

@@ -40,15 +40,36 @@ class Column:
         return bool(self.label)
 
 
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class MetricOutcome:
+    """How one metric of a compute run ended: done (with what it stored), skipped and why, failed and why."""
+
+    metric: str
+    label: str
+    status: str  # DONE, SKIPPED or FAILED
+    detail: str = ""
+
+
 @dataclass
 class ComputeReport:
-    """What a compute run says: one line per metric done, and the problems met (skipped items, errors)."""
+    """What a compute run says: one line per metric done, the problems met (skipped items, errors), the
+    metrics that skipped themselves (name -> why), and one outcome per metric run."""
 
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    outcomes: list[MetricOutcome] = field(default_factory=list)
 
     def say(self, line: str) -> None:
         self.lines.append(line)
+
+    def skip(self, metric: str, reason: str, *, problem: bool = False) -> None:
+        """The metric computed nothing, for `reason` (e.g. no LLM endpoint); a problem when it was asked for."""
+        self.skipped[metric] = reason
+        (self.problems if problem else self.lines).append(f"{metric}: skipped. {reason}")
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def compute(translations, report: ComputeReport, options: ComputeOptions) -> Non
     problem = llm.configuration_problem(options.model)
     if problem:
         # Part of "all" without an endpoint: skip, loudly; asked for by name: that is an error.
-        (report.problems if options.explicit else report.lines).append(f"codetrans: skipped. {problem}")
+        report.skip("codetrans", problem, problem=options.explicit)
         return
     outcomes = judge_all(
         translations.exclude(code="").prefetch_related("sample__translations__fix_sessions__translation__system"),

@@ -12,7 +12,16 @@ from django.contrib.auth import get_user_model
 
 from annotate import fixlog
 from annotate.demo import DEMO_DIR, DEMO_USERS, DemoDataError, ensure_demo_users, load_demo
-from annotate.models import FixSession, FixStep, Sample, SessionEventKind, SessionStatus, StepCategory, Translation
+from annotate.models import (
+    FixSession,
+    FixStep,
+    Sample,
+    SessionEventKind,
+    SessionStatus,
+    StepCategory,
+    System,
+    Translation,
+)
 from tests.annotate import demo_files
 from tests.annotate.demo_files import (
     SESSION_SAMPLES,
@@ -120,6 +129,17 @@ def test_samples_and_drafts_hold_the_files():
         for system, filename in spec["translations"].items():
             translation = Translation.objects.get(sample=sample, system__name=system)
             assert translation.code == (DEMO_DIR / spec["key"] / filename).read_text(encoding="utf-8")
+
+
+@pytest.mark.django_db
+def test_a_fresh_demo_has_its_system_statistics_counted():
+    """QA: a fresh demo's system page said "Statistics: Not counted yet."."""
+    load_demo()
+    for system in System.objects.all():
+        assert system.stats_updated_at is not None
+        assert system.stats["translations"] == system.translations.count() > 0
+        verified = FixSession.objects.filter(translation__system=system, status=SessionStatus.VERIFIED).count()
+        assert system.stats["sessions_verified"] == verified
 
 
 @pytest.mark.django_db

@@ -182,6 +182,7 @@ def _value(text: str, name: str) -> str:
 def test_no_page_of_the_review_or_the_scoring_names_a_system_model_or_translation_id(reviewer_client, world):
     sweep = Sweep(reviewer_client, world)
     _, text = sweep("get", COMPARE)
+    sweep("post", reverse("evaluate:comparison_skip"), {"pair": _value(text, "pair")})
     while "No pairs are waiting" not in text:
         token = _value(text, "pair")
         _, original = sweep("get", COMPARE, {"pair": token, "original": "1"})
@@ -190,12 +191,22 @@ def test_no_page_of_the_review_or_the_scoring_names_a_system_model_or_translatio
         sweep("post", VOTE, {"pair": token, "verdict": "left", "reason": ""})
         _, text = sweep("post", VOTE, {"pair": token, "verdict": "left", "reason": "clearer"})
     _, text = sweep("get", SCORE)
+    sweep("post", reverse("evaluate:judgement_skip"), {"item": _value(text, "item")})
     while "Nothing is waiting" not in text:
         token = _value(text, "item")
         sweep("get", SCORE, {"item": token, "original": "1"})
         sweep("post", SCORE_SUBMIT, {"item": token, "usefulness": "9"})
         _, text = sweep("post", SCORE_SUBMIT, {"item": token, "usefulness": "3", "functional-correctness": "2"})
-    assert Comparison.objects.count() == len(review.all_pairs()) > 0 and Judgement.objects.exists()
+    # Skipping and going back to change a vote or a score show no more than the first showing did.
+    for url, field, submit, data in (
+        (COMPARE, "pair", VOTE, {"verdict": "tie", "reason": "changed"}),
+        (SCORE, "item", SCORE_SUBMIT, {"usefulness": "1", "functional-correctness": "1"}),
+    ):
+        for back in ("1", "2"):
+            _, text = sweep("get", url, {"back": back})
+            assert "Your " in text
+        sweep("post", submit, {field: _value(text, field), **data})
+    assert Comparison.objects.current().count() == len(review.all_pairs()) > 0 and Judgement.objects.exists()
     # Every showing got its own handle, so equal pairs never carry equal tokens.
     assert len(sweep.tokens) >= 8 and sweep.pages >= 20
 

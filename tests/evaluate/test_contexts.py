@@ -60,6 +60,21 @@ def test_agreement_reads_votes_in_the_pairs_own_orientation(db):
     assert cohen.value == 1.0
 
 
+def test_a_changed_vote_replaces_the_earlier_one_in_scores_rankings_and_agreement(db):
+    sample = SampleFactory()
+    a, b = TranslationFactory(sample=sample), TranslationFactory(sample=sample)
+    x1, x2 = make_user("reviewer", "x1"), make_user("reviewer", "x2")
+    ComparisonFactory(sample=sample, left=a, right=b, verdict="left", judge_user=x1)  # superseded below
+    ComparisonFactory(sample=sample, left=b, right=a, verdict="left", judge_user=x1)  # x1 changed their mind
+    ComparisonFactory(sample=sample, left=a, right=b, verdict="right", judge_user=x2)
+    ctx = DashboardContext.from_database(bootstrap=10)
+    [pair] = ctx.pair_scores
+    assert (pair.n, pair.score_b) == (2, 1.0)  # two votes, both for b: the superseded one counts nowhere
+    assert [r.votes for r in ctx.bt_ranking] == [2, 2]
+    [cohen] = [row for row in ctx.agreement if row.statistic == "Cohen's kappa"]
+    assert cohen.items == 1
+
+
 def test_dashboard_tables_export_as_rows(evaluated):
     ctx = DashboardContext.from_database(bootstrap=10)
     rows, columns = ctx.table("systems")

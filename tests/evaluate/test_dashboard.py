@@ -7,11 +7,13 @@ import dataclasses
 import io
 import json
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib import auth
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from annotate import fixlog
 from annotate.dataset import import_dataset
@@ -70,11 +72,18 @@ def builds(monkeypatch):
 def test_a_dashboard_get_shows_the_stored_context_without_fitting_or_computing(
     admin_client_role, stored_dashboard, nothing_is_built, django_assert_max_num_queries
 ):
-    # Login (3), silent jobs (1), the snapshot and the generation (2), the job list (1).
-    with django_assert_max_num_queries(7):
+    # Login (3), silent jobs (1), the snapshot and the generation (2), the job list (1), the system names (1).
+    with django_assert_max_num_queries(8):
         html = admin_client_role.get(DASHBOARD).content.decode()
     assert "t2j" in html and "Bradley–Terry" in html and 'data-plot="plot-data-mean-codebleu"' in html
     assert 'id="computed-at"' in html and 'class="stale"' not in html
+
+
+def test_computed_at_names_its_time_zone(admin_client_role, stored_dashboard, nothing_is_built, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    html = admin_client_role.get(DASHBOARD).content.decode()
+    local = timezone.localtime(stored_dashboard.computed_at, ZoneInfo("Europe/Paris"))
+    assert f'<time datetime="{local.isoformat()}">{local:%Y-%m-%d %H:%M:%S} {local.tzname()}</time>' in html
 
 
 def test_before_anything_is_stored_the_dashboard_offers_to_compute_now(admin_client_role, evaluated, nothing_is_built):

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from annotate.demo import DEMO_USERS, DemoDataError
 from annotate.models import Sample
+from evaluate import review, scoring
 from evaluate.demo import load_demo
 from evaluate.models import Comparison, Verdict
 from tests.annotate import demo_files
@@ -58,14 +59,28 @@ def test_loading_twice_changes_nothing():
 
 
 @pytest.mark.django_db
-def test_comparisons_are_by_the_demo_reviewer_on_one_sample():
+def test_comparisons_are_by_the_second_demo_reviewer_on_one_sample():
     load_demo()
     for comparison in Comparison.objects.all():
-        assert comparison.judge_user.username == "rev"
+        assert comparison.judge_user.username == "rev2"
         assert comparison.left.sample_id == comparison.right.sample_id == comparison.sample_id
         assert comparison.left_id != comparison.right_id
         assert comparison.verdict in Verdict.values
         assert comparison.reason
+
+
+@pytest.mark.django_db
+def test_the_demo_leaves_pairs_and_translations_waiting_for_each_demo_reviewer():
+    """QA: rev used to find "No pairs are waiting" on a fresh demo, all its comparisons being rev's."""
+    load_demo()
+    User = get_user_model()
+    for username in ("rev", "rev2"):
+        reviewer = User.objects.get(username=username)
+        assert scoring.plan_for(reviewer).offered, username
+    rev, rev2 = User.objects.get(username="rev"), User.objects.get(username="rev2")
+    assert len(review.queue_for(rev)) == len(review.all_pairs()) == Comparison.objects.count() > 0
+    voted = Comparison.objects.count()
+    assert review.progress(rev2, len(review.queue_for(rev2))) == review.Progress(done=voted, total=voted)
 
 
 @pytest.mark.django_db

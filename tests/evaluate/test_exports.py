@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotate.models import SessionStatus
-from evaluate.exports import METRIC_COLUMNS, metric_rows
+from evaluate.exports import METRIC_COLUMNS, comparison_rows, judgement_rows, metric_rows, render_table
 from evaluate.metrics.fixcost import compute_human
 from evaluate.models import CodeBLEUScore, RuntimeMeasurement
 from tests.annotate.factories import FixSessionFactory, FixStepFactory, SampleFactory, SystemFactory, TranslationFactory
@@ -105,6 +105,29 @@ def test_raw_comparisons_and_judgements_export(measured, capsys):
     assert (row["left_system"], row["right_system"], row["verdict"], row["reason"]) == ("t2j", "base", "tie", "same")
     call_command("export_metrics", "--format", "json", "--table", "judgements")
     assert len(json.loads(capsys.readouterr().out)) == 6
+
+
+def test_raw_exports_keep_superseded_votes_and_scores_and_name_what_replaced_them(measured):
+    full, _ = measured
+    other = TranslationFactory(sample=full.sample, system=SystemFactory(name="base"))
+    reviewer = make_user("reviewer", "changes-mind")
+    first = ComparisonFactory(sample=full.sample, left=full, right=other, verdict="left", judge_user=reviewer)
+    ComparisonFactory(sample=full.sample, left=other, right=full, verdict="tie", judge_user=make_user("reviewer"))
+    again = ComparisonFactory(sample=full.sample, left=other, right=full, verdict="right", judge_user=reviewer)
+    llm = [ComparisonFactory(sample=full.sample, left=full, right=other, judge_user=None, judge_model="m")
+           for _ in range(2)]  # fmt: skip
+
+    rows = {row["id"]: row for row in comparison_rows()}
+    assert rows[first.pk]["superseded_by"] == again.pk
+    assert [row["superseded_by"] for pk, row in rows.items() if pk != first.pk] == [None] * 4
+    assert {llm[0].pk, llm[1].pk} <= set(rows)
+
+    h1 = JudgementFactory(translation=full, judge_user=make_user("reviewer", "h3"), aspect="usefulness", score=4)
+    h1_again = JudgementFactory(translation=full, judge_user=h1.judge_user, aspect="usefulness", score=1)
+    scores = {row["id"]: row for row in judgement_rows()}
+    assert scores[h1.pk]["superseded_by"] == h1_again.pk and scores[h1_again.pk]["superseded_by"] is None
+    assert sum(row["superseded_by"] is not None for row in scores.values()) == 1
+    assert list(csv.reader(io.StringIO(render_table("judgements", "csv"))))[0][-1] == "superseded_by"
 
 
 def test_export_to_a_missing_folder_fails_clearly(db, tmp_path):

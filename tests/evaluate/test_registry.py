@@ -74,7 +74,7 @@ def test_a_registered_metric_is_a_compute_choice(evaluated, line_ratio, admin_cl
     assert "line_ratio: 4 translations" in capsys.readouterr().out
     assert line_ratio == [sorted(Translation.objects.values_list("pk", flat=True))]
     html = admin_client_role.get(reverse("evaluate:dashboard")).content.decode()
-    assert '<option value="line_ratio">Line ratio</option>' in html
+    assert '<input type="checkbox" name="metrics" value="line_ratio" checked> Line ratio' in html
 
 
 def test_a_registered_metric_is_the_last_column_of_the_metrics_export(evaluated, line_ratio):

@@ -14,6 +14,7 @@ from tests.conftest import make_user
 
 COMPARE = reverse("evaluate:review_compare")
 VOTE = reverse("evaluate:comparison_vote")
+SKIP = reverse("evaluate:comparison_skip")
 
 
 @pytest.fixture
@@ -99,21 +100,83 @@ def test_an_unknown_verdict_is_refused(reviewer_client, pair):
     assert response.status_code == 400 and not Comparison.objects.exists()
 
 
-def test_a_reviewer_votes_once_per_pair_and_each_pair_goes_to_k_reviewers(settings, pair):
+def test_a_changed_vote_supersedes_the_first_and_each_pair_goes_to_k_reviewers(settings, pair):
     settings.T2J_REVIEWERS_PER_PAIR = 2
     lo, hi = sorted(t.pk for t in pair)
     first, second, third = (make_user(REVIEWER, name) for name in ("k1", "k2", "k3"))
 
     token = review.show_pair(first, lo, hi).token
-    review.record_vote(first, token, verdict="tie", reason="same")
-    with pytest.raises(review.ReviewError, match="already voted"):
-        review.record_vote(first, review.show_pair(first, lo, hi).token, verdict="left", reason="changed my mind")
+    original = review.record_vote(first, token, verdict="tie", reason="same")
+    changed = review.record_vote(first, review.show_pair(first, lo, hi).token, verdict="left", reason="changed my mind")
     assert review.queue_for(first) == []
-    assert review.queue_for(third) != []
+    assert review.queue_for(third) != []  # first's two votes are one reviewer on the pair
     review.record_vote(second, review.show_pair(second, lo, hi).token, verdict="left", reason="ok")
 
     assert review.queue_for(third) == []
-    assert Comparison.objects.count() == 2
+    assert Comparison.objects.count() == 3  # the superseded vote stays for audit
+    assert list(Comparison.objects.superseded()) == [original]
+    assert set(Comparison.objects.current()) == {changed, Comparison.objects.get(judge_user=second)}
+
+
+def test_the_same_vote_sent_twice_is_stored_once(reviewer, pair):
+    lo, hi = sorted(t.pk for t in pair)
+    token = review.show_pair(reviewer, lo, hi).token
+    first = review.record_vote(reviewer, token, verdict="right", reason="r")
+    assert review.record_vote(reviewer, token, verdict="right", reason="r") == first
+    assert Comparison.objects.count() == 1
+
+
+def _progress(html: str) -> str:
+    return re.sub(r"\s+", " ", re.search(r'<div class="queue-progress".*?</div>', html, re.S).group(0))
+
+
+@pytest.fixture
+def two_pairs(pair):
+    other = SampleFactory(key="e10", pytorch_code="import torch\n")
+    TranslationFactory(sample=other, code="print('gamma code')\n")
+    TranslationFactory(sample=other, code="print('delta code')\n")
+    return pair
+
+
+def test_the_page_shows_progress_and_skip_puts_a_pair_last(reviewer_client, two_pairs):
+    html = reviewer_client.get(COMPARE).content.decode()
+    assert "<strong>0 of 2</strong> pairs done" in _progress(html) and "2 left" in _progress(html)
+    first_sample = re.search(r"Blind comparison: sample (\w+)", html).group(1)
+
+    response = reviewer_client.post(SKIP, {"pair": _token(html, "pair")}, follow=True)
+    html = response.content.decode()
+    assert "Skipped" in html and f"sample {first_sample}<" not in html  # the other pair now
+    reviewer_client.post(VOTE, {"pair": _token(html, "pair"), "verdict": "left", "reason": "clear"})
+
+    html = reviewer_client.get(COMPARE).content.decode()
+    assert f"sample {first_sample}<" in html  # the skipped pair came back
+    assert "<strong>1 of 2</strong> pairs done" in _progress(html) and "1 left" in _progress(html)
+
+
+def test_previous_shows_the_last_vote_and_voting_again_changes_it(reviewer_client, reviewer, two_pairs):
+    html = reviewer_client.get(COMPARE).content.decode()
+    reviewer_client.post(VOTE, {"pair": _token(html, "pair"), "verdict": "left", "reason": "A is clearer"})
+    voted = Comparison.objects.get()
+
+    html = reviewer_client.get(COMPARE, {"back": "1"}).content.decode()
+    assert "Your vote: <strong>A is better</strong> — “A is clearer”" in html
+    assert 'value="left" data-key="1" aria-pressed="true"' in html
+    assert "<strong>1 of 2</strong>" in _progress(html)
+    response = reviewer_client.post(VOTE, {"pair": _token(html, "pair"), "verdict": "tie", "reason": "on second look"})
+    assert response.status_code == 302
+
+    assert Comparison.objects.count() == 2 and list(Comparison.objects.superseded()) == [voted]
+    changed = Comparison.objects.current().get()
+    assert (changed.verdict, changed.reason, changed.judge_user) == ("tie", "on second look", reviewer)
+    assert {changed.left_id, changed.right_id} == {voted.left_id, voted.right_id}
+    html = reviewer_client.get(COMPARE).content.decode()
+    assert "<strong>1 of 2</strong>" in _progress(html)  # a changed vote is not a second pair done
+    assert "Your vote" not in html  # the next pair from the queue
+
+
+def test_going_back_further_than_the_votes_says_so(reviewer_client, pair):
+    response = reviewer_client.get(COMPARE, {"back": "1"}, follow=True)
+    assert "There is no earlier vote to go back to." in response.content.decode()
 
 
 def test_the_queue_offers_least_voted_pairs_first(settings, pair):
@@ -160,7 +223,8 @@ def test_the_compare_page_costs_a_fixed_number_of_queries(reviewer_client, pair,
     for _ in range(20):
         sample = SampleFactory()
         TranslationFactory(sample=sample), TranslationFactory(sample=sample)
-    with django_assert_max_num_queries(10):
+    # Two more than before progress and "your vote": the pairs voted on, and the vote on the pair shown.
+    with django_assert_max_num_queries(12):
         assert reviewer_client.get(COMPARE).status_code == 200
 
 

@@ -12,6 +12,7 @@ from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFac
 
 PAGE = reverse("evaluate:score_translation")
 SUBMIT = reverse("evaluate:judgement_create")
+SKIP = reverse("evaluate:judgement_skip")
 
 
 @pytest.fixture
@@ -30,15 +31,22 @@ def _item(html: str) -> str:
     return re.search(r'name="item" value="([^"]+)"', html).group(1)
 
 
+def _left(html: str) -> int:
+    return int(re.search(r'<span id="queue-left">(\d+) left</span>', html).group(1))
+
+
 def test_a_reviewer_scores_without_then_with_the_reference_blind(reviewer_client, reviewer, candidate):
-    seen = []
+    seen, left = [], []
     for _ in range(4):  # two translations, each without and with the reference
         html = reviewer_client.get(PAGE).content.decode()
         assert "secret-" not in html
         seen.append("REFERENCE" in html)
+        left.append(_left(html))
         response = reviewer_client.post(SUBMIT, {"item": _item(html), "usefulness": "3", "functional-correctness": "2"})
         assert response.status_code == 302
-    assert seen == [False, True, False, True]
+    # Fewer than REFERENCE_SPACING others to score: the with-reference items come once none is left without.
+    assert seen == [False, False, True, True]
+    assert left == [4, 3, 2, 1]  # QA: the count used to stay put as the same translation came back
     assert "Nothing is waiting" in reviewer_client.get(PAGE).content.decode()
     assert Judgement.objects.filter(judge_user=reviewer).count() == 8
     assert set(Judgement.objects.filter(translation=candidate).values_list("aspect", "with_reference", "score")) == {
@@ -64,11 +72,64 @@ def test_missing_or_out_of_range_scores_store_nothing(reviewer_client, candidate
     assert not Judgement.objects.exists()
 
 
-def test_scoring_the_same_item_twice_is_refused(reviewer, candidate):
+def test_scoring_an_item_again_supersedes_and_the_same_scores_twice_add_nothing(reviewer, candidate):
     item = scoring.next_item(reviewer)
-    scoring.record_scores(reviewer, item.token, {"usefulness": "1", "functional-correctness": "1"})
-    with pytest.raises(scoring.ReviewError, match="already scored"):
-        scoring.record_scores(reviewer, item.token, {"usefulness": "2", "functional-correctness": "2"})
+    first = scoring.record_scores(reviewer, item.token, {"usefulness": "1", "functional-correctness": "1"})
+    assert scoring.record_scores(reviewer, item.token, {"usefulness": "1", "functional-correctness": "1"}) == []
+    changed = scoring.record_scores(reviewer, item.token, {"usefulness": "2", "functional-correctness": "1"})
+
+    assert Judgement.objects.count() == 4
+    assert set(Judgement.objects.superseded()) == set(first)
+    assert set(Judgement.objects.current()) == set(changed)
+
+
+def test_with_reference_items_wait_until_five_others_were_scored_without(reviewer, db):
+    sample = SampleFactory()
+    FixSessionFactory(
+        translation=TranslationFactory(sample=sample, code="print('draft')\n"),
+        status=SessionStatus.VERIFIED,
+        current_code="print('REFERENCE')\n",
+    )
+    for _ in range(6):
+        TranslationFactory(sample=sample, code="print('other')\n")
+    order = []  # (translation id, with reference) as offered
+    while (item := scoring.plan_for(reviewer).offered):
+        order.append(item[0])
+        token = scoring.next_item(reviewer).token
+        scoring.record_scores(reviewer, token, {"usefulness": "2", "functional-correctness": "2"})
+
+    # The first translation's with-reference item comes after five others without; the second's after the
+    # seventh; the rest once nothing is left to score without the reference.
+    assert [with_reference for _, with_reference in order] == [False] * 6 + [True, False] + [True] * 6
+    without = [pk for pk, with_reference in order if not with_reference]
+    assert [pk for pk, with_reference in order if with_reference][:2] == without[:2]
+    assert scoring.plan_for(reviewer).progress == scoring.Progress(done=14, total=14)
+
+
+def test_previous_shows_the_last_scores_and_saving_again_changes_them(reviewer_client, reviewer, candidate):
+    html = reviewer_client.get(PAGE).content.decode()
+    reviewer_client.post(SUBMIT, {"item": _item(html), "usefulness": "3", "functional-correctness": "2"})
+    left = _left(reviewer_client.get(PAGE).content.decode())
+
+    html = reviewer_client.get(PAGE, {"back": "1"}).content.decode()
+    assert "Usefulness <strong>3</strong>" in html and "Functional-correctness <strong>2</strong>" in html
+    assert 'name="usefulness" value="3" required checked' in html
+    reviewer_client.post(SUBMIT, {"item": _item(html), "usefulness": "1", "functional-correctness": "2"})
+
+    assert dict(Judgement.objects.current().values_list("aspect", "score")) == {
+        "usefulness": 1,
+        "functional-correctness": 2,
+    }
+    assert Judgement.objects.superseded().count() == 2
+    assert _left(reviewer_client.get(PAGE).content.decode()) == left  # changing is not scoring another
+
+
+def test_skip_puts_the_item_last(reviewer_client, candidate):
+    html = reviewer_client.get(PAGE).content.decode()
+    skipped = "CAND" in html
+    response = reviewer_client.post(SKIP, {"item": _item(html)}, follow=True)
+    assert "Skipped" in response.content.decode()
+    assert ("CAND" in response.content.decode()) != skipped
 
 
 def test_a_forged_item_is_refused(reviewer_client, candidate):
@@ -82,5 +143,6 @@ def test_a_forged_item_is_refused(reviewer_client, candidate):
 def test_the_scoring_page_costs_a_fixed_number_of_queries(reviewer_client, candidate, django_assert_max_num_queries):
     for _ in range(15):
         TranslationFactory(sample=SampleFactory(), system=candidate.system)
-    with django_assert_max_num_queries(12):
+    # One more than before "your scores": the reviewer's current scores of the item shown.
+    with django_assert_max_num_queries(13):
         assert reviewer_client.get(PAGE).status_code == 200

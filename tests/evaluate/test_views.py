@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 
 from annotate.models import Job
-from evaluate import dashboard
-from evaluate.contexts import DashboardContext
-from evaluate.models import Comparison, DashboardSnapshot
+from evaluate import dashboard, metrics
+from evaluate.contexts import DASHBOARD_TABLES, DashboardContext
+from evaluate.models import Comparison, DashboardSnapshot, FixCostRecord
 from tests.annotate.llm_fakes import CHAT_PATH, completion
 
 DASHBOARD = reverse("evaluate:dashboard")
@@ -92,24 +92,88 @@ def test_unknown_tables_or_formats_are_refused(admin_client_role, db):
 
 def test_compute_starts_a_metrics_job(admin_client_role, evaluated, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client_role.post(COMPUTE, {"metric": "fixcost"})
+        response = admin_client_role.post(COMPUTE, {"metrics": ["fixcost"]})
     assert response.status_code == 302
     job = Job.objects.get(kind="metrics")
-    assert job.status == "done" and "fixcost: 4 verified translations" in job.message
+    assert (job.status, job.done, job.total) == ("done", 1, 1)
+    [outcome] = job.params["outcomes"]
+    assert (outcome["label"], outcome["status"]) == ("FixCost", "done")
+    assert "4 verified translations" in outcome["detail"]
+
+
+def test_each_ticked_metric_ends_with_its_own_outcome(
+    admin_client_role, evaluated, no_llm_endpoint, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_role.post(COMPUTE, {"metrics": ["codetrans", "fixcost"]})
+    job = Job.objects.get(kind="metrics")
+    outcomes = {o["metric"]: (o["status"], o["detail"]) for o in job.params["outcomes"]}
+    assert outcomes["fixcost"][0] == "done"
+    assert outcomes["codetrans"][0] == "skipped" and "No LLM endpoint is configured" in outcomes["codetrans"][1]
+    html = admin_client_role.get(DASHBOARD).content.decode()
+    assert '<span class="status-skipped">skipped</span> — No LLM endpoint is configured' in html
+
+
+def test_a_failing_metric_is_reported_and_the_others_still_run(
+    admin_client_role, evaluated, django_capture_on_commit_callbacks
+):
+    def broken(translations, report, options):
+        raise RuntimeError("tokenizer missing")
+
+    metrics.register(metrics.Metric("broken", "Broken", (), compute=broken, values=lambda ids: {}))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_client_role.post(COMPUTE, {"metrics": ["broken", "fixcost"]})
+    finally:
+        metrics.unregister("broken")
+    job = Job.objects.get(kind="metrics")
+    assert job.status == "done" and (job.done, job.failed) == (1, 1)
+    outcomes = {o["metric"]: (o["status"], o["detail"]) for o in job.params["outcomes"]}
+    assert outcomes == {"broken": ("failed", "RuntimeError: tokenizer missing"), "fixcost": outcomes["fixcost"]}
+    assert outcomes["fixcost"][0] == "done" and FixCostRecord.objects.count() == 4
+
+
+def test_a_cancelled_compute_job_stops_before_the_next_metric(
+    admin_client_role, evaluated, django_capture_on_commit_callbacks
+):
+    computed = []
+
+    def cancel_meanwhile(translations, report, options):
+        computed.append("first")
+        Job.objects.filter(kind="metrics").update(cancel_requested=True)  # Cancel pressed during this metric
+
+    metrics.register(metrics.Metric("first", "First", (), compute=cancel_meanwhile, values=lambda ids: {}))
+    metrics.register(
+        metrics.Metric("second", "Second", (), compute=lambda *a: computed.append("second"), values=lambda ids: {})
+    )
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_client_role.post(COMPUTE, {"metrics": ["first", "second"]})
+    finally:
+        metrics.unregister("first"), metrics.unregister("second")
+    job = Job.objects.get(kind="metrics")
+    assert job.status == "cancelled" and computed == ["first"]
+    assert [o["metric"] for o in job.params["outcomes"]] == ["first"]
+
+
+def test_compute_with_no_metric_ticked_starts_nothing(admin_client_role, evaluated):
+    response = admin_client_role.post(COMPUTE, {"system": ""}, follow=True)
+    assert "Choose at least one metric." in response.content.decode()
+    assert not Job.objects.exists()
 
 
 def test_the_compute_job_stores_the_dashboard_it_changed(
     admin_client_role, stored_dashboard, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client_role.post(COMPUTE, {"metric": "fixcost"})
+        admin_client_role.post(COMPUTE, {"metrics": ["fixcost"]})
     snapshot = DashboardSnapshot.objects.get()
     assert snapshot.generation == dashboard.generation() > stored_dashboard.generation
     assert 'class="stale"' not in admin_client_role.get(DASHBOARD).content.decode()
 
 
 def test_compute_with_bad_arguments_starts_nothing(admin_client_role, db):
-    response = admin_client_role.post(COMPUTE, {"metric": "all", "reference_system": "ghost"}, follow=True)
+    response = admin_client_role.post(COMPUTE, {"metrics": ["codebleu"], "reference_system": "ghost"}, follow=True)
     assert "No system named" in response.content.decode()
     assert not Job.objects.exists()
 
@@ -160,6 +224,29 @@ def test_a_fixcost_estimate_needs_a_system(admin_client_role, db):
 
 def test_compute_can_be_limited_to_one_system(admin_client_role, evaluated, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client_role.post(COMPUTE, {"metric": "fixcost", "system": "t2j"})
+        admin_client_role.post(COMPUTE, {"metrics": ["fixcost"], "system": "t2j"})
     job = Job.objects.get(kind="metrics")
-    assert job.system.name == "t2j" and "fixcost: 2 verified translations" in job.message
+    assert job.system.name == "t2j" and "2 verified translations" in job.params["outcomes"][0]["detail"]
+
+
+def test_an_unknown_baseline_is_an_error_not_a_silently_dropped_filter(admin_client_role, stored_dashboard):
+    response = admin_client_role.get(DASHBOARD, {"baseline": "ghost"})
+    assert response.status_code == 400
+    assert "No system named &#x27;ghost&#x27;" in response.content.decode()
+    assert admin_client_role.get(EXPORT, {"table": "systems", "baseline": "ghost"}).status_code == 400
+
+
+def test_systems_are_chosen_from_a_list_on_the_dashboard(admin_client_role, stored_dashboard):
+    html = admin_client_role.get(DASHBOARD, {"baseline": "t2j"}).content.decode()
+    assert '<select name="baseline"><option value="">none</option><option value="base">base</option>' in html
+    assert '<option value="t2j" selected>t2j</option>' in html
+    assert '<select name="system_a" required>' in html and 'input name="system' not in html
+
+
+@pytest.mark.parametrize("table", [*DASHBOARD_TABLES, "metrics", "comparisons", "judgements"])
+def test_every_csv_has_its_header_row_even_with_no_rows(admin_client_role, db, table):
+    dashboard.refresh()  # nothing imported yet: every table is empty
+    text = _body(admin_client_role.get(EXPORT, {"table": table, "format": "csv"})).decode()
+    header = text.splitlines()[0].split(",")
+    assert header[0] in ("sample", "system", "id", "a", "rank", "metric", "what"), header
+    assert len(header) >= 3  # never the empty line a header-less empty table gave

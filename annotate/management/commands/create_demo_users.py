@@ -6,7 +6,7 @@ from annotate.demo import ensure_demo_users
 
 
 class Command(BaseCommand):
-    help = "Create one demo user per role (dev, rev, boss) and print the passwords of the new ones."
+    help = "Create one demo user per role (dev, rev, boss; rev2, a second reviewer) and print the new ones' passwords."
 
     def handle(self, *args, **options) -> None:
         created = ensure_demo_users()

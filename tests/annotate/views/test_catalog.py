@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from annotate.models import Job, JobStatus
+from annotate.tasks import recount_system_stats
 from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
 
 pytestmark = pytest.mark.django_db
@@ -92,12 +93,47 @@ def test_active_job_progress_keeps_polling_and_can_be_cancelled(admin_client_rol
     assert job.cancel_requested
 
 
-def test_recount_htmx_post_redirects_the_client(admin_client_role):
+def test_recount_by_htmx_swaps_the_statistics_block_which_polls_until_counted(admin_client_role):
+    """Issue 18: Recount updates the block it reports on, in words rather than field names."""
     system = SystemFactory()
+    TranslationFactory.create_batch(2, system=system)
+    stats_url = reverse("annotate:system_stats_hx", args=[system.name])
+
     response = admin_client_role.post(reverse("annotate:system_recount", args=[system.name]), HTTP_HX_REQUEST="true")
-    assert response["HX-Redirect"] == system.get_absolute_url()
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert html.startswith('\n<section id="system-stats" hx-get="' + stats_url) and "Not counted yet." in html
+    assert "Recount statistics" in html and "queued" in html
+
+    recount_system_stats.call(Job.objects.get(system=system).pk)  # the worker's turn
+    html = admin_client_role.get(stats_url, HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in html  # counted: the block stops polling
+    assert "<th>Translations</th><td class=\"num\">2</td>" in html and "<th>Fix sessions verified</th>" in html
+    assert "sessions_verified" not in html and "2 of 2 done" in html
+
+
+def test_a_second_recount_while_one_is_active_starts_no_other_job(admin_client_role):
+    system = SystemFactory()
+    admin_client_role.post(reverse("annotate:system_recount", args=[system.name]))
+    admin_client_role.post(reverse("annotate:system_recount", args=[system.name]))
+    assert Job.objects.filter(system=system, kind="recount").count() == 1
 
 
 def test_recount_rejects_get(admin_client_role):
     system = SystemFactory()
     assert admin_client_role.get(reverse("annotate:system_recount", args=[system.name])).status_code == 405
+
+
+def test_a_jobs_messages_are_read_only_in_the_django_admin(client, django_user_model):
+    admin_client = client  # the Django admin is for superusers (`createsuperuser`)
+    admin_client.force_login(django_user_model.objects.create_superuser("root", "root@example.org", "unused-pass"))
+    job = Job.objects.create(kind="recount", status=JobStatus.FAILED, message="Stopped: <b>disk full</b>")
+    url = reverse("admin:annotate_job_change", args=[job.pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200, response
+    html = response.content.decode()
+    assert "Stopped: &lt;b&gt;disk full&lt;/b&gt;" in html and 'name="message"' not in html
+    assert 'name="cancel_requested"' in html  # asking it to stop is all that is left to edit
+    admin_client.post(url, {"message": "rewritten", "status": "done", "cancel_requested": "on"})
+    job.refresh_from_db()
+    assert (job.message, job.status, job.cancel_requested) == ("Stopped: <b>disk full</b>", "failed", True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import pytest
 from django.conf import settings
@@ -11,10 +13,11 @@ from django.test import Client
 from django.urls import reverse
 
 from annotate.dataset import import_dataset
-from annotate.models import FixSession, ImportRecord, ImportStatus, Sample, SessionStatus
-from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
+from annotate.models import FixSession, ImportRecord, ImportStatus, Sample, SessionStatus, System
+from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
 from tests.paper import PAPER_DATASET, needs_paper_data
 
+ZIP = "application/zip"
 SMALL = json.dumps(
     {"Pytorch_to_JAX_Examples": [{"Example_id": "e1", "Input_Code": "import torch", "LLM_weak_output": "draft",
                                   "LLM_fix_output": "fixed", "Errors": [{"Error_Code": "a", "Error": "b",
@@ -198,15 +201,37 @@ def test_jsonl_download(admin_client_role):
     assert json.loads(response.getvalue())["sample"] == "e1"
 
 
-def test_download_needing_a_system_explains_why(admin_client_role):
+def test_t2j_of_all_systems_is_a_zip_with_one_file_per_system(admin_client_role):
     sample = SampleFactory(key="s1")
     for name in ("sys-a", "sys-b"):
         FixSessionFactory(translation=TranslationFactory(sample=sample, system__name=name), status="verified")
 
-    response = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j"})
+    response = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j", "system": ""})
 
-    assert response.status_code == 400
-    assert "choose one system (--system)" in response.content.decode()
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == 'attachment; filename="fix_bugs_dataset-by-system.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(response.getvalue()))
+    assert archive.namelist() == ["sys-a-fix_bugs_dataset.json", "sys-b-fix_bugs_dataset.json"]
+    for name in ("sys-a", "sys-b"):
+        one = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j", "system": name}).getvalue()
+        assert archive.read(f"{name}-fix_bugs_dataset.json") == one
+        assert [e["Example_id"] for e in json.loads(one)["Pytorch_to_JAX_Examples"]] == ["s1"]
+
+
+def test_the_export_page_never_shows_command_line_wording(admin_client_role):
+    sample = SampleFactory(key="s1")
+    for name in ("sys-a", "sys-b"):
+        FixSessionFactory(translation=TranslationFactory(sample=sample, system__name=name), status="verified")
+    page = admin_client_role.get(reverse("dataset:home")).content.decode()
+    assert '<option value="">all systems</option>' in page and '<option value="sys-b">sys-b</option>' in page
+    assert admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j"})["Content-Type"] == ZIP
+    for query in ({"format": "t2j", "system": "ghost"}, {"format": "x"}):
+        assert "--" not in admin_client_role.get(reverse("dataset:export_download"), query).content.decode()
+
+
+def test_an_unknown_export_system_is_an_error(admin_client_role):
+    response = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j", "system": "ghost"})
+    assert response.status_code == 400 and "there is no system named &#x27;ghost&#x27;" in response.content.decode()
 
 
 def test_download_with_unknown_format_is_refused(admin_client_role):
@@ -238,3 +263,61 @@ def test_a_confirm_that_now_conflicts_is_refused_audited_and_listed_as_import_fa
     assert Sample.objects.get().pytorch_code == "import torch as t"
     page = admin_client_role.get(reverse("dataset:home")).content.decode()
     assert "import failed" in page and "sample &#x27;e1&#x27;: Input_Code differs" in page
+
+
+# --- what the import form says about the file (issue 18) -----------------------------------------------------
+
+TITLED = json.dumps(
+    {"Pytorch_to_JAX_Examples": [
+        {"Example_id": key, "Input_Code": f"import torch\n# {title}\nx = 1\n", "LLM_weak_output": "draft",
+         "LLM_fix_output": "fixed", "Errors": []}
+        for key, title in (("e1", "Linear regression"), ("h10", "A pre-trained ResNet"), ("q1", "Other"))
+    ]},
+    indent=4,
+).encode()  # fmt: skip
+
+
+def test_imported_samples_get_a_title_origin_and_difficulty(admin_client_role):
+    confirm(admin_client_role, upload(admin_client_role, TITLED, origin="TorchLeet", model="gpt-4o-mini"))
+
+    samples = {s.key: (s.title, s.origin, s.difficulty) for s in Sample.objects.all()}
+    assert samples == {
+        "e1": ("Linear regression", "TorchLeet", "easy"),
+        "h10": ("A pre-trained ResNet", "TorchLeet", "hard"),
+        "q1": ("Other", "TorchLeet", ""),  # not a TorchLeet-style key: no difficulty guessed
+    }
+    assert System.objects.get(name="weak-llm").model == "gpt-4o-mini"
+
+
+def test_a_difficulty_chosen_on_the_form_wins_over_the_key(admin_client_role):
+    confirm(admin_client_role, upload(admin_client_role, TITLED, difficulty="medium"))
+    assert set(Sample.objects.values_list("difficulty", flat=True)) == {"medium"}
+
+
+def test_an_import_into_a_system_of_another_model_asks_first(admin_client_role):
+    SystemFactory(name="weak-llm", model="llama-3-8b")
+    preview = upload(admin_client_role, TITLED, model="gpt-4o-mini")
+    html = preview.content.decode()
+    assert "system &#x27;weak-llm&#x27; exists with model &#x27;llama-3-8b&#x27;, not &#x27;gpt-4o-mini&#x27;" in html
+    assert 'name="model_ok" value="1" required' in html
+
+    refused = confirm(admin_client_role, preview)
+    assert refused.status_code == 409 and "confirm the model to import anyway" in refused.content.decode()
+    assert not Sample.objects.exists()
+
+    preview = upload(admin_client_role, TITLED, model="gpt-4o-mini")
+    admin_client_role.post(reverse("dataset:import_confirm"), {"token": preview.context["token"], "model_ok": "1"})
+    assert Sample.objects.count() == 3
+    assert System.objects.get(name="weak-llm").model == "llama-3-8b"  # the system keeps its model
+
+
+def test_the_same_model_or_none_named_asks_nothing(admin_client_role):
+    SystemFactory(name="weak-llm", model="gpt-4o-mini")
+    for model in ("gpt-4o-mini", ""):
+        assert "model-differences" not in upload(admin_client_role, TITLED, model=model).content.decode()
+
+
+def test_the_import_offers_the_existing_systems_by_name(admin_client_role):
+    SystemFactory(name="gpt-weak")
+    html = admin_client_role.get(reverse("dataset:home")).content.decode()
+    assert 'list="known-systems"' in html and '<option value="gpt-weak">' in html
