@@ -299,7 +299,8 @@ def run_cancel(request: HttpRequest, session_id: int) -> HttpResponse:
         stopped = fixlog.stop_runs(session, request.user)
     except fixlog.WorkspaceError as error:
         if _wants_json(request):
-            return JsonResponse({"stopped": 0, "message": str(error)}, status=403)
+            status = 403 if isinstance(error, fixlog.NotAllowed) else 400
+            return JsonResponse({"stopped": 0, "message": str(error)}, status=status)
         return _refuse(request, session, error)
     message = f"Stopped {stopped} run{'s' if stopped != 1 else ''}." if stopped else "Nothing of yours was running."
     if _wants_json(request):
