@@ -432,7 +432,8 @@ class Run(models.Model):
         default=list, blank=True, help_text="[{name, status: passed|failed|not-reached, mismatch}]"
     )
     contract_version = models.PositiveIntegerField(null=True, blank=True)
-    contract_report = models.JSONField(
+    # Ordered: the expected shapes are listed in the contract's order (jsonb would sort them).
+    contract_report = OrderedJSONField(
         default=dict,
         blank=True,
         help_text="Contract kind, tests, imports and expected shapes (see contracts.clean_report)",

@@ -16,9 +16,8 @@ from annotate.dataset import import_dataset_file
 from annotate.dataset.errors import DatasetError
 from annotate.models import ImportRecord, Sample, System, Translation
 from evaluate.published import beside, codebleu_by_sample, import_results, summarize
+from tests.paper import INTRINSIC, PAPER_DATASET, RESULTS, needs_paper_data
 
-PAPER = settings.BASE_DIR.parent / "shared" / "t2j-paper"
-INTRINSIC = PAPER / "intrinsic.json"
 # The samples whose `pytorch` in intrinsic.json is another program than the bug-fix dataset's Input_Code.
 DIFFERENT_PROGRAMS = ["e1", "h1", "h10", "h6", "m1", "m3", "m4", "m8"]
 DRAFT_SYSTEMS = {
@@ -30,7 +29,7 @@ DRAFT_SYSTEMS = {
     "groundtruth_after_fix",
 }
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, needs_paper_data]
 
 
 def _script():
@@ -47,7 +46,7 @@ script = _script()
 
 @pytest.fixture
 def bug_fix_dataset(db):
-    import_dataset_file(PAPER / "fix_bugs_dataset.json", system="paper-dataset")
+    import_dataset_file(PAPER_DATASET, system="paper-dataset")
     return {key: code for key, code in Sample.objects.values_list("key", "pytorch_code")}
 
 
@@ -137,7 +136,7 @@ def test_codebleu_against_groundtruth_before_fix_reproduces_the_papers_figures()
             system,
             stdout=io.StringIO(),
         )
-    import_results(PAPER / "results.json", source="t2j-paper")
+    import_results(RESULTS, source="t2j-paper")
     ours = codebleu_by_sample({"A": "baseline_before_fix", "B": "t2j_before_fix"}, "groundtruth_before_fix")
     rows = [r for r in beside("t2j-paper", "codebleu", ours, section="intrinsic") if r.sample in REPRODUCED]
     assert len(rows) == 8 and all(r.difference is not None for r in rows)

@@ -247,6 +247,16 @@ def _describe(exc):
     return type(exc).__name__, message
 
 
+def _explain_import(exc):
+    # A failed `from M import X` is raised by the interpreter itself, past the runtime's import hook: the
+    # runtime explains it here when X is a module that moved (absent outside the runtime venv: left as is).
+    try:
+        from t2j_runtime.imports import explain_import_error
+    except ImportError:
+        return
+    explain_import_error(exc)
+
+
 def _print_traceback(exc, tb):
     # Like the interpreter's own report, minus the driver's frames.
     while tb is not None and not _is_user_file(tb.tb_frame.f_code.co_filename):
@@ -277,6 +287,7 @@ def _run_program(code):
             sys.stderr.write(f"{code_}\n")
             result["exit_code"] = 1
     except BaseException as exc:  # noqa: B036 - the program's crash is a result
+        _explain_import(exc)
         kind, message = _describe(exc)
         frames = _user_frames(exc.__traceback__)
         if isinstance(exc, SyntaxError) and exc.filename == MAIN:

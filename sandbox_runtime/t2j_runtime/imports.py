@@ -9,6 +9,9 @@ dozen, and those errors are never read.
 
     >>> import jax.experimental.stax
     ModuleNotFoundError: jax.experimental.stax does not exist (did you mean jax.example_libraries.stax?)
+
+`from jax.experimental import stax` fails later, in the interpreter itself ("cannot import name"): the
+sandbox's report of an uncaught exception asks `explain_import_error` for that one.
 """
 
 from __future__ import annotations
@@ -68,3 +71,18 @@ def install() -> None:
     """Wrap importlib's loader entry point once (idempotent)."""
     if _bootstrap._find_and_load is not _find_and_load:
         _bootstrap._find_and_load = _find_and_load
+
+
+def explain_import_error(exc: BaseException) -> None:
+    """Give an uncaught `from M import X` ImportError the module index's explanation when X is a module that
+    moved or went (see module_index.explain_from_import); any other exception is left as it is."""
+    if type(exc) is not builtins.ImportError:
+        return
+    try:
+        from t2j_runtime import module_index
+
+        explained = module_index.explain_from_import(exc.msg or "")
+    except Exception:  # the report must never be what fails
+        return
+    if explained:
+        exc.msg = explained

@@ -315,6 +315,31 @@ def explain(name: str | None, index: ModuleIndex | None = None) -> str | None:
     return f"{name} is not installed in the sandbox ({hint}installed: {index.installed_text()})"
 
 
+_CANNOT_IMPORT = re.compile(r"cannot import name '([A-Za-z_][A-Za-z0-9_]*)' from '([A-Za-z_][A-Za-z0-9_.]*)'")
+
+
+def explain_from_import(message: str, index: ModuleIndex | None = None) -> str | None:
+    """The message for `from M import X` failing ("cannot import name 'X' from 'M' (path)") when X looks
+    like a module that moved or went (`from jax.experimental import stax`, `from flax import optim`), else
+    None to keep Python's own message.
+
+    The interpreter raises that ImportError itself, past the loader hook of t2j_runtime.imports, and X may
+    as well be a function or class: the index's suggestion is used only when its last part is X or starts
+    with it, or when it is a top-level module (`from jaxlib import optix` -> optax).
+    """
+    match = _CANNOT_IMPORT.match(message or "")
+    if match is None:
+        return None
+    name, module = match.groups()
+    index = index or load()
+    if index is None or module.split(".", 1)[0] not in index.top_level or f"{module}.{name}" in index.modules:
+        return None
+    suggestion = _suggest_submodule(f"{module}.{name}", index)
+    if suggestion is None or not ("." not in suggestion or _leaf(suggestion).startswith(name)):
+        return None
+    return f"cannot import name '{name}' from '{module}': {module}.{name} does not exist (did you mean {suggestion}?)"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m t2j_runtime.module_index REQUIREMENTS OUT.json", file=sys.stderr)

@@ -13,9 +13,9 @@ from django.conf import settings
 from annotate.demo import DEMO_DIR
 from tests.annotate.factories import SampleFactory
 from tests.annotate.sandbox_support import require_sandbox
+from tests.paper import PAPER_DATASET
 
 CONTRACT_FILES = Path(__file__).parent / "contract_files"
-PAPER_DATASET = Path(settings.BASE_DIR).parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
 DEMO_KEYS = ["linreg", "mlp", "cnn", "attention", "focal", "lstm"]
 
 
@@ -37,8 +37,6 @@ def demo_sample(key: str, contract: str | None = None, **fields):
 
 def paper_example(key: str) -> dict:
     """One example of the paper's bug-fix dataset (../shared): Input_Code, LLM_weak_output, LLM_fix_output."""
-    if not PAPER_DATASET.exists():
-        pytest.fail(f"{PAPER_DATASET} is missing: the paper's data is expected beside the repository")
     examples = json.loads(PAPER_DATASET.read_text(encoding="utf-8"))["Pytorch_to_JAX_Examples"]
     return next(example for example in examples if example["Example_id"] == key)
 

@@ -7,16 +7,15 @@ import ast
 import json
 
 import pytest
-from django.conf import settings
 
 from annotate import contract_scaffold, contracts
 from annotate.contract_interface import describe
 from tests.annotate.contract_support import DEMO_KEYS, demo_file
 from tests.annotate.factories import SampleFactory
+from tests.paper import INTRINSIC, needs_paper_data
 
 pytest_plugins = ["tests.annotate.sandbox_fixtures", "tests.annotate.contract_fixtures"]
 
-INTRINSIC = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "intrinsic.json"
 
 
 def scaffold_of(key: str) -> contract_scaffold.Scaffold:
@@ -59,6 +58,7 @@ def test_each_module_gets_a_forward_check_with_its_parameters_in_flax_layout():
     assert "x = normal((8, torch_program.N_FEATURES), seed=1)" in linreg
 
 
+@needs_paper_data
 def test_the_papers_programs_all_give_valid_scaffolds_and_scripts_may_run_at_import():
     programs = json.loads(INTRINSIC.read_text(encoding="utf-8"))["samples"]
 

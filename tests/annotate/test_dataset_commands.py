@@ -27,8 +27,7 @@ from annotate.models import (
     Translation,
 )
 from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
-
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
+from tests.paper import PAPER_DATASET, needs_paper_data
 
 pytestmark = pytest.mark.django_db
 
@@ -42,18 +41,20 @@ def run(*args) -> str:
 # --- import_dataset / export_dataset ----------------------------------------------------------------------
 
 
+@needs_paper_data
 def test_paper_file_round_trips_byte_identical_through_the_commands(tmp_path):
-    summary = run("import_dataset", str(PAPER_FILE))
+    summary = run("import_dataset", str(PAPER_DATASET))
     output = tmp_path / "out.json"
     run("export_dataset", "--format", "t2j", "--output", str(output))
 
     assert "samples: 20 new" in summary and "steps: 276 new" in summary
-    assert output.read_bytes() == PAPER_FILE.read_bytes()
-    assert run("export_dataset", "--format", "t2j") == PAPER_FILE.read_text()  # stdout, no trailing newline
+    assert output.read_bytes() == PAPER_DATASET.read_bytes()
+    assert run("export_dataset", "--format", "t2j") == PAPER_DATASET.read_text()  # stdout, no trailing newline
 
 
+@needs_paper_data
 def test_import_reports_repeated_steps_and_keeps_them(tmp_path):
-    summary = run("import_dataset", str(PAPER_FILE))
+    summary = run("import_dataset", str(PAPER_DATASET))
 
     assert "Step hygiene: 12 flagged steps in 3 sessions" in summary
     assert "  m3 by weak-llm: steps 14-23 duplicate of 4-13\n" in summary
@@ -65,24 +66,27 @@ def test_import_reports_repeated_steps_and_keeps_them(tmp_path):
     assert m3.count() == 23 and FixSession.objects.get(translation__sample__key="m3").fixcost == 23
     output = tmp_path / "out.json"
     run("export_dataset", "--format", "t2j", "--output", str(output))
-    assert output.read_bytes() == PAPER_FILE.read_bytes()  # nothing dropped or changed
+    assert output.read_bytes() == PAPER_DATASET.read_bytes()  # nothing dropped or changed
 
 
+@needs_paper_data
 def test_a_dry_run_reports_the_repeated_steps_too():
-    assert "m3 by weak-llm: steps 14-23 duplicate of 4-13" in run("import_dataset", str(PAPER_FILE), "--dry-run")
+    assert "m3 by weak-llm: steps 14-23 duplicate of 4-13" in run("import_dataset", str(PAPER_DATASET), "--dry-run")
 
 
+@needs_paper_data
 def test_reimport_reports_everything_unchanged():
-    run("import_dataset", str(PAPER_FILE))
+    run("import_dataset", str(PAPER_DATASET))
 
-    summary = run("import_dataset", str(PAPER_FILE))
+    summary = run("import_dataset", str(PAPER_DATASET))
 
     assert "samples: 0 new, 20 unchanged, 0 conflicting" in summary
     assert FixSession.objects.count() == 20
 
 
+@needs_paper_data
 def test_jsonl_export_imports_back(tmp_path):
-    run("import_dataset", str(PAPER_FILE), "--system", "weak")
+    run("import_dataset", str(PAPER_DATASET), "--system", "weak")
     jsonl = tmp_path / "sessions.jsonl"
     run("export_dataset", "--format", "jsonl", "--output", str(jsonl))
     assert len(jsonl.read_text().splitlines()) == 20
@@ -92,9 +96,10 @@ def test_jsonl_export_imports_back(tmp_path):
     assert "sessions: 0 new, 20 unchanged" in summary
 
 
+@needs_paper_data
 def test_collision_without_and_with_replace(tmp_path):
-    run("import_dataset", str(PAPER_FILE))
-    data = json.loads(PAPER_FILE.read_text())
+    run("import_dataset", str(PAPER_DATASET))
+    data = json.loads(PAPER_DATASET.read_text())
     data["Pytorch_to_JAX_Examples"][3]["LLM_fix_output"] += "\n# edited"
     changed = tmp_path / "changed.json"
     changed.write_text(json.dumps(data, indent=4))
@@ -110,8 +115,9 @@ def test_collision_without_and_with_replace(tmp_path):
     assert FixStep.objects.count() == 276 + len(data["Pytorch_to_JAX_Examples"][3]["Errors"])
 
 
+@needs_paper_data
 def test_dry_run_writes_nothing():
-    summary = run("import_dataset", str(PAPER_FILE), "--dry-run")
+    summary = run("import_dataset", str(PAPER_DATASET), "--dry-run")
 
     assert summary.startswith("Would import")
     assert Sample.objects.count() == 0
@@ -305,8 +311,9 @@ def test_a_thousand_examples_with_the_999th_invalid_import_nothing_and_leave_imp
     assert "Pytorch_to_JAX_Examples[998].LLM_fix_output" in record.errors
 
 
+@needs_paper_data
 def test_the_paper_import_through_the_command_is_audited_ok():
-    run("import_dataset", str(PAPER_FILE))
+    run("import_dataset", str(PAPER_DATASET))
 
     record = ImportRecord.objects.get()
     assert (record.kind, record.status, record.format) == (ImportKind.DATASET, ImportStatus.OK, "t2j")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.conf import settings
 from django.db import DatabaseError, connection
 
 from annotate.dataset import DatasetError, export_jsonl, export_t2j, import_dataset, preview_dataset
@@ -33,8 +32,7 @@ from tests.annotate.factories import (
     SampleFactory,
     TranslationFactory,
 )
-
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
+from tests.paper import PAPER_DATASET, needs_paper_data
 
 pytestmark = pytest.mark.django_db
 
@@ -76,19 +74,21 @@ def row_counts() -> dict[str, int]:
 # --- the paper's file -------------------------------------------------------------------------------------
 
 
+@needs_paper_data
 def test_paper_dataset_exports_back_byte_identical():
-    raw = PAPER_FILE.read_bytes()
+    raw = PAPER_DATASET.read_bytes()
     assert len(raw) == 460_961
 
-    plan = import_dataset(raw, name=PAPER_FILE.name)
+    plan = import_dataset(raw, name=PAPER_DATASET.name)
 
     assert plan.counts()["samples"]["new"] == 20
     assert FixStep.objects.count() == 276
     assert export_t2j().encode() == raw
 
 
+@needs_paper_data
 def test_paper_dataset_keeps_error_context_in_its_original_place():
-    import_dataset(PAPER_FILE.read_bytes(), name=PAPER_FILE.name)
+    import_dataset(PAPER_DATASET.read_bytes(), name=PAPER_DATASET.name)
 
     with_context = FixStep.objects.get(session__translation__sample__key="m6", extra__contains="Error_Context")
 
@@ -99,12 +99,13 @@ def test_paper_dataset_keeps_error_context_in_its_original_place():
     assert ["Error_Code", "Error", "Error_Context", "Fix_info", "Fixed_Code"] in [list(s) for s in m6_steps]
 
 
+@needs_paper_data
 def test_paper_dataset_reimport_changes_nothing():
-    raw = PAPER_FILE.read_bytes()
-    import_dataset(raw, name=PAPER_FILE.name)
+    raw = PAPER_DATASET.read_bytes()
+    import_dataset(raw, name=PAPER_DATASET.name)
     before = row_counts()
 
-    plan = import_dataset(raw, name=PAPER_FILE.name)
+    plan = import_dataset(raw, name=PAPER_DATASET.name)
 
     assert row_counts() == before
     assert plan.counts()["sessions"] == {"new": 0, "unchanged": 20, "conflicting": 0}
@@ -112,8 +113,9 @@ def test_paper_dataset_reimport_changes_nothing():
     assert not plan.changes_anything
 
 
+@needs_paper_data
 def test_paper_dataset_jsonl_round_trip_is_lossless():
-    import_dataset(PAPER_FILE.read_bytes(), name=PAPER_FILE.name)
+    import_dataset(PAPER_DATASET.read_bytes(), name=PAPER_DATASET.name)
     jsonl = "".join(export_jsonl())
     # Import the same sessions as another system (the samples match and stay), then export that system.
     renamed = jsonl.replace('"system": "weak-llm"', '"system": "weak-llm-copy"')
@@ -121,7 +123,7 @@ def test_paper_dataset_jsonl_round_trip_is_lossless():
     import_dataset(renamed.encode(), name="copy.jsonl")
 
     assert "".join(export_jsonl("weak-llm-copy")) == renamed
-    assert export_t2j("weak-llm-copy").encode() == PAPER_FILE.read_bytes()
+    assert export_t2j("weak-llm-copy").encode() == PAPER_DATASET.read_bytes()
 
 
 # --- what an import creates --------------------------------------------------------------------------------

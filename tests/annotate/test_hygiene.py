@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.conf import settings
 
 from annotate.hygiene import StepText, describe, flags_for, session_flags
-
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
+from tests.paper import PAPER_DATASET, needs_paper_data
 
 FIX = StepText(1, "TypeError: unexpected PRNG key type", "x = random.uniform((3,))", "pass a key",
                "x = random.uniform(key, (3,))")  # fmt: skip
@@ -57,8 +55,9 @@ def test_the_first_earlier_match_is_named_and_runs_are_described_together():
     assert describe({1: [], 7: [{"kind": "repeat", "of": 2}]}) == ["7 repeat of 2"]
 
 
+@needs_paper_data
 def test_the_papers_repeated_and_extra_steps_are_found():
-    examples = json.loads(PAPER_FILE.read_text(encoding="utf-8"))["Pytorch_to_JAX_Examples"]
+    examples = json.loads(PAPER_DATASET.read_text(encoding="utf-8"))["Pytorch_to_JAX_Examples"]
     found = {}
     for example in examples:
         steps = [StepText(i, s["Error"], s["Error_Code"], s["Fix_info"], s["Fixed_Code"])

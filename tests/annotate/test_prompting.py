@@ -5,8 +5,8 @@ import json
 import pytest
 
 from annotate import prompting
-from t2j_site import planner_statistics
 from annotate.models import FixSession, FixStep, SessionStatus, StepCategory, SystemMode, Translation
+from t2j_site import planner_statistics
 from tests.annotate.factories import FixStepFactory, SampleFactory, SystemFactory, TranslationFactory, UserFactory
 from tests.annotate.llm_fakes import open_session, verified_steps
 

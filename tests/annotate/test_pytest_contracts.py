@@ -15,6 +15,7 @@ from tests.annotate.contract_support import (
     paper_example,
 )
 from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
+from tests.paper import needs_paper_data
 
 pytest_plugins = ["tests.annotate.sandbox_fixtures", "tests.annotate.contract_fixtures"]  # real_program_settings
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db]
@@ -105,6 +106,7 @@ def test_a_broken_test_module_is_a_contract_error(real_program_settings):
     assert result.verdict == "contract-error" and "LEARNING_RATES" in result.message
 
 
+@needs_paper_data
 def test_the_papers_e1_script_is_imported_as_pytorch_code_and_its_output_kept(real_program_settings):
     example = paper_example("e1")
     sample = SampleFactory(

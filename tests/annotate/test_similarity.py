@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.conf import settings
 
 from annotate import similarity
 from annotate.dataset import import_dataset
@@ -14,10 +13,10 @@ from annotate.demo import load_demo
 from annotate.models import FixStep, SessionStatus
 from annotate.similarity import rank_steps, similar_steps, step_tokens, tokenize
 from tests.annotate.factories import FixSessionFactory, FixStepFactory, SampleFactory, TranslationFactory
+from tests.paper import PAPER_DATASET, needs_paper_data
 
 pytestmark = pytest.mark.django_db
 
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
 FLAX_URL = "https://flax.readthedocs.io/en/latest/api_reference/flax.errors.html#flax.errors."
 
 
@@ -197,17 +196,17 @@ def test_rank_steps_scores_a_given_list():
 
 @pytest.fixture
 def paper_and_demo():
-    if not PAPER_FILE.is_file():
-        pytest.fail(f"the paper's dataset is missing at {PAPER_FILE}")
-    import_dataset(PAPER_FILE.read_bytes(), name=PAPER_FILE.name, system="paper")
+    import_dataset(PAPER_DATASET.read_bytes(), name=PAPER_DATASET.name, system="paper")
     load_demo()
     assert FixStep.objects.shared().count() > 276
 
 
+@needs_paper_data
 def test_the_docs_url_of_an_error_alone_suggests_nothing(paper_and_demo):
     assert similar_steps(f"({FLAX_URL}ModifyScopeVariableError)") == []
 
 
+@needs_paper_data
 def test_a_batch_stats_error_gets_no_unrelated_suggestion(paper_and_demo):
     error = (
         'ModifyScopeVariableError: Cannot update variable "mean" in "/BatchNorm_0" because collection "batch_stats" '
@@ -220,6 +219,7 @@ def test_a_batch_stats_error_gets_no_unrelated_suggestion(paper_and_demo):
     assert all("batch_stats" in s.step.fixed_code or "mutable" in s.step.fixed_code for s in found), found
 
 
+@needs_paper_data
 def test_a_moved_module_is_matched_with_the_moved_module(paper_and_demo):
     found = similar_steps("ModuleNotFoundError: No module named 'jax.experimental.stax'")
 
@@ -229,6 +229,7 @@ def test_a_moved_module_is_matched_with_the_moved_module(paper_and_demo):
     assert "stax" in top.shared_tokens
 
 
+@needs_paper_data
 def test_a_known_error_finds_its_demo_fix_first(paper_and_demo):
     found = similar_steps("AttributeError: module 'jax.numpy' has no attribute 'clamp'. Did you mean: 'clip'?")
 

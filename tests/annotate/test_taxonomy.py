@@ -7,16 +7,14 @@ import json
 from collections import Counter
 
 import pytest
-from django.conf import settings
 
 from annotate.models import StepCategory as C
 from annotate.taxonomy import classify, suggest_category
-
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
+from tests.paper import PAPER_DATASET, needs_paper_data
 
 
 def paper_steps() -> dict[str, dict]:
-    data = json.loads(PAPER_FILE.read_text())
+    data = json.loads(PAPER_DATASET.read_text())
     return {
         f"{example['Example_id']}[{i}]": error
         for example in data["Pytorch_to_JAX_Examples"]
@@ -51,6 +49,7 @@ HAND_CHECKED = {
 
 
 @pytest.mark.parametrize("step_id, expected", HAND_CHECKED.items())
+@needs_paper_data
 def test_hand_checked_paper_steps(step_id, expected):
     error = paper_steps()[step_id]
 
@@ -77,12 +76,14 @@ def test_constructed_cases(error, before, after, expected):
     assert suggest_category(error, before, after) == expected
 
 
+@needs_paper_data
 def test_every_suggestion_is_a_category_value():
     steps = paper_steps()
 
     assert {suggest_category(s["Error"], s["Error_Code"], s["Fixed_Code"]) for s in steps.values()} <= set(C.values)
 
 
+@needs_paper_data
 def test_distribution_over_the_papers_steps_is_sensible():
     steps = paper_steps()
     counts = Counter(suggest_category(s["Error"], s["Error_Code"], s["Fixed_Code"]) for s in steps.values())

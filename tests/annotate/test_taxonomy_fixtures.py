@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import sys
 from collections import Counter
 
-import pytest
 from django.conf import settings
 
 from annotate.models import StepCategory
+from tests.paper import PAPER_DATASET, needs_paper_data
 
 FIXTURES = settings.BASE_DIR / "fixtures" / "taxonomy"
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
 
 
 def paper_examples() -> list[dict]:
     """The paper's examples, read from ../shared (never copied into the repository)."""
-    if not PAPER_FILE.is_file():
-        message = f"PAPER DATASET NOT FOUND at {PAPER_FILE}: the labels cannot be checked against the paper's steps"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(PAPER_FILE.read_text(encoding="utf-8"))["Pytorch_to_JAX_Examples"]
+    return json.loads(PAPER_DATASET.read_text(encoding="utf-8"))["Pytorch_to_JAX_Examples"]
 
 
 def labels() -> list[dict]:
@@ -36,6 +29,7 @@ def sandbox_errors() -> list[dict]:
     return json.loads((FIXTURES / "sandbox_errors.json").read_text(encoding="utf-8"))
 
 
+@needs_paper_data
 def test_labels_cover_every_paper_step_exactly_once():
     steps = [(ex["Example_id"], position) for ex in paper_examples() for position in range(1, len(ex["Errors"]) + 1)]
     labelled = Counter((label["Example_id"], label["position"]) for label in labels())
@@ -53,6 +47,7 @@ def test_labels_hold_a_category_and_a_short_tag_only():
         assert re.fullmatch(r"[a-z0-9-]{1,32}", label["reason"]), label
 
 
+@needs_paper_data
 def test_repeated_paper_steps_carry_the_same_label():
     """m3's steps 14-23 repeat 4-13 word for word; one text cannot be two categories."""
     by_text = {}

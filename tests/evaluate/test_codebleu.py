@@ -4,19 +4,18 @@ import json
 from statistics import mean
 
 import pytest
-from django.conf import settings
 
 from annotate.models import SessionStatus, SystemMode
 from evaluate.metrics import codebleu
 from evaluate.models import CodeBLEUScore
 from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
+from tests.paper import PAPER_DIR, needs_paper_data
 
-PAPER = settings.BASE_DIR.parent / "shared" / "t2j-paper"
 
-
+@needs_paper_data
 def test_it_reproduces_the_papers_codebleu_figures():
-    samples = json.loads((PAPER / "intrinsic.json").read_text())["samples"]
-    published = json.loads((PAPER / "results.json").read_text())["intrinsic"]["codebleu"]
+    samples = json.loads((PAPER_DIR / "intrinsic.json").read_text())["samples"]
+    published = json.loads((PAPER_DIR / "results.json").read_text())["intrinsic"]["codebleu"]
     keys = [key for key in samples if f"{key}.py" in published]
     pairs = [
         (samples[k][column], samples[k]["groundtruth_before_fix"])
@@ -34,8 +33,9 @@ def test_it_reproduces_the_papers_codebleu_figures():
     assert round(mean(r.codebleu for r in t2j), 3) == 0.288  # paper: 0.2881
 
 
+@needs_paper_data
 def test_scores_repeat_exactly_across_worker_counts():
-    samples = json.loads((PAPER / "intrinsic.json").read_text())["samples"]
+    samples = json.loads((PAPER_DIR / "intrinsic.json").read_text())["samples"]
     pairs = [(s["baseline_before_fix"], s["groundtruth_before_fix"]) for s in list(samples.values())[:4]]
     assert codebleu.score_pairs(pairs, processes=1) == codebleu.score_pairs(pairs, processes=2)
 

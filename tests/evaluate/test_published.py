@@ -6,7 +6,6 @@ import io
 import json
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from annotate.models import FixStep, SessionStatus
@@ -20,8 +19,7 @@ from evaluate.published import (
     summarize,
 )
 from tests.annotate.factories import FixSessionFactory, FixStepFactory, SampleFactory, SystemFactory, TranslationFactory
-
-RESULTS = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "results.json"
+from tests.paper import RESULTS, needs_paper_data
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +38,7 @@ def _figures(source: str) -> set[tuple]:
     )
 
 
+@needs_paper_data
 def test_the_papers_results_load_as_they_are():
     out = io.StringIO()
     call_command("import_results", str(RESULTS), "--source", "t2j-paper", stdout=out)
@@ -59,6 +58,7 @@ def test_the_papers_results_load_as_they_are():
     assert not CodeBLEUScore.objects.exists() and not FixCostRecord.objects.exists()
 
 
+@needs_paper_data
 def test_importing_the_same_figures_again_changes_nothing():
     import_results(RESULTS, source="t2j-paper")
     before = _figures("t2j-paper")
@@ -66,6 +66,7 @@ def test_importing_the_same_figures_again_changes_nothing():
     assert _figures("t2j-paper") == before
 
 
+@needs_paper_data
 def test_a_bad_file_names_every_problem_and_changes_nothing(tmp_path):
     import_results(RESULTS, source="t2j-paper")
     before = _figures("t2j-paper")
@@ -111,6 +112,7 @@ def test_unreadable_files_are_refused_with_the_reason(tmp_path, content, expecte
     assert not PublishedSource.objects.exists()
 
 
+@needs_paper_data
 def test_other_figures_under_a_stored_name_need_replace(tmp_path):
     import_results(RESULTS, source="t2j-paper")
     other = _write(tmp_path, {"intrinsic": {"codebleu": {"e1.py": {"A": 0.5}}}})
@@ -142,6 +144,7 @@ def test_the_flat_shape_loads_any_sources_figures(tmp_path):
         import_results(bad, source="other2")
 
 
+@needs_paper_data
 def test_published_beside_recomputed_with_the_difference():
     import_results(RESULTS, source="t2j-paper")
     ours = {("e1", "A"): 0.3, ("e1", "B"): 0.330553, ("x9", "A"): 0.5}

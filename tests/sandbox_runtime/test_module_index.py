@@ -68,6 +68,28 @@ def test_a_module_no_installed_package_provides_does_not_exist(name, message):
     assert module_index.explain(name, INDEX) == message
 
 
+@pytest.mark.parametrize(
+    ("message", "explained"),
+    [
+        (
+            "cannot import name 'stax' from 'jax.experimental' (/opt/venv/jax/experimental/__init__.py)",
+            "cannot import name 'stax' from 'jax.experimental': jax.experimental.stax does not exist "
+            "(did you mean jax.example_libraries.stax?)",
+        ),
+        (
+            "cannot import name 'optix' from 'jaxlib' (/opt/venv/jaxlib/__init__.py)",
+            "cannot import name 'optix' from 'jaxlib': jaxlib.optix does not exist (did you mean optax?)",
+        ),
+        # A function or class that is not there keeps Python's message: no module suggestion for it.
+        ("cannot import name 'sparce' from 'jax.experimental' (/opt/venv/x.py)", None),
+        ("cannot import name 'stax' from 'my_package' (/box/my_package/__init__.py)", None),  # the program's own
+        ("No module named 'x'", None),
+    ],
+)
+def test_from_import_of_a_moved_module_is_explained_and_other_names_keep_pythons_message(message, explained):
+    assert module_index.explain_from_import(message, INDEX) == explained
+
+
 def test_a_real_package_the_sandbox_lacks_is_not_installed_and_the_sandbox_says_what_it_has():
     assert module_index.explain("haiku", INDEX) == (
         "haiku is not installed in the sandbox (installed: jax 0.10.2, jaxlib 0.10.2, optax 0.2.8, pandas 3.1.1, "

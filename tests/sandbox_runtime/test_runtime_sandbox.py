@@ -140,6 +140,18 @@ def test_a_moved_module_says_it_does_not_exist_and_where_it_went(runtime):
     assert result.stderr.splitlines()[-1] == "ModuleNotFoundError: " + result.exception_message
 
 
+def test_a_moved_module_imported_with_from_says_where_it_went(runtime):
+    # The form drafts use: the interpreter raises "cannot import name", past the import hook.
+    result = sandbox.run("from jax.experimental import stax\n", "jax", "")
+
+    assert result.exception_type == "ImportError"
+    assert result.exception_message == (
+        "cannot import name 'stax' from 'jax.experimental': jax.experimental.stax does not exist "
+        "(did you mean jax.example_libraries.stax?)"
+    )
+    assert result.stderr.splitlines()[-1] == "ImportError: " + result.exception_message
+
+
 def test_a_made_up_package_is_told_apart_from_a_real_one_the_sandbox_lacks(runtime):
     made_up = sandbox.run("import pandas_jax\n", "jax", "")
     real = sandbox.run("import jaxopt\n", "jax", "")

@@ -13,8 +13,8 @@ from django.urls import reverse
 from annotate.dataset import import_dataset
 from annotate.models import FixSession, ImportRecord, ImportStatus, Sample, SessionStatus
 from tests.annotate.factories import FixSessionFactory, SampleFactory, TranslationFactory
+from tests.paper import PAPER_DATASET, needs_paper_data
 
-PAPER_FILE = settings.BASE_DIR.parent / "shared" / "t2j-paper" / "fix_bugs_dataset.json"
 SMALL = json.dumps(
     {"Pytorch_to_JAX_Examples": [{"Example_id": "e1", "Input_Code": "import torch", "LLM_weak_output": "draft",
                                   "LLM_fix_output": "fixed", "Errors": [{"Error_Code": "a", "Error": "b",
@@ -78,8 +78,9 @@ def test_upload_without_csrf_token_is_refused(admin_user):
 # --- import flow -----------------------------------------------------------------------------------------
 
 
+@needs_paper_data
 def test_preview_shows_counts_and_writes_nothing_until_confirmed(admin_client_role):
-    response = upload(admin_client_role, PAPER_FILE.read_bytes(), "fix_bugs_dataset.json")
+    response = upload(admin_client_role, PAPER_DATASET.read_bytes(), "fix_bugs_dataset.json")
 
     assert response.status_code == 200
     assert response.context["counts"]["samples"]["new"] == 20
@@ -174,8 +175,9 @@ def test_dataset_values_are_escaped_in_the_preview(admin_client_role):
 # --- downloads -------------------------------------------------------------------------------------------
 
 
+@needs_paper_data
 def test_t2j_download_is_the_papers_bytes(admin_client_role):
-    confirm(admin_client_role, upload(admin_client_role, PAPER_FILE.read_bytes()))
+    confirm(admin_client_role, upload(admin_client_role, PAPER_DATASET.read_bytes()))
 
     response = admin_client_role.get(reverse("dataset:export_download"), {"format": "t2j"})
 
@@ -183,7 +185,7 @@ def test_t2j_download_is_the_papers_bytes(admin_client_role):
     assert response["Content-Type"] == "application/json; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="fix_bugs_dataset.json"'
     assert response.streaming  # sent in blocks from a temporary file, never held whole in memory
-    assert response.getvalue() == PAPER_FILE.read_bytes()
+    assert response.getvalue() == PAPER_DATASET.read_bytes()
 
 
 def test_jsonl_download(admin_client_role):
