@@ -66,7 +66,7 @@ def stop(cancel_key: str) -> int:
     key = inputs.check_cancel_key(cancel_key)
     if not key:
         return 0
-    return cancel.stop(key) + (cancel_remote(list(settings.T2J_RUNNER_URLS), key) if settings.T2J_RUNNER_URLS else 0)
+    return cancel.stop(key) + cancel_remote(list(settings.T2J_RUNNER_URLS), key)
 
 
 def _run_somewhere(job: Job) -> RunResult:

@@ -503,6 +503,7 @@ def session_restore(request: HttpRequest, session_id: int) -> HttpResponse:
     """Set the code back to the draft, or to the code after step `?step=ID`, as a new saved version (confirmed)."""
     session = _get_session_for_user(request, session_id)
     form = RestoreForm({**request.GET.dict(), **request.POST.dict()})
+    saved = False
     try:
         if not form.is_valid():
             raise fixlog.WorkspaceError(f"Not restored: {_form_message(form)}")
@@ -510,13 +511,12 @@ def session_restore(request: HttpRequest, session_id: int) -> HttpResponse:
             raise fixlog.WorkspaceError("Not restored: confirm that the code should be replaced (as a new version).")
         step = _restorable_step(session, form.cleaned_data["step"])
         version = form.cleaned_data["version"]
-        if _save_posted_code(request, session):  # the editor's text first: it stays in history as a version
-            version = session.version
-        fixlog.restore_code(session, request.user, version, step=step)
+        saved = _save_posted_code(request, session)  # the editor's text first: it stays in history as a version
+        fixlog.restore_code(session, request.user, session.version if saved else version, step=step)
     except fixlog.VersionConflict as conflict:
         return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
     except fixlog.WorkspaceError as error:
-        return _refuse(request, session, error)
+        return _with_version(request, session, _refuse(request, session, error), saved)
     what = f"the code after step {step.index}" if step else "the draft"
     messages.success(request, f"Restored {what} as version {session.version}; earlier versions stay in the history.")
     return _back_to(request, session)

@@ -299,3 +299,18 @@ def test_a_contract_run_remembers_the_version_it_checked(developer, session):
 
     assert Run.objects.get(pk=run.pk).session_version == 2
     assert Run.objects.get(pk=older.pk).session_version is None  # not the session's code now: unknown version
+
+
+def test_a_refused_restore_still_tells_the_editor_the_version_its_text_was_saved_as(
+    developer_client, developer, session
+):
+    _save(session, developer, FIXED)  # version 2
+
+    # The editor's text is the draft already: it is saved (version 3), and there is nothing to restore.
+    response = developer_client.post(
+        url("session_restore", session.pk), {"code": DRAFT, "version": 2, "confirm": "yes"}, **HX
+    )
+
+    assert response.status_code == 400 and "nothing to restore" in response.content.decode()
+    assert '"t2j:version": {"version": 3}' in response["HX-Trigger"]
+    assert FixSession.objects.get().version == 3 and not SessionEvent.objects.filter(kind="restored").exists()
