@@ -165,11 +165,13 @@ def _contract_panel(session: FixSession, run: Run | None) -> dict:
     }
     if run is None:
         return context
-    code = (
-        "the current code"
-        if run.code_hash == runs.code_hash(session.current_code)
-        else "an earlier version of the code"
-    )
+    if run.session_version:
+        # By its number: "the current code" would read wrong once the editor moves on (stale.js greys the panel).
+        code = f"version {run.session_version} of the code"
+    elif run.code_hash == runs.code_hash(session.current_code):
+        code = "the current code"
+    else:
+        code = "an earlier version of the code"
     contract = f"contract v{run.contract_version}" if run.contract_version is not None else "the contract"
     if run.contract_version is not None and run.contract_version != sample.contract_version:
         contract += f" (now v{sample.contract_version})"

@@ -13,7 +13,7 @@ from django.urls import reverse
 from annotate import fixlog, runs, sandbox
 from annotate.models import FixSession, Run, RunStatus, SessionEvent
 from annotate.sandbox import cancel
-from tests.annotate.factories import RunFactory, TranslationFactory
+from tests.annotate.factories import RunFactory, SampleFactory, TranslationFactory
 from tests.annotate.fix_sessions import DRAFT, FIXED, failing_run
 from tests.annotate.sandbox_support import require_sandbox
 from tests.conftest import make_user
@@ -314,3 +314,13 @@ def test_a_refused_restore_still_tells_the_editor_the_version_its_text_was_saved
     assert response.status_code == 400 and "nothing to restore" in response.content.decode()
     assert '"t2j:version": {"version": 3}' in response["HX-Trigger"]
     assert FixSession.objects.get().version == 3 and not SessionEvent.objects.filter(kind="restored").exists()
+
+
+def test_the_contract_panel_names_the_version_it_checked(developer_client, developer):
+    sample = SampleFactory(contract="def spec(torch_program, jax_program):\n    pass\n")
+    session = fixlog.claim(TranslationFactory(sample=sample, code=DRAFT), developer)
+    RunFactory(kind="contract", session=session, code=DRAFT, verdict="passed", contract_version=1, session_version=1)
+
+    page = developer_client.get(url("session_detail", session.pk)).content.decode()
+
+    assert "version 1 of the code against contract v1" in page and "stale-output" not in page
