@@ -53,8 +53,7 @@ migrate:
 	$(PY) manage.py collectstatic --noinput -v 0
 
 demo-data:
-	$(PY) manage.py load_demo
-	$(PY) manage.py create_demo_users
+	$(PY) manage.py load_demo  # also creates the demo users (passwords printed once)
 	$(PY) manage.py compute_metrics --metric fixcost
 
 run:

@@ -441,9 +441,9 @@ def check(session: FixSession) -> VerificationOutcome:
     elif result.verdict == ContractVerdict.FAILED:
         message = f"Not verified: the translation {result.message}."
     else:
-        message = (
-            f"Not verified: the contract could not be checked (contract error, not a fault of the translation): "
-            f"{result.message}" + (f" {result.hint}" if result.hint else "")
+        # Neither passed nor failed; the hint may still ask for a change to the translation (a main guard).
+        message = f"Not verified: the contract could not be checked: {result.message.rstrip('.')}." + (
+            f" {result.hint}" if result.hint else ""
         )
     return VerificationOutcome(
         passed=result.passed, stages=result.stages, run_id=result.run_id, method="contract", message=message

@@ -194,8 +194,14 @@ def draft_samples(
     on_outcome: Callable[[DraftOutcome], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     concurrency: int | None = None,
+    steps_for: Callable[[Sample], list[int]] | None = None,
 ) -> DraftReport:
-    """Draft `samples` with `system` (a few LLM calls at a time), reporting each outcome as it lands."""
+    """Draft `samples` with `system` (a few LLM calls at a time), reporting each outcome as it lands.
+
+    `steps_for(sample)` gives the ids of the shared fix steps a T2J prompt may draw on for one sample, in
+    priority order (an experiment's arm: the k most relevant, or chosen error categories); the prompt's
+    leave-one-out and token budget rules apply to them.
+    """
     ensure_llm_system(system)
     problem = llm.configuration_problem(system.model)
     if problem:
@@ -212,9 +218,8 @@ def draft_samples(
         emit(DraftOutcome(key, SKIPPED, "Already has a translation by this system."))
     for key in plan.kept:
         emit(DraftOutcome(key, KEPT, "Its translation has a fix session, so it is never replaced."))
-    steps = prompting.shared_steps() if system.mode == SystemMode.T2J else None
     limit = concurrency or settings.T2J_LLM_CONCURRENCY
-    _run_pool(system, plan.to_draft, steps, limit, emit, should_stop or (lambda: False), report)
+    _run_pool(system, plan.to_draft, limit, emit, should_stop or (lambda: False), report, steps_for)
     return report
 
 
@@ -223,7 +228,7 @@ def draft_one(system: System, sample: Sample, *, force: bool = False) -> DraftOu
     return draft_samples(system, [sample], force=force, retry_failed=True, concurrency=1).outcomes[0]
 
 
-def _run_pool(system, samples, steps, limit, emit, should_stop, report: DraftReport) -> None:
+def _run_pool(system, samples, limit, emit, should_stop, report: DraftReport, steps_for=None) -> None:
     queue = list(samples)
     in_flight: dict[Future, tuple[Sample, prompting.Prompt]] = {}
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="t2j-draft") as pool:
@@ -235,7 +240,8 @@ def _run_pool(system, samples, steps, limit, emit, should_stop, report: DraftRep
                     break
                 sample = queue.pop(0)
                 try:
-                    prompt = prompting.build_prompt(system, sample, steps=steps)
+                    chosen = steps_for(sample) if steps_for and system.mode == SystemMode.T2J else None
+                    prompt = prompting.build_prompt(system, sample, step_ids=chosen)
                 except prompting.PromptTooLarge as error:
                     emit(_save_failure(system, sample, None, str(error)))
                     continue

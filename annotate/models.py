@@ -653,3 +653,57 @@ class ImportRecord(AppendOnlyModel):
                 value = ", ".join(f"{count} {state}" for state, count in value.items())
             parts.append(f"{name}: {value}")
         return "; ".join(parts)
+
+
+class StepIndexEntry(models.Model):
+    """A fix step in the similar-fix index (annotate.similarity_index): derived from the step, never edited by
+    hand; `shared` follows the step's session (counted steps of verified sessions)."""
+
+    step = models.OneToOneField(FixStep, primary_key=True, on_delete=models.CASCADE, related_name="index_entry")
+    session = models.ForeignKey(FixSession, on_delete=models.CASCADE, related_name="+")
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="+")
+    counted = models.BooleanField()
+    shared = models.BooleanField()
+    exception_type = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=20, blank=True, help_text="The step's category, else the suggested one")
+    length = models.PositiveIntegerField(help_text="Search tokens (BM25's document length)")
+    size = models.PositiveIntegerField(help_text="Characters of Error_Code, Error, Fix_info and Fixed_Code")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["shared", "length"], name="stepindex_shared_length"),
+            models.Index(fields=["shared", "category", "step"], name="stepindex_shared_category"),
+        ]
+
+    def __str__(self) -> str:
+        return f"index entry of step {self.step_id}"
+
+
+class StepIndexTerm(models.Model):
+    """One search token of an indexed step (a posting), with what BM25 scores it by; `shared` and `doc_length`
+    are the entry's, copied so a query reads only this table's index."""
+
+    entry = models.ForeignKey(StepIndexEntry, on_delete=models.CASCADE, related_name="terms")
+    token = models.CharField(max_length=100)
+    tf = models.PositiveIntegerField()
+    doc_length = models.PositiveIntegerField()
+    shared = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["token", "shared", "entry", "tf", "doc_length"], name="stepindex_term_postings")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token} ×{self.tf} in step {self.entry_id}"
+
+
+class StepIndexToken(models.Model):
+    """A search token of the similar-fix index and its document frequency among shared steps (BM25's df), kept
+    by annotate.similarity_index as steps are shared and unshared: a search reads it instead of counting."""
+
+    token = models.CharField(max_length=100, primary_key=True)
+    df = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.token} in {self.df} shared steps"

@@ -9,10 +9,17 @@ The T2J dataset is JSON in the paper's field names (Example_id, Input_Code, LLM_
 Errors with Error_Code, Error, Fix_info, Fixed_Code), one example per verified fix session, built only from
 shared steps (counted steps of verified sessions) and never from the sample being drafted (leave-one-out).
 When the whole dataset does not fit the system's token budget, steps are chosen by priority — first the most
-relevant step of each error category (coverage), then the rest by relevance to the PyTorch source (the
-similarity module) — with long code fields trimmed (gently first, harder when a tight budget would
-otherwise carry fewer than MIN_STEPS steps), taking each step only if the whole prompt still fits. The budget covers the
-whole prompt, never only the dataset: a prompt over it is refused (PromptTooLarge), never sent.
+relevant step of each error category (coverage), then the rest by relevance to the PyTorch source (BM25 over
+the similar-fix index, annotate.similarity) — with long code fields trimmed (gently first, harder when a tight
+budget would otherwise carry fewer than MIN_STEPS steps), taking each step only if the whole prompt still fits.
+The budget covers the whole prompt, never only the dataset: a prompt over it is refused (PromptTooLarge), never
+sent.
+
+Work scales with the budget, not the dataset: the index's sizes tell without reading any code whether the whole
+dataset could fit; only then is it loaded whole. Otherwise at most as many candidates as the budget could hold
+(`room / the bytes of an empty error entry`) are ranked in the index, and they are read in priority order, a
+batch at a time, with each text cut in SQL to the head and tail the gentlest trim keeps, until the budget is
+full.
 """
 
 from __future__ import annotations
@@ -20,14 +27,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import Left, Length, Right
 
-from annotate.models import FixStep, Sample, StepCategory, System, SystemMode
-from annotate.similarity import rank_steps
-from annotate.taxonomy import suggest_category
+from annotate import similarity_index
+from annotate.models import FixStep, Sample, StepCategory, StepIndexEntry, System, SystemMode
+from annotate.similarity import ranked_steps
 
 BYTES_PER_TOKEN = 3
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -95,28 +105,16 @@ def budget_for(system: System) -> int:
     return system.token_budget or settings.T2J_PROMPT_TOKEN_BUDGET
 
 
-def shared_steps() -> list[FixStep]:
-    """Every step the T2J prompt may draw on, loaded once per batch."""
-    return list(
-        FixStep.objects.shared()
-        .select_related("session__translation__sample")
-        .order_by(
-            "session__translation__sample__import_position", "session__translation__sample__key", "session_id", "index"
-        )
-    )
+def build_prompt(system: System, sample: Sample, *, step_ids: Sequence[int] | None = None) -> Prompt:
+    """The exact messages `system` sends for `sample`. Raises PromptTooLarge when even the prompt without fix
+    steps exceeds the system's budget.
 
-
-def eligible_steps(sample: Sample, steps: Iterable[FixStep] | None = None) -> list[FixStep]:
-    """Leave-one-out: the shared steps of every sample except the one being drafted."""
-    steps = shared_steps() if steps is None else steps
-    return [step for step in steps if step.session.translation.sample_id != sample.pk]
-
-
-def build_prompt(system: System, sample: Sample, *, steps: Sequence[FixStep] | None = None) -> Prompt:
-    """The exact messages `system` sends for `sample`; `steps` are the shared steps when already loaded."""
+    `step_ids` narrows the shared steps a T2J prompt may draw on, in priority order (an experiment's arm: the
+    k most relevant, or chosen error categories); leave-one-out and the token budget still apply.
+    """
     budget = budget_for(system)
     if system.mode == SystemMode.T2J:
-        prompt = _t2j_prompt(sample, eligible_steps(sample, steps), budget)
+        prompt = _t2j_prompt(sample, budget, step_ids)
     else:
         messages = standard_messages(sample)
         prompt = Prompt(messages, estimate_messages(messages), budget, SystemMode.STANDARD)
@@ -149,29 +147,198 @@ def _t2j_user_parts(sample: Sample) -> tuple[str, str]:
     return prefix, suffix
 
 
-def _t2j_prompt(sample: Sample, steps: list[FixStep], budget: int) -> Prompt:
-    full = dataset_json(steps)
-    messages = t2j_messages(sample, full)
-    tokens = estimate_messages(messages)
-    if tokens <= budget:
-        return Prompt(messages, tokens, budget, SystemMode.T2J, list(steps), len(steps))
-    ordered = _by_priority(sample, steps)
-    best: tuple[list[FixStep], tuple] = ([], TRIM_LEVELS[-1])
+Limits = tuple[int, int, int]  # characters kept of (whole programs, code snippets, prose)
+# No step costs less than an error entry with empty fields, nor a session less than an empty example header.
+_EMPTY_DATASET_BYTES = len(json.dumps({"Pytorch_to_JAX_Examples": []}))
+_EMPTY_ENTRY_BYTES = len(json.dumps({"Error_Code": "", "Error": "", "Fix_info": "", "Fixed_Code": ""}))
+_EMPTY_HEADER_BYTES = len(
+    json.dumps({"Example_id": "", "Input_Code": "", "LLM_weak_output": "", "LLM_fix_output": "", "Errors": []})
+)
+BATCH = 50  # candidates read per query while filling the budget
+
+
+def _t2j_prompt(sample: Sample, budget: int, step_ids: Sequence[int] | None = None) -> Prompt:
+    shared = StepIndexEntry.objects.filter(shared=True)
+    pool = shared.exclude(sample_id=sample.pk)
+    if step_ids is None:
+        available = similarity_index.shared_steps() - shared.filter(sample_id=sample.pk).count()
+    else:
+        pool = pool.filter(step_id__in=step_ids)
+        available = pool.count()
+    room = _room(sample, budget)
+    whole = None
+    # Each step takes at least an empty error entry: past that count the whole dataset cannot fit, unread.
+    if _EMPTY_DATASET_BYTES + available * _EMPTY_ENTRY_BYTES <= room:
+        stats = pool.aggregate(size=Sum("size"), sessions=Count("session_id", distinct=True))
+        least = _EMPTY_DATASET_BYTES + (stats["size"] or 0) + available * _EMPTY_ENTRY_BYTES
+        if least + stats["sessions"] * _EMPTY_HEADER_BYTES <= room:
+            # The whole dataset may fit: read it whole (its texts alone fit the budget's bytes).
+            whole = _read(list(pool.values_list("step_id", flat=True)), None)
+            steps = sorted(whole.values(), key=lambda step: step.order)
+            messages = t2j_messages(sample, dataset_json(steps))
+            tokens = estimate_messages(messages)
+            if tokens <= budget:
+                return Prompt(messages, tokens, budget, SystemMode.T2J, _display(steps), available)
+    limit = available if whole is not None else max(0, room // _EMPTY_ENTRY_BYTES + 1)
+    if step_ids is None:
+        order = _by_priority(sample, pool, limit)
+    else:  # the caller's own order, of the steps that are shared and outside the sample
+        allowed = set(pool.values_list("step_id", flat=True))
+        order = [step_id for step_id in step_ids if step_id in allowed]
+    candidates = _Candidates(order, whole)
+    best: tuple[list[_Step], Limits] = ([], TRIM_LEVELS[-1])
     for limits in TRIM_LEVELS:
-        chosen = _fit_to_budget(sample, ordered, budget, limits)
+        chosen = _fit_to_budget(sample, candidates, budget, limits)
         if len(chosen) > len(best[0]):
             best = (chosen, limits)
-        if len(chosen) >= min(MIN_STEPS, len(steps)):
+        if len(chosen) >= min(MIN_STEPS, available):
             break
     chosen, limits = best
     messages = t2j_messages(sample, dataset_json(chosen, trim=limits))
-    return Prompt(messages, estimate_messages(messages), budget, SystemMode.T2J, chosen, len(steps), trimmed=True)
+    return Prompt(
+        messages, estimate_messages(messages), budget, SystemMode.T2J, _display(chosen), available, trimmed=True
+    )
 
 
-def dataset_json(steps: Sequence[FixStep], *, trim: tuple[int, int, int] | None = None) -> str:
+def _room(sample: Sample, budget: int) -> int:
+    """Bytes the dataset JSON may take in the user message for the whole prompt to stay within `budget`."""
+    prefix, suffix = _t2j_user_parts(sample)
+    fixed_tokens = REPLY_OVERHEAD_TOKENS + 2 * MESSAGE_OVERHEAD_TOKENS + estimate_tokens(SYSTEM_MESSAGE)
+    # ceil(bytes / 3) <= tokens  <=>  bytes <= 3 * tokens: the user message may hold this many bytes.
+    return BYTES_PER_TOKEN * (budget - fixed_tokens) - _nbytes(prefix) - _nbytes(suffix)
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A field as read: whole (head and tail both the whole text), or its head and tail as far as the gentlest
+    trim keeps them."""
+
+    head: str
+    tail: str
+    length: int  # characters of the whole field
+
+    def cut(self, limit: int | None) -> str:
+        """The field kept to about `limit` characters (None: whole): head and tail, saying how much was cut.
+        Exact for any limit up to the one the field was read with."""
+        if limit is None or self.length <= limit:
+            return self.head
+        if limit == 0:
+            return f"[{self.length} characters left out]"
+        head, tail = (limit * 2) // 3, limit // 3
+        cut = self.length - head - tail
+        return f"{self.head[:head]}\n# ... [{cut} characters trimmed] ...\n{self.tail[len(self.tail) - tail :]}"
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A shared step as the T2J dataset shows it: its example's fields and its error entry's."""
+
+    pk: int
+    session_id: int
+    order: tuple  # the dataset's natural order: sample (import position, key), session, step index
+    example_id: str
+    texts: dict[str, _Text]
+
+
+# The dataset's fields: where each is read from and which of the trim limits applies (0 programs, 1 snippets, 2 prose).
+_FIELDS = {
+    "Input_Code": ("session__translation__sample__pytorch_code", 0),
+    "LLM_weak_output": ("session__translation__code", 0),
+    "LLM_fix_output": ("session__current_code", 0),
+    "Error_Code": ("error_code", 1),
+    "Error": ("error", 2),
+    "Fix_info": ("fix_info", 2),
+    "Fixed_Code": ("fixed_code", 1),
+}
+_KEYS = ("pk", "session_id", "index", "session__translation__sample__key",
+         "session__translation__sample__import_position")  # fmt: skip
+
+
+def _read(step_ids: Sequence[int], limits: Limits | None) -> dict[int, _Step]:
+    """The steps' dataset fields: whole (`limits` None), or cut in SQL to what trimming to `limits` keeps."""
+    rows = FixStep.objects.filter(pk__in=step_ids)
+    if limits is None:
+        values = rows.values_list(*_KEYS, *(path for path, _ in _FIELDS.values()))
+    else:
+        parts = {}
+        for i, (path, kind) in enumerate(_FIELDS.values()):
+            parts |= {f"h{i}": Left(path, limits[kind]), f"t{i}": Right(path, limits[kind] // 3), f"n{i}": Length(path)}
+        values = rows.annotate(**parts).values_list(*_KEYS, *parts)
+    read = {}
+    for pk, session_id, index, key, position, *fields in values:
+        if limits is None:
+            texts = [_Text(text, text, len(text)) for text in fields]
+        else:
+            texts = [_Text(*fields[i : i + 3]) for i in range(0, len(fields), 3)]
+        order = (position if position is not None else math.inf, key, session_id, index)
+        read[pk] = _Step(pk, session_id, order, key, dict(zip(_FIELDS, texts, strict=True)))
+    return read
+
+
+class _Candidates:
+    """Steps in priority order, read a batch at a time (cut to the gentlest trim) and kept for harsher trims."""
+
+    def __init__(self, step_ids: list[int], whole: dict[int, _Step] | None) -> None:
+        self.step_ids = step_ids
+        self.read: dict[int, _Step] = dict(whole or {})
+
+    def batches(self) -> Iterator[list[_Step]]:
+        for start in range(0, len(self.step_ids), BATCH):
+            batch = self.step_ids[start : start + BATCH]
+            missing = [pk for pk in batch if pk not in self.read]
+            if missing:
+                self.read |= _read(missing, TRIM_LEVELS[0])
+            yield [self.read[pk] for pk in batch if pk in self.read]
+
+
+def _by_priority(sample: Sample, pool: QuerySet, limit: int) -> list[int]:
+    """Up to about `limit` step ids: coverage first (the most relevant step of each category), then the rest by
+    relevance to the sample's source, then steps it shares no word with."""
+    ranked = ranked_steps(f"{sample.title}\n{sample.pytorch_code}", limit=limit, exclude_sample=sample.pk)
+    leaders: dict[str, int] = {}
+    for step_id, category, _score in ranked:
+        leaders.setdefault(category, step_id)
+    missing = [category for category in StepCategory.values if category not in leaders]
+    for category, first in zip(missing, _first_steps(missing, sample), strict=True):
+        if first is not None:  # a category none of the ranked steps has: its first step
+            leaders[category] = first
+    chosen = set(leaders.values())
+    ordered = list(leaders.values()) + [step_id for step_id, _, _ in ranked if step_id not in chosen]
+    if len(ordered) < limit:
+        rest = pool.exclude(step_id__in=ordered).order_by("step_id").values_list("step_id", flat=True)
+        ordered += list(rest[: limit - len(ordered)])
+    return ordered
+
+
+def _first_steps(categories: list[str], sample: Sample) -> list[int | None]:
+    """The first shared step of each category outside `sample` (None when it has none), in one query: each an
+    index walk on (shared, category, step) that stops at its first row."""
+    if not categories:
+        return []
+    first = (
+        f"(SELECT step_id FROM {StepIndexEntry._meta.db_table} WHERE shared = %s AND category = %s AND sample_id <> %s"
+        " ORDER BY step_id LIMIT 1)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join([first] * len(categories))}",
+                       [value for category in categories for value in (True, category, sample.pk)])  # fmt: skip
+        return list(cursor.fetchone())
+
+
+def _display(steps: Sequence[_Step]) -> list[FixStep]:
+    """The included steps as rows for the preview and the translation's record (no code read)."""
+    rows = (
+        FixStep.objects.select_related("session__translation__sample")
+        .only("index", "category", "error", "session__translation__sample__key")
+        .in_bulk([step.pk for step in steps])
+    )
+    return [rows[step.pk] for step in steps]
+
+
+def dataset_json(steps: Sequence[_Step], *, trim: Limits | None = None) -> str:
     """The steps as the paper's JSON: one example per session, examples and errors in their natural order."""
-    sessions: dict[int, list[FixStep]] = {}
-    for step in sorted(steps, key=_natural_order):
+    sessions: dict[int, list[_Step]] = {}
+    for step in sorted(steps, key=lambda step: step.order):
         sessions.setdefault(step.session_id, []).append(step)
     examples = []
     for session_steps in sessions.values():
@@ -181,49 +348,29 @@ def dataset_json(steps: Sequence[FixStep], *, trim: tuple[int, int, int] | None 
     return _dumps({"Pytorch_to_JAX_Examples": examples})
 
 
-def _natural_order(step: FixStep) -> tuple:
-    sample = step.session.translation.sample
-    position = sample.import_position if sample.import_position is not None else math.inf
-    return (position, sample.key, step.session_id, step.index)
+def _example_header(step: _Step, trim: Limits | None) -> dict:
+    header = {"Example_id": step.example_id}
+    for name in ("Input_Code", "LLM_weak_output", "LLM_fix_output"):
+        header[name] = step.texts[name].cut(trim[0] if trim else None)
+    header["Errors"] = []
+    return header
 
 
-def _example_header(step: FixStep, trim: tuple[int, int, int] | None) -> dict:
-    session = step.session
-    translation = session.translation
-
-    def cut(text: str) -> str:
-        return _trim(text, trim[0]) if trim else text
-
-    return {
-        "Example_id": translation.sample.key,
-        "Input_Code": cut(translation.sample.pytorch_code),
-        "LLM_weak_output": cut(translation.code),
-        "LLM_fix_output": cut(session.current_code),
-        "Errors": [],
-    }
+def _error_entry(step: _Step, trim: Limits | None) -> dict:
+    return {name: step.texts[name].cut(trim[_FIELDS[name][1]] if trim else None)
+            for name in ("Error_Code", "Error", "Fix_info", "Fixed_Code")}  # fmt: skip
 
 
-def _error_entry(step: FixStep, trim: tuple[int, int, int] | None) -> dict:
-    def cut(text: str, limit: int) -> str:
-        return _trim(text, limit) if trim else text
-
-    _, snippet, prose = trim or (0, 0, 0)
-    return {
-        "Error_Code": cut(step.error_code, snippet),
-        "Error": cut(step.error, prose),
-        "Fix_info": cut(step.fix_info, prose),
-        "Fixed_Code": cut(step.fixed_code, snippet),
-    }
-
-
-def _fit_to_budget(sample: Sample, ordered: list[FixStep], budget: int, limits: tuple[int, int, int]) -> list[FixStep]:
-    """Steps in priority order, each taken only if the whole prompt, trimmed to `limits`, still fits the budget."""
-    prefix, suffix = _t2j_user_parts(sample)
-    fixed_tokens = REPLY_OVERHEAD_TOKENS + 2 * MESSAGE_OVERHEAD_TOKENS + estimate_tokens(SYSTEM_MESSAGE)
-    # ceil(bytes / 3) <= tokens  <=>  bytes <= 3 * tokens: the user message may hold this many bytes.
-    room = BYTES_PER_TOKEN * (budget - fixed_tokens) - _nbytes(prefix) - _nbytes(suffix)
-    packer = _Packer(room, limits)
-    chosen = [step for step in ordered if packer.add(step)]
+def _fit_to_budget(sample: Sample, candidates: _Candidates, budget: int, limits: Limits) -> list[_Step]:
+    """Steps in priority order, each taken only if the whole prompt, trimmed to `limits`, still fits the budget;
+    reading stops when no step can fit any more or a whole batch brought none that fits."""
+    packer = _Packer(_room(sample, budget), limits)
+    chosen: list[_Step] = []
+    for batch in candidates.batches():
+        taken = [step for step in batch if packer.add(step)]
+        chosen += taken
+        if not taken or packer.room - packer.size < _EMPTY_ENTRY_BYTES:
+            break
     # The arithmetic above is exact; this check keeps "never over budget" true even if the layout changes.
     while chosen and estimate_messages(t2j_messages(sample, dataset_json(chosen, trim=limits))) > budget:
         chosen.pop()
@@ -233,13 +380,13 @@ def _fit_to_budget(sample: Sample, ordered: list[FixStep], budget: int, limits: 
 class _Packer:
     """Tracks the byte size of the trimmed dataset JSON as steps are added, without re-serialising it."""
 
-    def __init__(self, room: int, limits: tuple[int, int, int]) -> None:
+    def __init__(self, room: int, limits: Limits) -> None:
         self.room = room
         self.limits = limits
-        self.size = _nbytes(_dumps({"Pytorch_to_JAX_Examples": []}))
+        self.size = _EMPTY_DATASET_BYTES
         self.sessions: set[int] = set()
 
-    def add(self, step: FixStep) -> bool:
+    def add(self, step: _Step) -> bool:
         cost = _nbytes(_dumps(_error_entry(step, self.limits)))
         if step.session_id in self.sessions:
             cost += len(_SEPARATOR)  # between this error and the previous one
@@ -251,34 +398,6 @@ class _Packer:
         self.size += cost
         self.sessions.add(step.session_id)
         return True
-
-
-def _by_priority(sample: Sample, steps: list[FixStep]) -> list[FixStep]:
-    """Coverage first (the most relevant step of each category), then everything else by relevance."""
-    ranked = [step for step, _score in rank_steps(f"{sample.title}\n{sample.pytorch_code}", steps)]
-    seen_ids = {step.pk for step in ranked}
-    ranked += [step for step in steps if step.pk not in seen_ids]  # steps the ranking left out, kept last
-    leaders: dict[str, FixStep] = {}
-    for step in ranked:
-        leaders.setdefault(_category(step), step)
-    leader_ids = {step.pk for step in leaders.values()}
-    return list(leaders.values()) + [step for step in ranked if step.pk not in leader_ids]
-
-
-def _category(step: FixStep) -> str:
-    if step.category:
-        return step.category
-    return suggest_category(step.error, step.code_before, step.code_after) or StepCategory.OTHER
-
-
-def _trim(text: str, limit: int) -> str:
-    """Keep the head and the tail of a long field, and say how much was cut."""
-    if len(text) <= limit:
-        return text
-    if limit == 0:
-        return f"[{len(text)} characters left out]"
-    head, tail = (limit * 2) // 3, limit // 3
-    return f"{text[:head]}\n# ... [{len(text) - head - tail} characters trimmed] ...\n{text[-tail:]}"
 
 
 def _fenced(code: str) -> str:

@@ -1,31 +1,36 @@
-"""Shared fix steps similar to an error: what the workspace suggests beside the record-step form.
+"""Shared fix steps similar to an error: what the workspace suggests beside the record-step form, and the
+relevance order of the T2J prompt's examples.
 
 A step is found by its exception type, its error message and the code its fix changed (the lines that differ
 between its erroneous and corrected code), not by boilerplate: URLs, paths, addresses, line numbers and tracer
-reprs are stripped first (annotate.error_text, the pure part a database full-text index can reuse). Ranking is
-Okapi BM25 over those tokens plus a boost for the same exception type. Below a relevance floor nothing is
-suggested: a query must share the same exception type and some telling words, or a good share of its
-telling words, with a step (words weighted by how rare they are among the steps). Each suggestion says why it
-matched.
+reprs are stripped first (annotate.error_text). Ranking is Okapi BM25 (k1 = 1.5, b = 0.75, Lucene's
+always-positive idf log(1 + (N - df + 0.5) / (df + 0.5)); Robertson & Zaragoza 2009) over those tokens plus a
+boost for the same exception type. Below a relevance floor nothing is suggested: a query must share the same
+exception type and some telling words, or a good share of its telling words, with a step (words weighted by
+their idf). Each suggestion says why it matched.
 
-`similar_steps(...)` is the one entry point. The index over FixStep.objects.shared() is cached per process and
-rebuilt only when the set of shared steps changes (its count, largest id and id sum change together with any
-step added, retracted, or shared or unshared by a session's status; the newest creation time guards against
-ids reused after a rolled-back transaction).
+The tokens live in the database (annotate.similarity_index, kept up to date as steps are written and sessions
+verified, reopened, abandoned or imported); BM25 is computed by one SQL query over the postings of the query's
+own tokens, the same SQL on SQLite and PostgreSQL, so both rank alike. A query reads at most POSTING_BUDGET
+postings: its tokens are taken rarest first, and a token so common that its postings would pass the budget is
+left out of the score (it still counts, with its idf, in the floor's total). Below the budget — any query on a
+dataset of a few thousand steps, and an error's message on any — the ranking is exact BM25.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, QuerySet, Sum
-from rank_bm25 import BM25Okapi
+from django.db import connection
+from django.db.models import Count, QuerySet, Sum
 
 from annotate import error_text
-from annotate.models import FixStep
+from annotate.models import FixStep, Sample, StepIndexEntry, StepIndexTerm, StepIndexToken
+from annotate.similarity_index import LENGTH_TOTAL, STEPS_TOTAL, step_tokens, tokenize
+
+__all__ = ["SimilarStep", "similar_steps", "ranked_steps", "step_tokens", "tokenize"]
 
 # A query matches a step when it shares a specific exception type and at least TYPE_FLOOR of its message's token
 # weight, or WORD_FLOOR of it otherwise (token weight = the token's idf among the indexed steps). Python's generic
@@ -39,26 +44,9 @@ GENERIC_TYPES = frozenset(
 # The same exception type adds this share of the best score: it lifts a step without drowning the words.
 TYPE_BOOST = 0.25
 SHOWN_TOKENS = 5
-
-
-class _BM25(BM25Okapi):
-    """Okapi BM25 with Lucene's always-positive idf: the classic idf is zero or negative for terms in half the
-    documents or more, which in a small dataset (a handful of verified steps) hides the best match."""
-
-    def _calc_idf(self, nd: dict[str, int]) -> None:
-        for word, freq in nd.items():
-            self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
-
-
-def tokenize(text: str) -> list[str]:
-    """Search tokens of a text (an error, a snippet, a prompt): normalised, then split into words."""
-    return error_text.tokens(error_text.normalize(text))
-
-
-def step_tokens(error: str, error_code: str = "", fixed_code: str = "") -> list[str]:
-    """What a step is indexed by: its error's tokens and those of the lines its fix changed."""
-    removed, added = error_text.changed_lines(error_code, fixed_code)
-    return tokenize(error) + tokenize("\n".join(removed + added))
+K1, B = 1.5, 0.75
+# Postings one query may read (rows of the postings index): some 30 ms of SQL on a shared 2-core machine.
+POSTING_BUDGET = 25_000
 
 
 @dataclass(frozen=True)
@@ -78,22 +66,6 @@ class SimilarStep:
         return "; ".join(reasons)
 
 
-@dataclass
-class _Index:
-    signature: tuple
-    step_ids: list[int]
-    session_ids: list[int]
-    sample_keys: list[str]
-    types: list[str]
-    token_sets: list[frozenset[str]]
-    bm25: _BM25 | None
-
-
-_CACHE_SIZE = 16
-_cache: dict[str, _Index] = {}
-_lock = threading.Lock()
-
-
 def similar_steps(
     error: str,
     code: str = "",
@@ -104,81 +76,202 @@ def similar_steps(
     steps: QuerySet | None = None,
 ) -> list[SimilarStep]:
     """Up to `limit` shared steps (or steps of the given queryset) similar to the error and its code, best first;
-    none above the relevance floor gives an empty list."""
+    none above the relevance floor gives an empty list. Four queries whatever the number of steps."""
     query = tokenize(error) + tokenize(code)
     if not query or limit < 1:
         return []
-    index = _index_for(steps if steps is not None else FixStep.objects.shared())
-    if index.bm25 is None:
-        return []
     query_type = error_text.exception_type(error_text.normalize(error))
-    type_tokens = set(tokenize(query_type))  # said by "same exception type", not repeated as shared words
-    scores = index.bm25.get_scores(query)
+    type_tokens = set(tokenize(query_type))
     # The floor is measured on the words of the error's message (the code's, for a query without one): a long
-    # snippet must not dilute a telling error, and the type is weighed apart.
-    weights = {token: _idf(index, token) for token in set(tokenize(error_text.message(error)) or query)}
-    total = sum(weights.values())
-    top = max(scores) if len(scores) else 0.0
-    excluded = set(exclude_sample_keys)
-    found: list[tuple[float, int, str, tuple[str, ...]]] = []
-    for i, step_id in enumerate(index.step_ids):
-        if scores[i] <= 0 or index.sample_keys[i] in excluded or index.session_ids[i] == exclude_session:
-            continue
-        coverage = sum(weights[token] for token in set(weights) & index.token_sets[i]) / total
-        same_type = query_type if query_type and query_type == index.types[i] else ""
-        if coverage < (TYPE_FLOOR if same_type and same_type not in GENERIC_TYPES else WORD_FLOOR):
-            continue
-        shared = (set(query) - type_tokens) & index.token_sets[i]
-        rarest = tuple(sorted(shared, key=lambda token: (-_idf(index, token), token))[:SHOWN_TOKENS])
-        found.append((float(scores[i]) + (TYPE_BOOST * top if same_type else 0.0), step_id, same_type, rarest))
-    found = sorted(found, key=lambda item: (-item[0], item[1]))[:limit]
-    rows = FixStep.objects.select_related("session__translation__sample").in_bulk([item[1] for item in found])
-    return [SimilarStep(rows[step_id], score, same_type, rarest) for score, step_id, same_type, rarest in found]
-
-
-def rank_steps(query: str, steps: Sequence[FixStep]) -> list[tuple[FixStep, float]]:
-    """All `steps` with their BM25 score for `query`, best first (no floor, no caching: for small ad-hoc sets,
-    e.g. ordering the examples of a T2J prompt by relevance to a sample)."""
-    if not steps:
+    # snippet must not dilute a telling error, and the type is weighed apart. The type's own sub-words ("zero",
+    # "division" of ZeroDivisionError: division by zero) say no more than the type: they do not count, and a
+    # message made only of them leaves the type's name itself to be matched (seen: `zero_grad` steps suggested).
+    words = set(tokenize(error_text.message(error)) or query)
+    message = (words - type_tokens) or ({query_type.lower()} & type_tokens) or words
+    search = _Search(_corpus(steps), query, message)
+    if not search.scored:  # no step has any of the words
         return []
-    documents = [(step_tokens(step.error, step.error_code, step.fixed_code) + tokenize(step.fix_info)) or ["_"]
-                 for step in steps]  # fmt: skip
-    scores = _BM25(documents).get_scores(tokenize(query))
-    return sorted(zip(steps, (float(s) for s in scores), strict=True), key=lambda pair: -pair[1])
-
-
-def _idf(index: _Index, token: str) -> float:
-    # A token no step has counts against the match like one only a single step has.
-    return index.bm25.idf.get(token) or math.log(1 + (index.bm25.corpus_size - 0.5) / 1.5)
-
-
-def _index_for(steps: QuerySet) -> _Index:
-    # The queryset's SQL tells the default shared set from a caller's own queryset.
-    cache_key = f"{steps.db}:{steps.order_by().values('pk').query}"
-    signature = tuple(
-        steps.order_by().aggregate(n=Count("pk"), top=Max("pk"), total=Sum("pk"), newest=Max("created_at")).values()
-    )
-    with _lock:
-        cached = _cache.get(cache_key)
-    if cached is not None and cached.signature == signature:
-        return cached
-    rows = list(
-        steps.order_by("pk").values_list(
-            "pk", "session_id", "session__translation__sample__key", "error", "error_code", "fixed_code"
+    exclusions, params = [], []
+    if exclude_session is not None:
+        exclusions.append(f"s.id NOT IN (SELECT step_id FROM {_ENTRY} WHERE session_id = %s)")
+        params.append(exclude_session)
+    if exclude_sample_keys:
+        keys = list(exclude_sample_keys)
+        samples = f"SELECT id FROM {Sample._meta.db_table} WHERE key IN ({_marks(keys)})"
+        exclusions.append(f"s.id NOT IN (SELECT step_id FROM {_ENTRY} WHERE sample_id IN ({samples}))")
+        params += keys
+    type_floor = TYPE_FLOOR if query_type not in GENERIC_TYPES else WORD_FLOOR
+    rows = search.similar(limit, query_type or None, (type_floor, WORD_FLOOR), exclusions, params)
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    steps_by_id = FixStep.objects.select_related("session__translation__sample").in_bulk(ids)
+    shown = set(query) - type_tokens  # the type is said by "same exception type", not repeated
+    shared: dict[int, set[str]] = {}
+    for entry_id, token in StepIndexTerm.objects.filter(entry_id__in=ids, token__in=shown).values_list(
+        "entry_id", "token"
+    ):
+        shared.setdefault(entry_id, set()).add(token)
+    found = [
+        SimilarStep(
+            steps_by_id[step_id],
+            float(score),
+            query_type if same_type else "",
+            tuple(sorted(shared.get(step_id, ()), key=lambda token: (-search.idf(token), token))[:SHOWN_TOKENS]),
         )
+        for step_id, score, same_type in rows
+    ]
+    return [suggestion for suggestion in found if suggestion.why]  # never a suggestion without a reason
+
+
+def ranked_steps(text: str, *, limit: int, exclude_sample: int | None = None) -> list[tuple[int, str, float]]:
+    """Up to `limit` shared steps by BM25 relevance to `text` (e.g. a PyTorch program), best first, as
+    (step id, category, score); no floor, no type boost; steps of sample `exclude_sample` left out."""
+    query = tokenize(text)
+    if not query or limit < 1:
+        return []
+    search = _Search(_corpus(None), query, set())
+    if not search.scored:
+        return []
+    return [(step_id, category, float(score)) for step_id, score, category in search.ranked(limit, exclude_sample)]
+
+
+@dataclass(frozen=True)
+class _Corpus:
+    """The steps a search ranks: a condition on the postings (alias t) and the same set of index entries."""
+
+    where: str
+    params: tuple
+    entries: QuerySet
+    terms: QuerySet
+    counted: bool = False  # the totals and document frequencies are kept in StepIndexToken (the shared steps)
+
+    def statistics(self, tokens: Collection[str]) -> tuple[int, int, dict[str, int]]:
+        """(N, the sum of the document lengths, {token: df} for the tokens some step has): one query for the
+        shared steps, two for a caller's own set."""
+        if self.counted:
+            kept = StepIndexToken.objects.filter(token__in=[*tokens, STEPS_TOTAL, LENGTH_TOTAL], df__gt=0)
+            df = dict(kept.values_list("token", "df"))
+            return df.pop(STEPS_TOTAL, 0), df.pop(LENGTH_TOTAL, 0), df
+        stats = self.entries.aggregate(n=Count("pk"), length=Sum("length"))
+        counts = self.terms.filter(token__in=tokens).values("token").annotate(df=Count("pk"))
+        return stats["n"] or 0, stats["length"] or 0, dict(counts.values_list("token", "df"))
+
+
+def _corpus(steps: QuerySet | None) -> _Corpus:
+    if steps is None:
+        return _Corpus(
+            "t.shared = %s",
+            (True,),
+            StepIndexEntry.objects.filter(shared=True),
+            StepIndexTerm.objects.filter(shared=True),
+            counted=True,
+        )
+    ids = steps.order_by().values("pk")
+    sql, params = ids.query.sql_with_params()
+    return _Corpus(
+        f"t.entry_id IN ({sql})",
+        tuple(params),
+        StepIndexEntry.objects.filter(step_id__in=ids),
+        StepIndexTerm.objects.filter(entry_id__in=ids),
     )
-    documents = [step_tokens(error, error_code, fixed_code) or ["_"] for *_, error, error_code, fixed_code in rows]
-    index = _Index(
-        signature=signature,
-        step_ids=[row[0] for row in rows],
-        session_ids=[row[1] for row in rows],
-        sample_keys=[row[2] for row in rows],
-        types=[error_text.exception_type(error_text.normalize(row[3])) for row in rows],
-        token_sets=[frozenset(document) for document in documents],
-        bm25=_BM25(documents) if documents else None,
-    )
-    with _lock:
-        if len(_cache) >= _CACHE_SIZE and cache_key not in _cache:
-            _cache.pop(next(iter(_cache)))  # the oldest entry: callers' own querysets must not pile up
-        _cache[cache_key] = index
-    return index
+
+
+class _Search:
+    """BM25 statistics of a query over a corpus, then the scoring query itself."""
+
+    def __init__(self, corpus: _Corpus, query: list[str], cover: set[str]) -> None:
+        self.corpus = corpus
+        self.n, length, self.df = corpus.statistics(set(query) | cover)
+        self.avgdl = length / self.n if self.n else 1.0
+        self.counts = {token: query.count(token) for token in set(query)}
+        self.cover = {token: self.idf(token) for token in cover}
+        self.total_weight = sum(self.cover.values())
+        # Rarest first, within the posting budget; a token no step has adds nothing to any score.
+        self.scored: list[str] = []
+        budget = POSTING_BUDGET
+        for token in sorted(self.df, key=lambda token: (self.df[token], token)):
+            if self.df[token] <= budget:
+                self.scored.append(token)
+                budget -= self.df[token]
+
+    def idf(self, token: str) -> float:
+        """Lucene's idf; a token no step has counts like one a single step has (for the floor's weights)."""
+        df = self.df.get(token) or 1
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+
+    def ranked(self, limit: int, exclude_sample: int | None) -> list[tuple[int, float, str]]:
+        """[(step id, BM25 score, category)], best first, at most `limit`; no floor, no boost."""
+        scored, params = self._scored_sql("AND t.entry_id NOT IN (SELECT step_id FROM {entry} WHERE sample_id = %s)"
+                                          if exclude_sample is not None else "")  # fmt: skip
+        sql = f"""{scored},
+            best AS (SELECT id, score FROM scored WHERE score > 0 ORDER BY score DESC, id LIMIT %s)
+            SELECT b.id, b.score, (SELECT e.category FROM {_ENTRY} e WHERE e.step_id = b.id)
+            FROM best b ORDER BY b.score DESC, b.id
+        """
+        extra = [exclude_sample] if exclude_sample is not None else []
+        return self._fetch(sql, [*params, *extra, limit])
+
+    def similar(self, limit: int, query_type: str | None, floors: tuple[float, float], exclusions: list[str],
+                exclusion_params: list) -> list[tuple[int, float, int]]:  # fmt: skip
+        """[(step id, score with the type boost, same exception type 0/1)] above the floor, best first. `floors`:
+        the share of the message's weight a step must cover with the same exception type, and without."""
+        scored, params = self._scored_sql("")
+        type_floor, word_floor = floors
+        total = self.total_weight
+        # Each candidate's type is looked up by its key (a scalar subquery), never by joining the whole entry
+        # table: PostgreSQL would hash-join every entry for a thousand candidates.
+        sql = f"""{scored},
+            top AS (SELECT MAX(score) AS top FROM scored),
+            candidates AS MATERIALIZED (
+                SELECT s.id, s.score, s.covered,
+                       (SELECT e.exception_type FROM {_ENTRY} e WHERE e.step_id = s.id) AS exception_type
+                FROM scored s
+                WHERE s.score > 0 AND s.covered >= %s{"".join(f" AND {condition}" for condition in exclusions)}
+            )
+            SELECT c.id, c.score + (CASE WHEN c.exception_type = %s THEN %s * top.top ELSE 0 END) AS final,
+                   CASE WHEN c.exception_type = %s THEN 1 ELSE 0 END
+            FROM candidates c CROSS JOIN top
+            WHERE c.covered >= (CASE WHEN c.exception_type = %s THEN %s ELSE %s END) * %s
+            ORDER BY final DESC, c.id
+            LIMIT %s
+        """
+        values = [*params, min(floors) * total, *exclusion_params, query_type, TYPE_BOOST, query_type]
+        values += [query_type, type_floor, word_floor, total, limit]
+        return self._fetch(sql, values)
+
+    def _scored_sql(self, condition: str) -> tuple[str, list]:
+        """The CTEs `q` (the scored tokens, their weight = count in the query × idf, and their weight in the
+        floor's total) and `scored` (per step: BM25 score and the floor weight it covers), with their params.
+        Computed once (MATERIALIZED): the best score and the candidates both read it."""
+        rows = [(token, float(self.counts.get(token, 0) * self.idf(token)), float(self.cover.get(token, 0.0)))
+                for token in self.scored]  # fmt: skip
+        sql = f"""
+            WITH q (token, weight, cover) AS (VALUES {", ".join([f"(%s, {_FLOAT}, {_FLOAT})"] * len(rows))}),
+            scored AS MATERIALIZED (
+                SELECT t.entry_id AS id,
+                       SUM(q.weight * t.tf * {K1 + 1} / (t.tf + {K1} * ({1 - B} + {B} * t.doc_length / {_FLOAT})))
+                           AS score,
+                       SUM(q.cover) AS covered
+                FROM {_TERM} t JOIN q ON q.token = t.token
+                WHERE {self.corpus.where} {condition.format(entry=_ENTRY)}
+                GROUP BY t.entry_id
+            )"""
+        return sql, [*(value for row in rows for value in row), float(self.avgdl), *self.corpus.params]
+
+    @staticmethod
+    def _fetch(sql: str, params: list) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+# Floating point on both engines: PostgreSQL reads a literal 1.5 as NUMERIC, whose arithmetic is several times
+# slower over thousands of postings.
+_FLOAT = "CAST(%s AS DOUBLE PRECISION)"
+_ENTRY = StepIndexEntry._meta.db_table
+_TERM = StepIndexTerm._meta.db_table
+
+
+def _marks(values: Collection) -> str:
+    return ", ".join(["%s"] * len(values))

@@ -12,7 +12,10 @@ Structure first, words last, in this order; the first stage that decides wins:
 4. a code change that says it alone: only import lines added (missing-import) or removed (a cleanup), only
    the seed changed (prng), `.at[...]` introduced (inplace-mutation);
 5. prose: each category's cue words are weighted and summed, cues of the first sentence counting double
-   (a step that states several problems is filed under the first), with the code change as lesser evidence.
+   (a step that states several problems is filed under the first), with the code change as lesser evidence;
+   a snake_case name the program itself defines (`data_dim`) is a lesser cue for `other`, and numerical's
+   words piled up by the explanation do not outvote a strong cue of another category in the sentence that
+   states the problem.
 The paper's steps are mostly prose ("the learning rate should be 0.01 to match PyTorch"), so stage 5 matters
 as much as the others. `numerical` covers any computed difference from the PyTorch original; prose that
 names no category falls back to it, an exception no stage recognises to `other`.
@@ -55,7 +58,7 @@ def classify(error: str, code_before: str = "", code_after: str = "") -> Classif
         or _by_name_involved(text, type_name, removed, added)
         or _by_wording(text)
         or _by_code_change(removed, added)
-        or _by_prose(text, type_name, removed, added)
+        or _by_prose(text, type_name, removed, added, _own_names(f"{code_before}\n{code_after}"))
     )
     return Classification(str(found.category), found.reason)  # the plain value, as stored and exported
 
@@ -372,7 +375,15 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
             r"optimizer (?:usage|object|update|step|init)|model\.parameters|\.parameters\(\)|"
             r"model (?:object|instance)|variable collections?",
         ),
-        (1, r"\bparams\b|\bparameters\b|state_dict|zero_grad|\.step\("),
+        # The README's stateful-api concepts in other words: init/apply and binding, state threaded in and out.
+        (
+            3,
+            r"\binit/apply\b|\binit (?:and|or) apply\b|\.init\(|\bbind\(|\bbound module|mutable=|"
+            r"(?:return|thread)\w* (?:the )?(?:updated |new )?"
+            r"(?:params|parameters|opt_state|optimizer state|variables)\b|"
+            r"\bfunctional (?:style|programming|approach|API)|\b(?:tx|opt(?:imizer)?)\.update\(",
+        ),
+        (1, r"\bparams\b|\bparameters\b|state_dict|zero_grad|\.step\(|\bvariables\b"),
     ),
     C.INPLACE_MUTATION: _cues((3, r"in-place|\binplace\b|item assignment|\bimmutable\b|\.at\[|\bmutat")),
     C.NONEXISTENT_API: _cues(
@@ -396,7 +407,12 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
         ),
     ),
     C.SHAPE_DTYPE: _cues(
-        (3, r"\bshapes?\b|\bdtypes?\b|\bbroadcast|\bdimension(?:s|al|ality)?\b|\baxis\b|\baxes\b|\brank\b"),
+        # A model's hidden, latent or embedding dimension is a size of the architecture (numerical), not a shape.
+        (
+            3,
+            r"\bshapes?\b|\bdtypes?\b|\bbroadcast|(?<!hidden )(?<!latent )(?<!embedding )(?<!hidden layer )"
+            r"\bdimension(?:s|al|ality)?\b|\baxis\b|\baxes\b|\brank\b",
+        ),
         (3, r"NCHW|NHWC|NCDHW|channels?[- ](?:first|last)|matrix multiplication|element-?wise|\bmatmul\b"),
         (2, r"\bfloat(?:16|32|64)\b|\bint(?:8|32|64)\b|integer (?:labels?|tokens?|class)|token index|out of bounds"),
         (2, r"\b[1-5]D\b"),
@@ -405,16 +421,23 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
     C.NUMERICAL: _cues(
         (3, r"learning[ _]rate|\blr\b|\b(?:SGD|Adam|AdamW|RMSprop)\b|Kaiming|Xavier|Glorot|\bconverge"),
         (3, r"\bloss(?:es)?\b|\baccuracy\b|\bmetrics?\b|mean squared|cross[- ]entropy|\bMSE\b"),
-        (2, r"\bepochs?\b|batch[ _]size|\bbatch ?= ?\d+|hidden[ _](?:size|units|dim)|num_layers|layers?\b"),
+        (
+            2,
+            r"\bepochs?\b|batch[ _]size|\bbatch ?= ?\d+|(?:hidden|latent|embedding)(?: layer)?[ _](?:size|units|dim)|"
+            r"num_layers|layers?\b",
+        ),
         (2, r"\bprint(?:s|ed|ing)?\b|\blog(?:s|ged|ging)?\b|SummaryWriter|tensorboard|\bplot|imshow|subplot"),
         (2, r"\bdata(?:set)?\b|\bsamples\b|data points|synthetic|dummy|CIFAR|MNIST|shuffl|normali[sz]|augment"),
         (2, r"\btest(?:ing)?\b|evaluat|inference|predict|sav(?:e|ing)|load(?:s|ed|ing)?\b|pre-?trained"),
         (2, r"match (?:the )?(?:PyTorch|original)|\boriginal\b|PyTorch (?:code )?(?:uses|has|does|only)"),
-        (2, r"contract mismatch|max (?:abs|rel) diff|expected -?[\d.]+(?:e-?\d+)?, got"),
+        (2, r"contract mismatch at the (?:numeric|behavioral) stage"),
+        (2, r"max (?:abs|rel) diff|expected -?[\d.]+(?:e-?\d+)?, got"),
         (1, r"initiali[sz]|\bdropout\b|\bweights?\b|training|gradient|architecture|instead of|should be|differ"),
         (1, r"inconsistent|not match|\bmissing\b|\black|\bnan\b|\binf\b|tolerance|precision"),
     ),
     C.OTHER: _cues(
+        # The contract's spec stage checks names and signatures: the translation is not shaped as it expects.
+        (3, r"contract mismatch at the spec stage"),
         (4, r"\bunused\b|not used|never used|dead code|\bredundant\b|unnecessary|not needed|no effect|\btypo\b"),
         (
             4,
@@ -439,6 +462,22 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
             r"structure only|same (?:numbers|results?|outputs?)\b|encapsulat\w*|if __name__|type hints?|"
             r"wrapp(?:ed|er|ing) (?:in|into) (?:a )?(?:function|class)",
         ),
+        # The README's "other" concepts in the words people use for them, beyond those above: code that is never
+        # run or read, names of the program itself, placeholders, exception handling, memory, no visible effect.
+        (
+            4,
+            r"\bnever (?:us(?:e|es|ed|ing)|call(?:s|ed)?|invoked|read|referenced)\b|commented[- ]out|\bleftovers?\b|"
+            r"\bleft over\b|\bobsolete\b|\bextraneous\b|serves? no purpose|does nothing|\bno-?op\b",
+        ),
+        (
+            3,
+            r"\b(?:NameError|UnboundLocalError|FileNotFoundError|NotImplementedError)\b|not implemented|"
+            r"\bvariable names?\b|\bmisnamed\b|\brefactor\w*|\bPEP ?8\b|exception handling|bare except|"
+            r"catch(?:es|ing)? (?:all |any |every |the )?exceptions?|out of memory|\bOOM\b|\bRAM\b|\bharmless\b|"
+            r"functionally (?:equivalent|identical|the same)|hard-?coded (?:file )?paths?|\bfile paths?\b|"
+            r"no (?:observable|visible|practical|functional|real|actual) (?:effect|difference|impact|change)|"
+            r"defined (?:twice|again|more than once|multiple times)",
+        ),
         (2, r"\befficien\w*|\bspeed\b|\bfaster\b|\bslower\b|\bwarnings?\b"),
         (2, r"\btfds\b|tf\.data|torchvision|\bPIL\b|as_supervised|as_numpy"),
         (
@@ -448,6 +487,22 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
         ),
     ),
 }
+# A description that names one of the program's own variables or functions (`data_dim`, `real_data`,
+# `preprocess_fn`: snake_case, defined in the code before or after the fix) is about the program itself: stale,
+# undefined, unused or redundant names are `other` (labelling rule 2). A lesser cue, like the other weight-2 words;
+# the parameters, optimizer state and the PRNG key are left out, they are the subject of stateful-api and prng.
+_OWN_NAME_WEIGHT = 2
+_SNAKE_CASE = re.compile(r"\b[a-z][a-z0-9]*_\w+\b")
+_DEFINED = re.compile(r"^\s*(?:def|class)\s+(\w+)|^\s*(?:self\.)?(\w+)\s*(?::[^=]*)?=[^=]", re.MULTILINE)
+
+
+def _own_names(code: str) -> frozenset[str]:
+    """The names the program defines (functions, classes, assigned variables), without state and key names."""
+    names = {function or variable for function, variable in _DEFINED.findall(code)}
+    return frozenset(name for name in names if not (_STATE_NAME.search(name) or _KEY_NAME.match(name)))
+
+
+_STRONG_CUE = 3  # the weight of a cue that names a category's subject, not only words around it
 # On equal scores the more specific JAX category wins; numerical, the most common, comes last.
 _PRIORITY = [C.PRNG, C.TRACER, C.INPLACE_MUTATION, C.STATEFUL_API, C.NONEXISTENT_API, C.MISSING_IMPORT,
              C.SHAPE_DTYPE, C.OTHER, C.NUMERICAL]  # fmt: skip
@@ -464,7 +519,9 @@ _CODE_CUES: list[tuple[str, int, re.Pattern]] = [
 ]  # fmt: skip
 
 
-def _by_prose(text: str, type_name: str, removed: list[str], added: list[str]) -> Classification:
+def _by_prose(
+    text: str, type_name: str, removed: list[str], added: list[str], own_names: frozenset[str] = frozenset()
+) -> Classification:
     if type_name and type_name != "AssertionError":
         # A library's or Python's own message: its words are not a person's description of the bug, so what the
         # fix had to change decides (labelling rule 2).
@@ -474,20 +531,24 @@ def _by_prose(text: str, type_name: str, removed: list[str], added: list[str]) -
     scores = dict.fromkeys(_PRIORITY, 0)
     words: dict[str, list[str]] = {category: [] for category in _PRIORITY}
     code: dict[str, str] = {}
+    stated: dict[str, int] = {}  # category -> weight of its strongest cue in the sentence that states the problem
     prng_subject = False
-    stated = False  # whether a sentence with a cue came before: the first such sentence states the problem
     for sentence in _sentences(text.removeprefix("AssertionError:")):
-        first = not stated
+        first = not stated  # no sentence with a cue came before: this one states the problem
         for category, cues in _PROSE.items():
             # Per sentence the strongest cue counts, so a sentence does not win by piling up weak words; the
             # first sentence counts double: it states the problem (a step with several is filed under the first).
             found = [(weight, match.group(0)) for weight, pattern in cues if (match := pattern.search(sentence))]
+            if category == C.OTHER and (named := [n for n in _SNAKE_CASE.findall(sentence) if n in own_names]):
+                found.append((_OWN_NAME_WEIGHT, named[0]))
+                code.setdefault(C.OTHER, f"{named[0]} is a name the program itself defines")
             if not found:
                 continue
             weight, cue = max(found)
             scores[category] += weight * (2 if first else 1)
             prng_subject = prng_subject or (category == C.PRNG and first)
-            stated = True
+            if first:
+                stated[category] = weight
             if len(words[category]) < 3 and cue not in words[category]:
                 words[category].append(cue)
     changed = "\n".join(removed + added)
@@ -495,13 +556,24 @@ def _by_prose(text: str, type_name: str, removed: list[str], added: list[str]) -
         if match := pattern.search(changed):
             scores[category] += weight
             code[category] = f"the fix touches {match.group(0).strip()}"
-    if removed and not [line for line in added if not line.startswith("#")]:
+    code_removed, code_added = ([line for line in lines if not line.startswith("#")] for lines in (removed, added))
+    if code_removed and not code_added:
         scores[C.OTHER] += 2
         code[C.OTHER] = "the fix only deletes code (most often a cleanup)"
+    elif (removed or added) and not code_removed and not code_added:
+        scores[C.OTHER] += 2
+        code[C.OTHER] = "the fix only changes comments"
     best = max(_PRIORITY, key=lambda category: (scores[category], -_PRIORITY.index(category)))
     if best == C.OTHER and prng_subject:
         # "the key is not used": a cleanup word about the PRNG key is key plumbing (labelling guide, prng).
         best = C.PRNG
+    if best == C.NUMERICAL:
+        # Numerical's words (loss, data, training, print) are also the words of any explanation of consequences,
+        # so they pile up over a long text; they do not outvote a strong cue of another category in the sentence
+        # that states the problem (labelling rule 3), unless that sentence names a numerical subject as strongly.
+        rival = max(_PRIORITY[:-1], key=lambda category: (stated.get(category, 0), -_PRIORITY.index(category)))
+        if stated.get(rival, 0) >= _STRONG_CUE and stated[rival] > stated.get(C.NUMERICAL, 0):
+            best = rival
     if scores[best] == 0:
         return Classification(C.NUMERICAL, "a described behaviour change with no more specific cue")
     because = [f"the description says {', '.join(f'“{word}”' for word in words[best])}"] if words[best] else []

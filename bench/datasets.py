@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import random
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from annotate import similarity_index
 from annotate.demo import DEMO_DIR
 from annotate.models import (
     FixSession,
@@ -166,6 +169,10 @@ def build_large(seed: int = 0) -> dict[str, int]:
     sessions = FixSession.objects.bulk_create(sessions, batch_size=BATCH)
     runs_by_session = _runs_for_sessions(rng, sessions, users, total=L_RUNS)
     _steps(rng, sessions, plans, paper, paper_steps, runs_by_session)
+    # Bulk inserts send no signals: index the steps as an import does (annotate.similarity_index).
+    started = time.perf_counter()
+    indexed = similarity_index.sync()
+    print(f"similar-fix index: {indexed:,} steps in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     _events(sessions)
     _reviews(rng, translations, reviewers)
     # What the metric jobs would have stored: CodeBLEU for every translation, FixCost for the verified ones.

@@ -1,6 +1,7 @@
 """Pages and commands at S (the demo) and L (2,000 samples, ~107k steps), with the goals of issue 19.
 
     .venv/bin/python bench/scale.py [--sizes S,L] [--runs 5] [--database sqlite|postgres] [--json]
+                                    [--keep DIR] [--pages WORD,...]
 
 Builds each size itself (bench/datasets.py) in a throw-away database: a SQLite file in a temporary folder,
 or with `--database postgres` (or DATABASE_URL naming PostgreSQL) databases `t2j_bench_*` created on that
@@ -13,6 +14,13 @@ process so memory figures are its own:
 - commands: export_dataset jsonl and t2j, import_dataset of each export into an empty database,
   compute_metrics --metric fixcost, export_metrics; time and peak RSS (ru_maxrss of the subprocess).
 Prints one table per kind with L/S ratios and a goal column; `--json` ends with one JSON line.
+
+`--keep DIR` keeps the built databases in DIR (SQLite files, or the PostgreSQL databases `t2j_bench_*` with a
+note in DIR) and, when DIR already holds them, reuses them instead of building again (migrations still run, so
+a new one is applied to the kept data). `--pages WORD,...` measures only the pages whose label holds one of the
+words, and no downloads or commands. Each page's first request (in the measuring process: caches cold) is shown
+beside the median of the others. Beside the role matrix: the T2J prompt preview of a T2J system, and the
+record-step form of an open session with a failing run and an edit (its similar fixes), at every size.
 
 Goals: a page ≤ 300 ms median and ≤ 3× its S time (a page within 20 ms at L passes the ratio: S pages take
 3-10 ms, where noise alone makes a ratio of 3), the same queries at S and L; exports and imports of the L
@@ -54,11 +62,14 @@ POSTGRES_DEFAULT = "postgres://t2j:t2j@127.0.0.1:5432/t2j"
 
 
 class Databases:
-    """Throw-away databases for one bench run: `url(name)` for a new one, `copy(src, dst)` of a migrated one."""
+    """Throw-away databases for one bench run: `url(name)` for a new one, `copy(src, dst)` of a migrated one.
+    With `keep`, the built ones stay in that folder (or on the server) for the next run."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, keep: Path | None = None) -> None:
         self.backend = backend
-        self.folder = Path(tempfile.mkdtemp(prefix="t2j-bench-scale-"))
+        self.keep = keep
+        self.folder = keep or Path(tempfile.mkdtemp(prefix="t2j-bench-scale-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.created: list[str] = []
         atexit.register(self.drop_all)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # atexit runs on a kill too
@@ -98,8 +109,20 @@ class Databases:
         self.created.append(target)
         return self.url(target)
 
+    def built(self, name: str) -> dict | None:
+        """What `mark_built` stored for a kept database of this backend, if it is there."""
+        marker = self.folder / f"{self.backend}-{name}.json"
+        return json.loads(marker.read_text()) if self.keep and marker.exists() else None
+
+    def mark_built(self, name: str, built: dict) -> None:
+        if self.keep:
+            (self.folder / f"{self.backend}-{name}.json").write_text(json.dumps(built))
+
     def drop_all(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.keep:  # only the copies made for imports go; the built databases stay
+            self.created = [name for name in self.created if name.endswith("_import")]
+        else:
+            shutil.rmtree(self.folder, ignore_errors=True)
         for name in self.created:
             try:
                 self._admin(f"DROP DATABASE IF EXISTS t2j_bench_{name} WITH (FORCE)")
@@ -151,22 +174,33 @@ def _manage(env: dict, *args: str) -> tuple[float, float]:
     return seconds, rss
 
 
-def measure_size(size: str, dbs: Databases, runs: int) -> dict:
+def measure_size(size: str, dbs: Databases, runs: int, only: list[str]) -> dict:
     name = size.lower()
     data_dir = dbs.folder / f"data-{name}"
-    (data_dir / "staticfiles").mkdir(parents=True)  # WhiteNoise warns on every request without it
-    url = dbs.fresh(name)
-    env = _env(url, data_dir)
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(env, "createcachetable")
+    (data_dir / "staticfiles").mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request without it
+    data_dir.chmod(0o700)
     empty = f"{name}_empty"
-    dbs.copy(name, empty)
-    start = time.perf_counter()
-    built = _self("build", env, "--_size", size)
-    print(f"{size}: built in {time.perf_counter() - start:.0f} s: {built['counts']}", file=sys.stderr)
-    pages = _self("pages", env, "--runs", str(runs))
+    built = dbs.built(name)
+    if built:
+        env = _env(dbs.url(name), data_dir)
+        start = time.perf_counter()
+        _manage(env, "migrate", "--noinput", "-v", "0")
+        print(f"{size}: reused (migrated in {time.perf_counter() - start:.0f} s): {built['counts']}", file=sys.stderr)
+    else:
+        env = _env(dbs.fresh(name), data_dir)
+        _manage(env, "migrate", "--noinput", "-v", "0")
+        _manage(env, "createcachetable")
+        dbs.copy(name, empty)
+        start = time.perf_counter()
+        built = _self("build", env, "--_size", size)
+        print(f"{size}: built in {time.perf_counter() - start:.0f} s: {built['counts']}", file=sys.stderr)
+        dbs.mark_built(name, built)
+    pages = _self("pages", env, "--runs", str(runs), *(["--pages", ",".join(only)] if only else []))
+    page_downloads = pages.pop("_downloads")
+    if only:
+        return {"counts": built["counts"], "pages": pages, "downloads": {}, "commands": {}}
     downloads = {label: _failing_softly(_self, "download", env, "--_url", url_)
-                 for label, url_ in pages.pop("_downloads").items()}  # fmt: skip
+                 for label, url_ in page_downloads.items()}  # fmt: skip
     commands = _commands(env, dbs, name, empty, built["t2j_system"], data_dir)
     return {"counts": built["counts"], "pages": pages, "downloads": downloads, "commands": commands}
 
@@ -222,12 +256,13 @@ def report(results: dict, sizes: list[str]) -> list[str]:
         lines.append(title)
         lines.append(" | ".join(columns))
 
-    cols = ["page", *(f"{s} q" for s in sizes), *(f"{s} ms" for s in sizes)]
+    cols = ["page", *(f"{s} q" for s in sizes), *(f"{s} first ms" for s in sizes), *(f"{s} ms" for s in sizes)]
     header("Pages (median of the runs; q = queries per request)", cols + (["L/S", "goal"] if compare else ["goal"]))
     for page in results[big]["pages"]:
         row = [page]
         cells = {s: results[s]["pages"].get(page) for s in sizes}
         row += [str(cells[s]["queries"]) if cells[s] else "-" for s in sizes]
+        row += [f"{cells[s].get('first_ms', float('nan')):.0f}" if cells[s] else "-" for s in sizes]
         row += [f"{cells[s]['ms']:.0f}" if cells[s] else "-" for s in sizes]
         big_ms = cells[big]["ms"]
         if page in DOWNLOAD_PAGES:  # its output grows with the data: judged in the downloads table
@@ -251,6 +286,12 @@ def report(results: dict, sizes: list[str]) -> list[str]:
             failures.append(f"page {page}")
         lines.append(" | ".join(row))
 
+    if not results[big]["downloads"] and not results[big]["commands"]:
+        lines.append("")
+        lines.append("goals met" if not failures else f"goals missed: {', '.join(failures)}")
+        for s in sizes:
+            lines.insert(0, f"{s}: " + ", ".join(f"{n:,} {kind}" for kind, n in results[s]["counts"].items()))
+        return lines
     header("Downloads (one request each, in a fresh web process)",
            ["download", *(f"{s} s" for s in sizes), *(f"{s} MB out" for s in sizes), *(f"{s} RSS+ MB" for s in sizes),
             "goal"])  # fmt: skip
@@ -301,6 +342,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="requests per page after one warm-up")
     parser.add_argument("--database", choices=["sqlite", "postgres"])
     parser.add_argument("--json", action="store_true", help="end with the results as one JSON line")
+    parser.add_argument("--keep", type=Path, help="keep the built databases in this folder; reuse them if there")
+    parser.add_argument("--pages", default="", help="only the pages whose label holds one of these words")
     parser.add_argument("--_role", help=argparse.SUPPRESS)
     parser.add_argument("--_size", help=argparse.SUPPRESS)
     parser.add_argument("--_url", help=argparse.SUPPRESS)
@@ -311,8 +354,9 @@ def main() -> None:
     if not sizes or set(sizes) - {"S", "L"}:
         parser.error("--sizes takes S, L or S,L")
     backend = args.database or ("postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite")
-    dbs = Databases(backend)
-    results = {size: measure_size(size, dbs, args.runs) for size in sizes}
+    dbs = Databases(backend, args.keep.resolve() if args.keep else None)
+    only = [word.strip() for word in args.pages.split(",") if word.strip()]
+    results = {size: measure_size(size, dbs, args.runs, only) for size in sizes}
     print(f"bench/scale.py on {backend}, {args.runs} runs per page")
     print("\n".join(report(results, sizes)))
     if args.json:
@@ -394,10 +438,16 @@ def _child_pages(args) -> dict:
             continue
         allowed = MATRIX[name][1]
         role = next(r for r in (DEVELOPER, REVIEWER, ADMIN) if r in allowed)
+        if set(params) - set(values):  # a page whose parameters the built data does not provide yet
+            print(f"  {name}: skipped, no value for {sorted(set(params) - set(values))}", file=sys.stderr)
+            continue
         urls[name] = (role, reverse(name, kwargs={p: values[p] for p in params}))
     for model in admin.site._registry:
         opts = model._meta
         urls[f"admin {opts.model_name} list"] = (ADMIN, reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+    urls |= _index_pages(values, users[DEVELOPER])
+    only = [word for word in args.pages.split(",") if word]
+    urls = {label: target for label, target in urls.items() if not only or any(word in label for word in only)}
     results = {}
     for label, (role, url) in urls.items():
         client = clients[role]
@@ -405,7 +455,8 @@ def _child_pages(args) -> dict:
         first = client.get(url)
         _consume(first)
         # A page that takes seconds is measured once more, not `runs` times: its figure is clear enough.
-        runs = args.runs if time.perf_counter() - start < SLOW_PAGE_S else 1
+        first_ms = (time.perf_counter() - start) * 1000
+        runs = args.runs if first_ms < SLOW_PAGE_S * 1000 else 1
         times = []
         for _ in range(runs):
             with CaptureQueriesContext(connection) as queries:
@@ -413,8 +464,8 @@ def _child_pages(args) -> dict:
                 response = client.get(url)
                 _consume(response)
                 times.append(time.perf_counter() - start)
-        results[label] = {"ms": statistics.median(times) * 1000, "queries": len(queries), "role": role,
-                          "status": response.status_code, "first_status": first.status_code}  # fmt: skip
+        results[label] = {"ms": statistics.median(times) * 1000, "first_ms": first_ms, "queries": len(queries),
+                          "role": role, "status": response.status_code, "first_status": first.status_code}  # fmt: skip
         print(f"  {label}: {results[label]['ms']:.0f} ms, {len(queries)} queries", file=sys.stderr)
     system = values["name"]
     results["_downloads"] = {
@@ -427,6 +478,40 @@ def _child_pages(args) -> dict:
         },
     }
     return results
+
+
+def _index_pages(values: dict, developer) -> dict[str, tuple[str, str]]:
+    """The two pages the similar-fix index serves, with work to do at every size: the T2J prompt preview of a
+    T2J system for the typical session's sample, and the record-step form of the developer's open session whose
+    draft failed with a real JAX error and has been edited since (its similar fixes)."""
+    from django.urls import reverse
+
+    from annotate import fixlog, runs
+    from annotate.models import FixSession, Run, RunKind, RunStatus, Sample, System, SystemMode, Translation
+    from annotate.roles import ADMIN, DEVELOPER
+
+    t2j = System.objects.filter(mode=SystemMode.T2J).order_by("pk").first()
+    t2j = t2j or System.objects.get_or_create(name="bench-t2j", defaults={"mode": SystemMode.T2J})[0]
+    editing = System.objects.get_or_create(name="bench-step-form", defaults={"mode": SystemMode.STANDARD})[0]
+    sample = Sample.objects.get(key=values["key"])
+    draft = sample.translations.exclude(system=editing).order_by("pk").first().code
+    translation = Translation.objects.get_or_create(sample=sample, system=editing, defaults={"code": draft})[0]
+    session = FixSession.objects.filter(translation=translation, status="open").first()
+    if session is None:
+        session = fixlog.claim(translation, developer)
+        Run.objects.create(
+            kind=RunKind.JAX, session=session, user=developer, user_key=developer.username, code=draft,
+            code_hash=runs.code_hash(draft), status=RunStatus.ERROR, exit_code=1, exception_type="TypeError",
+            exception_message="dot_general requires contracting dimensions to have the same shape, got (10,) and (5,).",
+            isolation="full",
+        )  # fmt: skip
+        edited = draft.replace("\n", "\nw = jnp.zeros((5, 1))\n", 1)
+        FixSession.objects.filter(pk=session.pk).update(current_code=edited)
+    preview = reverse("drafting:prompt_preview", args=[t2j.name]) + f"?sample={sample.key}"
+    return {
+        "index: T2J prompt preview": (ADMIN, preview),
+        "index: step form similar fixes": (DEVELOPER, reverse("workspace:fix_step_new", args=[session.pk])),
+    }
 
 
 def _consume(response) -> int:

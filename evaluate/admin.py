@@ -3,7 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 
 from annotate.admin import TRANSLATION_FIELDS, TRANSLATION_NAME, ReadOnlyAdmin, via
-from evaluate.models import CodeBLEUScore, Comparison, FixCostRecord, Judgement, RuntimeMeasurement
+from evaluate.models import (
+    CodeBLEUScore,
+    Comparison,
+    Experiment,
+    ExperimentArm,
+    FixCostRecord,
+    Judgement,
+    RuntimeMeasurement,
+)
 
 
 @admin.register(Comparison)
@@ -70,3 +78,32 @@ class RuntimeMeasurementAdmin(ReadOnlyAdmin):
     list_select_related = ["sample", "translation__sample", "translation__system"]
     list_only = (*via("sample", ("key",)), *TRANSLATION_NAME, "label", "median_s", "compile_s", "status", "computed_at")
     list_filter = ["label", "status"]
+
+
+class ExperimentArmInline(admin.TabularInline):
+    model = ExperimentArm
+    fields = ["position", "name", "system", "prompt_mode", "relevant_k", "categories"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    """Experiments are created from a spec (`manage.py experiment create`) and reported on their own page; here
+    they can be read, and deleted (their drafts, runs and scores stay with the arms' systems)."""
+
+    list_display = ["name", "reference", "created_at", "report_built_at"]
+    search_fields = ["name", "description"]
+    readonly_fields = [
+        "name", "sample_keys", "reference", "metrics", "published_source", "published_section", "published_arms",
+        "copy_threshold", "judge_model", "spec", "report_built_at", "created_at",
+    ]  # fmt: skip
+    exclude = ["state", "report"]
+    inlines = [ExperimentArmInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -299,3 +299,67 @@ class PublishedFigure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id} {self.section} {self.sample_key} {self.arm} {self.metric} = {self.value}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Experiments: the paper's protocol as a record (evaluate/experiment.py runs it, experiment_report.py reports it).
+# ---------------------------------------------------------------------------------------------------------
+
+
+class PromptMode(models.TextChoices):
+    STANDARD = "standard", "Standard prompt"
+    T2J_ALL = "t2j-all", "T2J, all shared fix steps (the paper)"
+    T2J_RELEVANT = "t2j-relevant", "T2J, the k most relevant steps"
+    T2J_CATEGORIES = "t2j-categories", "T2J, steps of chosen error categories"
+    IMPORTED = "imported", "Imported drafts (not drafted here)"
+
+
+class Experiment(models.Model):
+    """Samples, arms and the reference of one experiment; `spec` is the JSON it was created from, as given.
+
+    `reference` is 'verified' (each sample's human-verified code) or the name of the system whose translations
+    similarity metrics score against (the paper's CodeBLEU: 'groundtruth_before_fix'). `state` holds what the
+    verify step found per translation, so a resumed run skips what is checked. `report` is the report as the last
+    step (or a rebuild) left it: the page reads it, never builds it.
+    """
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.TextField(blank=True)
+    sample_keys = models.JSONField(default=list, help_text="The selected samples, in order")
+    reference = models.CharField(max_length=100, default="verified")
+    metrics = models.JSONField(default=list, help_text="Registry metric names, and 'comparison'")
+    published_source = models.CharField(max_length=64, blank=True)
+    published_section = models.CharField(max_length=64, blank=True)
+    published_arms = models.JSONField(default=dict, blank=True, help_text="{published arm label: our arm name}")
+    copy_threshold = models.FloatField(default=0.5)
+    judge_model = models.CharField(max_length=200, blank=True, help_text="Empty: OPENAI_MODEL")
+    spec = models.JSONField(default=dict)
+    state = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True, help_text="The report as last built (its page reads it)")
+    report_built_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"experiment {self.name}"
+
+
+class ExperimentArm(models.Model):
+    """One arm: a system (model, temperature, token budget live on it) and the prompt mode it drafts with."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="arms")
+    position = models.PositiveSmallIntegerField()
+    name = models.SlugField(max_length=40)
+    system = models.ForeignKey("annotate.System", on_delete=models.PROTECT, related_name="experiment_arms")
+    prompt_mode = models.CharField(max_length=20, choices=PromptMode.choices)
+    relevant_k = models.PositiveSmallIntegerField(null=True, blank=True)
+    categories = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["experiment", "position"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "name"], name="one_arm_name_per_experiment")]
+
+    def __str__(self) -> str:
+        return f"{self.experiment.name}/{self.name}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluate import views
+from evaluate import views, views_experiment
 
 app_name = "evaluate"
 
@@ -15,4 +15,17 @@ urlpatterns = [
     path("review/vote/", views.comparison_vote, name="comparison_vote"),
     path("score/", views.score_translation, name="score_translation"),
     path("score/submit/", views.judgement_create, name="judgement_create"),
+    path("experiments/", views_experiment.experiment_list, name="experiment_list"),
+    path("experiments/<slug:experiment_name>/", views_experiment.experiment_detail, name="experiment_detail"),
+    path(
+        "experiments/<slug:experiment_name>/step/",
+        views_experiment.experiment_step_start,
+        name="experiment_step_start",
+    ),
+    path(
+        "experiments/<slug:experiment_name>/rebuild/",
+        views_experiment.experiment_report_rebuild,
+        name="experiment_report_rebuild",
+    ),
+    path("experiments/<slug:experiment_name>/export/", views_experiment.experiment_export, name="experiment_export"),
 ]

@@ -7,6 +7,7 @@ and must not hold a whole process. Static files are served by WhiteNoise inside 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -24,3 +25,7 @@ max_requests = int(os.environ.get("T2J_WEB_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
 accesslog = os.environ.get("T2J_WEB_ACCESS_LOG", "-") or None  # empty: no access log
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl): two installations on a
+# machine would take each other's. Each one keeps it in its own data folder.
+_data_dir = Path(os.environ.get("T2J_DATA_DIR") or Path(__file__).resolve().parent.parent / "var")
+control_socket = str(_data_dir / "gunicorn.ctl")

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from annotate.models import FixStep, RunPlot, SampleFile, SessionEvent, SessionEventKind, SessionStatus
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
-from evaluate import dashboard
+from evaluate import dashboard, experiment_report
+from evaluate import experiment as experiments
 from evaluate.models import CodeBLEUScore, FixCostRecord, FixCostSource
 from tests.annotate.factories import (
     FixSessionFactory,
@@ -36,7 +37,7 @@ from tests.test_role_matrix import MATRIX, NOT_ROLE_CHECKED, _named_patterns
 SYSTEMS_PER_UNIT = 2
 SAMPLES_PER_UNIT = 3
 # Pages that need parameters to do their work (without them they answer 400 at once).
-QUERIES = {"dataset:export_download": "?format=jsonl"}
+QUERIES = {"dataset:export_download": "?format=jsonl", "evaluate:experiment_export": "?format=json"}
 # Downloads beside the pages: a table of every vote, of every score, the paper's format.
 DOWNLOADS = {
     "comparisons csv": "evaluate:metrics_export", "judgements json": "evaluate:metrics_export",
@@ -79,6 +80,13 @@ def _unit(n: int, users: dict) -> dict:
         data = SampleFile.objects.create(sample=sample, name="data.csv", content=b"a\n", size=2, sha256="0" * 64)
         first.setdefault("file_id", data.pk)
     first["pk"] = JobFactory(system=systems[0]).pk
+    experiment, _ = experiments.create(
+        {"name": f"experiment-{n}", "samples": [f"u{n}-s{s}" for s in range(SAMPLES_PER_UNIT)],
+         "metrics": ["codebleu", "fixcost", "comparison"],
+         "arms": [{"name": f"arm-{i}", "system": system.name} for i, system in enumerate(systems)]}
+    )  # fmt: skip
+    experiment_report.store(experiment, resamples=99)
+    first["experiment_name"] = experiment.name
     return first
 
 

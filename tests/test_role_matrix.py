@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from annotate.models import Run, RunPlot, SampleFile
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
+from evaluate.models import Experiment
 from tests.annotate.factories import (
     FixSessionFactory,
     FixStepFactory,
@@ -83,6 +84,11 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "contracts:contract_check": ("post", {ADMIN}),
     "contracts:contract_scaffold_new": ("get", {ADMIN}),
     "contracts:contract_proposal_create": ("post", {ADMIN}),
+    "evaluate:experiment_list": ("get", {ADMIN}),
+    "evaluate:experiment_detail": ("get", {ADMIN}),
+    "evaluate:experiment_step_start": ("post", {ADMIN}),
+    "evaluate:experiment_report_rebuild": ("post", {ADMIN}),
+    "evaluate:experiment_export": ("get", {ADMIN}),
 }
 # Django's own views with their own access rules, tested elsewhere.
 NOT_ROLE_CHECKED = {"login", "logout"}
@@ -125,6 +131,7 @@ def _example_args() -> dict:
         "translation_id": translation.pk,
         "session_id": session.pk,
         "step_id": FixStepFactory(session=session).pk,
+        "experiment_name": Experiment.objects.get_or_create(name="matrix-experiment")[0].name,
     }
 
 

@@ -85,7 +85,7 @@ def prompt_preview(request: HttpRequest, name: str) -> HttpResponse:
     system = _get_llm_system(name)
     key = request.GET.get("sample", "").strip()
     sample = get_object_or_404(Sample, key=key) if key else Sample.objects.first()
-    context = {"system": system, "sample": sample, "samples": Sample.objects.only("key", "title")}
+    context = {"system": system, "sample": sample, "sample_keys": Sample.objects.values_list("key", flat=True)}
     if sample is not None:
         try:
             context["prompt"] = prompting.build_prompt(system, sample)

@@ -3,8 +3,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from annotate import prompting
+from annotate import prompting, similarity_index
 from annotate.models import FixSession, FixStep, SessionStatus, StepCategory, SystemMode, Translation
 from t2j_site import planner_statistics
 from tests.annotate.factories import FixStepFactory, SampleFactory, SystemFactory, TranslationFactory, UserFactory
@@ -112,15 +114,15 @@ def test_the_budget_defaults_to_the_setting(settings):
     assert prompting.budget_for(SystemFactory(token_budget=900)) == 900
 
 
-def _large_dataset(n_samples: int, steps_per_session: int) -> list[FixStep]:
+def _large_dataset(n_samples: int, steps_per_session: int, prefix: str = "big") -> list[FixStep]:
     """Hundreds of verified sessions with long programs, written in bulk to keep the test fast."""
     from annotate.models import Sample
 
     owner = UserFactory()
-    system = SystemFactory(name="human-fixers", mode=SystemMode.HUMAN)
+    system = SystemFactory(name=f"human-fixers-{prefix}", mode=SystemMode.HUMAN)
     long_program = "import torch\n" + "".join(f"layer_{i} = torch.nn.Linear({i}, {i})\n" for i in range(200))
     samples = Sample.objects.bulk_create(
-        Sample(key=f"big{i}", pytorch_code=long_program, import_position=i) for i in range(n_samples)
+        Sample(key=f"{prefix}{i}", pytorch_code=long_program, import_position=i) for i in range(n_samples)
     )
     translations = Translation.objects.bulk_create(
         Translation(sample=s, system=system, code=long_program.replace("torch", "jax")) for s in samples
@@ -147,6 +149,7 @@ def _large_dataset(n_samples: int, steps_per_session: int) -> list[FixStep]:
     # As an import of this size does: with statistics of empty tables, PostgreSQL plans the shared-steps join
     # as nested loops without index conditions (minutes).
     planner_statistics.refresh(Sample, Translation, FixSession, FixStep)
+    similarity_index.sync()  # a bulk insert sends no signal: whoever bulk-inserts steps indexes them
     return list(FixStep.objects.all())
 
 
@@ -185,3 +188,32 @@ def test_the_budget_is_never_exceeded_whatever_its_size(budget):
 
     assert prompting.estimate_messages(prompt.messages) <= budget
     assert prompt.steps
+
+
+def test_a_trimmed_field_read_in_sql_is_the_field_trimmed_in_python():
+    # Head and tail are cut by the database (characters, not bytes: the text is not ASCII), then trimmed harder.
+    text = "".join(f"ligne {i}: é✓ {'x' * (i % 7)}\n" for i in range(300))
+    (step,) = verified_steps(SampleFactory(key="t1"), 1, error=text)
+    read = prompting._read([step.pk], prompting.TRIM_LEVELS[0])[step.pk].texts["Error"]
+    whole = prompting._Text(text, text, len(text))
+
+    for limits in prompting.TRIM_LEVELS:
+        assert read.cut(limits[2]) == whole.cut(limits[2])
+    assert whole.cut(600).startswith(text[:400]) and whole.cut(600).endswith(text[-200:])
+    assert f"[{len(text) - 600} characters trimmed]" in whole.cut(600)
+    assert whole.cut(0) == f"[{len(text)} characters left out]"
+
+
+def test_the_prompt_runs_as_many_queries_for_three_times_the_steps():
+    # Both sizes hold more steps than the budget could carry even as empty entries (about 240 at 6000 tokens):
+    # from there on nothing about the prompt depends on the dataset's size.
+    drafted = SampleFactory(key="drafted", pytorch_code="import torch\ny = torch.nn.Linear(3, 3)(x)\n")
+    system = SystemFactory(mode=SystemMode.T2J, token_budget=6000)
+    counts = []
+    for n in (100, 300):
+        _large_dataset(n, 3, prefix=f"n{n}-")
+        with CaptureQueriesContext(connection) as queries:
+            prompt = prompting.build_prompt(system, drafted)
+        assert prompt.trimmed and prompt.steps
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

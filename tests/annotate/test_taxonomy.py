@@ -164,3 +164,71 @@ def test_every_classification_says_why():
 
 def test_categories_are_plain_values():
     assert type(classify("NameError: name 'jnp' is not defined").category) is str
+
+
+def test_a_name_the_program_defines_points_to_other():
+    before = "def main():\n    for t in range(tgt_seq_length):\n        decode(t)\n"
+    after = "def main():\n    tgt_seq_length = 12\n    for t in range(tgt_seq_length):\n        decode(t)\n"
+    found = classify("Set tgt_seq_length in main() before the decoding loop", before, after)
+
+    assert found.category == C.OTHER
+    assert "tgt_seq_length is a name the program itself defines" in found.reason
+    # The same words without the code: nothing says the name is the program's own.
+    assert suggest_category("Set tgt_seq_length in main() before the decoding loop") == C.NUMERICAL
+
+
+def test_state_names_the_program_defines_stay_stateful_api():
+    code = "def main():\n    opt_state = tx.init(params)\n"
+    assert suggest_category("Set opt_state in main() before the loop", code, code + "    x = 1\n") == C.STATEFUL_API
+
+
+def test_the_sentence_that_states_the_problem_outweighs_numerical_words_of_the_explanation():
+    # Summed, the explanation's numerical words (data, loss, test, saved) outweigh "obsolete"; the first sentence
+    # says what the step is about.
+    text = (
+        "The second initialisation of real_data is obsolete. The data is generated for training. "
+        "The loss is printed every epoch. The test data is loaded from disk. Predictions are saved."
+    )
+    found = classify(text)
+
+    assert found.category == C.OTHER
+    assert "obsolete" in found.reason
+    # A weak word in the first sentence does not: the numerical subject stays.
+    assert suggest_category("The data loader is missing. The leftover variable is used for training.") == C.NUMERICAL
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        ("The hidden dimension should be 128 as in PyTorch, not 64", C.NUMERICAL),  # a size of the architecture
+        ("The latent dimension must match the decoder input", C.NUMERICAL),
+        ("The output dimension of the last layer should be 10", C.SHAPE_DTYPE),  # an interface shape
+        ("The input layer dimension should be 784", C.SHAPE_DTYPE),
+        ("train_step must return the updated params and opt_state", C.STATEFUL_API),
+        ("The exception handling hides the traceback", C.OTHER),
+    ],
+)
+def test_prose_cues_follow_the_labelling_guide(error, expected):
+    assert suggest_category(error) == expected
+
+
+def test_a_fix_that_only_changes_comments_is_other():
+    found = classify("Explain the step", "x = 1\n# old note\n", "x = 1\n# new note\n")
+
+    assert (found.category, found.reason) == (C.OTHER, "the fix only changes comments")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # Seen in QA: "Contract mismatch" alone made every contract failure a numerical mismatch.
+        ("Contract mismatch at the spec stage, check jax_program.model: the JAX translation has no 'model'", C.OTHER),
+        (
+            "Contract mismatch at the spec stage, check jax_program.forward: expected shape (4, 3), got (3, 4)",
+            C.SHAPE_DTYPE,
+        ),
+        ("Contract mismatch at the numeric stage, check forward: max abs diff 0.3\nexpected 1.0, got 1.3", C.NUMERICAL),
+    ],
+)
+def test_a_contract_failure_is_categorised_by_its_stage(error, expected):
+    assert suggest_category(error) == expected
