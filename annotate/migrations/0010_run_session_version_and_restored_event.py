@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotate", "0008_worker_heartbeat_and_job_worker"),
+        ("annotate", "0009_similarity_index"),
     ]
 
     operations = [
