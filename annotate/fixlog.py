@@ -243,6 +243,45 @@ def run_code(session: FixSession, user, kind: str) -> sandbox.RunResult:
     return result
 
 
+def stop_runs(session: FixSession, user) -> int:
+    """Stop what `user` has running for this session (runs, contract runs, a verification's contract run); how many.
+
+    Who may run here may stop: its owner while it is open, an admin on any session (check_contract's rule); each
+    stops only their own runs. The stopped Run is stored as killed by the request that started it.
+    """
+    if not is_admin(user):
+        _require_editor(session, user)
+    return runs.stop(session, user)
+
+
+def restore_code(session: FixSession, user, version: int | None, *, step: FixStep | None = None) -> FixSession:
+    """Set the code back to the draft (no `step`) or to the code after a counted `step`, as a new saved version.
+
+    Nothing is rewritten: the versions in between stay in the steps and runs that saw them, and a "restored" event
+    records what was restored over which version. Raises VersionConflict when `version` is not the current one,
+    WorkspaceError when the step is not a counted step of this session or the code is that already.
+    """
+    _require_editor(session, user)
+    if step is None:
+        code, detail = session.translation.code, {"from": "draft"}
+    else:
+        if step.session_id != session.pk or not session.steps.counted().filter(pk=step.pk).exists():
+            raise WorkspaceError("Only the code after a counted (not retracted) step of this session can be restored.")
+        code, detail = step.code_after, {"from": "step", "step": step.index}
+    if code == session.current_code:
+        raise WorkspaceError("The code is that already: nothing to restore.")
+    before = session.version
+    with transaction.atomic():
+        save_code(session, code, version, user)
+        SessionEvent.objects.create(
+            session=session,
+            kind=SessionEventKind.RESTORED,
+            actor=user,
+            detail={**detail, "over_version": before, "version": session.version},
+        )
+    return session
+
+
 # --- steps -----------------------------------------------------------------------------------------------------
 
 

@@ -423,6 +423,9 @@ class Run(models.Model):
         default=list, blank=True, help_text="Stand-ins for downloads: [{what, message, dataset|model, ...}]"
     )
     limits = models.JSONField(default=dict, blank=True, help_text="The limits it ran under (wall_s, cpu_s, ...)")
+    session_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The session's code version that ran (JAX and contract runs of a session)"
+    )
     # Contract runs only.
     verdict = models.CharField(max_length=15, choices=ContractVerdict.choices, blank=True)
     stages = models.JSONField(
@@ -485,6 +488,7 @@ class SessionEventKind(models.TextChoices):
     VERIFIED = "verified"
     STALE = "stale"
     IMPORTED = "imported"
+    RESTORED = "restored"  # the code set back to the draft or to a step's, as a new version
 
 
 class SessionEvent(AppendOnlyModel):

@@ -6,7 +6,8 @@ plots it drew and the stand-ins it used; `record_verdict()` adds a contract run'
 its row once annotate.contracts has read them. A run of a sample's program (through its session, its
 translation, or named) gets the sample's data files read-only and the sample's limits and stand-in counts.
 The sandbox never sees a user name: each run's JAX compile cache is named by `cache_key()`, an HMAC of the
-user's id (or of a fixed purpose when no user runs it).
+user's id (or of a fixed purpose when no user runs it). A run of a session can be stopped by the person who started
+it (`stop()`): its sandbox job carries `cancel_key()`, an HMAC of the session and the user.
 """
 
 from __future__ import annotations
@@ -50,6 +51,29 @@ def cache_key(user: Any = None, purpose: str = "") -> str:
     return salted_hmac(CACHE_KEY_SALT, owner, algorithm="sha256").hexdigest()
 
 
+CANCEL_KEY_SALT = "annotate.runs.cancel_key"
+
+
+def cancel_key(session: FixSession | None, user: Any) -> str:
+    """The opaque key (64 hex digits) that stops `user`'s runs of `session` (see stop()), or "" without either."""
+    if session is None or user is None or user.pk is None:
+        return ""
+    return salted_hmac(CANCEL_KEY_SALT, f"session:{session.pk}:user:{user.pk}", algorithm="sha256").hexdigest()
+
+
+def stop(session: FixSession, user: Any) -> int:
+    """Stop the runs `user` has running for `session` (in this process and on every runner); how many there were.
+
+    A stopped run ends with status killed and sandbox.STOPPED_MESSAGE and is stored by the run() that started it.
+    """
+    return sandbox.stop(cancel_key(session, user))
+
+
+def was_stopped(run: Run | sandbox.RunResult) -> bool:
+    """Whether the run ended because someone stopped it (not a limit, not the program)."""
+    return run.status == RunStatus.KILLED and run.exception_message == sandbox.STOPPED_MESSAGE
+
+
 def run(
     code: str,
     kind: str,
@@ -67,7 +91,7 @@ def run(
     `user_key` labels whose compile cache the run uses (stored on the Run): with `user`, that user's cache;
     without, the cache of the purpose `user_key` names (see cache_key). The sample is `sample`, else the
     session's or the translation's: its files, limits and stand-in counts apply (explicit `limits` on top).
-    `translation` is also stored on the Run (batch runs).
+    `translation` is also stored on the Run (batch runs). With a session and a user, the run can be stopped (stop()).
     """
     result = sandbox.run(
         code,
@@ -75,6 +99,7 @@ def run(
         cache_key(user, user_key),
         files,
         **sample_run_options(_sample_of(sample, session, translation), limits),
+        cancel_key=cancel_key(session, user),
     )
     result.run_id = store(result, code, kind, user_key, user=user, session=session, translation=translation).pk
     return result
@@ -142,6 +167,7 @@ def store(
             started_warm=result.started_warm,
             standins=result.standins,
             limits=result.limits,
+            session_version=_version_run(session, code),
         )
         RunPlot.objects.bulk_create(
             RunPlot(run=stored, position=position, source=clean_text(plot.get("source", ""))[:10], png=png)
@@ -149,6 +175,13 @@ def store(
             if (png := _png(plot))
         )
     return stored
+
+
+def _version_run(session: Any, code: str) -> int | None:
+    """The session's version whose code ran (its saved code at run time), else None (PyTorch, a contract driver)."""
+    if isinstance(session, FixSession) and code == session.current_code:
+        return session.version
+    return None
 
 
 def _png(plot: dict[str, Any]) -> bytes | None:
@@ -177,6 +210,7 @@ def record_verdict(
         return
     changes: dict[str, Any] = {
         "verdict": verdict,
+        "session_version": _version_run(FixSession.objects.filter(runs=run_id).first(), code),
         "stages": clean_tree(stages),
         "contract_version": contract_version,
         "contract_report": report or {},

@@ -74,6 +74,8 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "workspace:session_detail": ("get", {DEVELOPER, ADMIN}),
     "workspace:code_save": ("post", {DEVELOPER, ADMIN}),
     "workspace:run_create": ("post", {DEVELOPER, ADMIN}),
+    "workspace:run_cancel": ("post", {DEVELOPER, ADMIN}),
+    "workspace:session_restore": ("post", {DEVELOPER, ADMIN}),
     "workspace:fix_step_new": ("get", {DEVELOPER, ADMIN}),
     "workspace:fix_step_create": ("post", {DEVELOPER, ADMIN}),
     "workspace:session_verify": ("post", {DEVELOPER, ADMIN}),

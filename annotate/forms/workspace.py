@@ -81,6 +81,16 @@ class RetractForm(forms.Form):
     reason = forms.CharField(required=False, max_length=2000)
 
 
+class RestoreForm(forms.Form):
+    """Setting the code back: to the draft, or to the code after `step`; `version` is what the person saw."""
+
+    version = forms.IntegerField(min_value=0, max_value=2**31)
+    step = forms.IntegerField(required=False, min_value=1)
+    confirm = forms.TypedChoiceField(
+        choices=[("yes", "yes")], coerce=lambda value: value == "yes", required=False, empty_value=False
+    )
+
+
 class VerifyForm(forms.Form):
     confirmed = forms.BooleanField(
         required=False, label="I confirm the output matches the PyTorch program (same results, same behaviour)."

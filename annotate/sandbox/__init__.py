@@ -14,15 +14,16 @@ from typing import Any
 
 from django.conf import settings
 
-from annotate.sandbox import inputs
-from annotate.sandbox.client import run_remote
+from annotate.sandbox import cancel, inputs
+from annotate.sandbox.cancel import STOPPED_MESSAGE
+from annotate.sandbox.client import cancel_remote, run_remote
 from annotate.sandbox.executor import execute
 from annotate.sandbox.inputs import InvalidRunInput, Job
 from annotate.sandbox.limits import Limits
 from annotate.sandbox.outputs import PNG_MAGIC
 from annotate.sandbox.result import RunResult
 
-__all__ = ["PNG_MAGIC", "InvalidRunInput", "Limits", "RunResult", "run"]
+__all__ = ["PNG_MAGIC", "STOPPED_MESSAGE", "InvalidRunInput", "Limits", "RunResult", "run", "stop"]
 
 
 def run(
@@ -34,6 +35,7 @@ def run(
     *,
     readonly_files: dict[str, bytes] | None = None,
     standins: dict[str, int] | None = None,
+    cancel_key: str = "",
 ) -> RunResult:
     """Run `code` in the sandbox; nothing is stored. Raises InvalidRunInput for bad input (nothing run).
 
@@ -43,7 +45,8 @@ def run(
     `files` are written into the box's working folder beside main.py (writable); `readonly_files` (a
     sample's data files) appear there too but cannot be changed; `limits` may tighten any limit and raise
     the time limits up to the operator maxima; `standins` sets the stand-in datasets' example counts
-    ({"train_examples": N, "test_examples": N}).
+    ({"train_examples": N, "test_examples": N}). `cancel_key` ("" or opaque like `cache_key`) lets stop() end the
+    run early: it then comes back as status "killed" with STOPPED_MESSAGE.
     """
     job = inputs.make_job(
         code,
@@ -53,8 +56,17 @@ def run(
         readonly_files=inputs.encode_files(readonly_files, inputs.MAX_READONLY_BYTES),
         limits=limits,
         standins=standins,
+        cancel_key=cancel_key,
     )
     return _run_somewhere(job)
+
+
+def stop(cancel_key: str) -> int:
+    """Stop the runs of `cancel_key`, here and on every runner; how many were running. Raises InvalidRunInput."""
+    key = inputs.check_cancel_key(cancel_key)
+    if not key:
+        return 0
+    return cancel.stop(key) + cancel_remote(list(settings.T2J_RUNNER_URLS), key)
 
 
 def _run_somewhere(job: Job) -> RunResult:

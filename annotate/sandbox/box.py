@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from annotate.sandbox import outputs, uids
+from annotate.sandbox.cancel import STOPPED_MESSAGE
 from annotate.sandbox.inputs import Job
 from annotate.sandbox.limits import Limits
 from annotate.sandbox.result import RunResult, clean_text
@@ -360,8 +361,10 @@ class Box:
         # Importing jax cost CPU that is not the program's (measured here, off the request's path for warm boxes).
         self._cpu_at_ready = uids.usage_of_uid(self.lease.uid)[1]
 
-    def execute(self, job: Job, cache: dict[str, str], cache_enabled: bool) -> tuple[RunResult, dict[str, str]]:
-        """Hand the program to the ready box, supervise it to the end, tear the box down."""
+    def execute(
+        self, job: Job, cache: dict[str, str], cache_enabled: bool, stop: threading.Event | None = None
+    ) -> tuple[RunResult, dict[str, str]]:
+        """Hand the program to the ready box, supervise it to the end (or until `stop` is set), tear the box down."""
         assert self.proc is not None and self.lease is not None and self.readonly_dir is not None
         limits = job.limits
         self._stdout.reset(limits.output_bytes)
@@ -386,7 +389,7 @@ class Box:
             self.proc.stdin.close()
         except OSError:
             pass  # the box died; the supervisor below reports how
-        reason, peak = self._supervise(started, limits)
+        reason, peak = self._supervise(started, limits, stop or threading.Event())
         duration = time.monotonic() - started
         if self._control.done is None:
             self.kill()
@@ -422,8 +425,9 @@ class Box:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def _supervise(self, started: float, limits: Limits) -> tuple[str, int]:
+    def _supervise(self, started: float, limits: Limits, stop: threading.Event) -> tuple[str, int]:
         """Wait for the end; return (host kill reason or "", peak summed RSS of the box's processes).
+        A set `stop` flag (someone asked to stop the run) ends it with the reason "stopped".
 
         Memory and CPU are summed over every process of the box's uid every WATCH_INTERVAL_S.
         """
@@ -435,6 +439,8 @@ class Box:
             if self._control.done_event.wait(WATCH_INTERVAL_S) or self.proc.poll() is not None:
                 self.proc.poll()
                 return "", peak
+            if stop.is_set():
+                return "stopped", peak
             memory, cpu = uids.usage_of_uid(self.lease.uid)
             peak = max(peak, memory)
             if memory > limits.memory_bytes:
@@ -490,6 +496,8 @@ class Box:
             result.exception_message = "killed: time limit reached"
         if result.status == "output-limit":
             result.exception_message = "killed: output limit reached"
+        if reason == "stopped":
+            result.exception_message = STOPPED_MESSAGE
         return result.cleaned()
 
     def limits_text(self, which: str) -> str:
@@ -556,6 +564,8 @@ def _write_readonly(root: str, files: dict[str, str], group: int) -> None:
 
 
 def _status(reason: str, done: dict[str, Any] | None, returncode: int | None) -> str:
+    if reason == "stopped":
+        return "killed"
     if reason:
         return reason
     if done:

@@ -26,6 +26,26 @@ def token_for(url: str) -> str:
     return runner_token()
 
 
+CANCEL_TIMEOUT_S = 5.0
+
+
+def cancel_remote(urls: list[str], cancel_key: str) -> int:
+    """Ask every runner to stop its runs of `cancel_key`; how many they stopped (a runner that fails counts 0)."""
+    body = json.dumps({"cancel_key": cancel_key}).encode("utf-8")
+    stopped = 0
+    for url in urls:
+        try:
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token_for(url)}"}
+            request = urllib.request.Request(url.rstrip("/") + "/cancel", data=body, headers=headers, method="POST")
+            with urllib.request.urlopen(request, timeout=CANCEL_TIMEOUT_S) as response:
+                answer = json.loads(response.read())
+        except (RunnerTokenError, urllib.error.URLError, OSError, ValueError):
+            continue  # nothing of ours runs there, or it is gone: either way nothing to stop
+        if isinstance(answer, dict) and isinstance(answer.get("stopped"), int):
+            stopped += answer["stopped"]
+    return stopped
+
+
 def run_remote(urls: list[str], payload: dict[str, Any], wall_s: float) -> tuple[RunResult | None, list[str]]:
     """The first runner's answer, or None with why each runner failed."""
     failures = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from annotate.sandbox import cache
+import threading
+
+from annotate.sandbox import cache, cancel
 from annotate.sandbox.box import Box, Refused, reduced_allowed
 from annotate.sandbox.inputs import Job
 from annotate.sandbox.limits import Limits
@@ -13,7 +15,16 @@ CACHED_KINDS = ("jax", "contract")
 
 
 def execute(job: Job, box: Box | None = None) -> RunResult:
-    """A warm `box` must already be ready; without one a cold box is started for the job."""
+    """A warm `box` must already be ready; without one a cold box is started for the job.
+
+    From here to its result the run can be stopped by its cancel key (annotate.sandbox.cancel.stop), also while a
+    cold box is still starting: the box is then killed as soon as it has the program.
+    """
+    with cancel.watching(job.cancel_key) as stop:
+        return _execute(job, box, stop)
+
+
+def _execute(job: Job, box: Box | None, stop: threading.Event) -> RunResult:
     cache_enabled = bool(job.cache_key) and job.kind in CACHED_KINDS
     entries = cache.load(job.cache_key) if cache_enabled else {}
     if box is None:
@@ -22,7 +33,7 @@ def execute(job: Job, box: Box | None = None) -> RunResult:
         except Refused as exc:
             return RunResult.refused(str(exc))
     try:
-        result, new_entries = box.execute(job, entries, cache_enabled)
+        result, new_entries = box.execute(job, entries, cache_enabled, stop)
     except BaseException:
         box.destroy()
         raise

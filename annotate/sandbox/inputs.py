@@ -48,6 +48,17 @@ def check_cache_key(key: object) -> str:
     return key
 
 
+def check_cancel_key(key: object) -> str:
+    """The key a run can be stopped by (annotate.sandbox.cancel): empty (none) or 64 lowercase hex digits."""
+    if key == "":
+        return ""
+    if not isinstance(key, str) or not CACHE_KEY.fullmatch(key):
+        raise InvalidRunInput(
+            "cancel_key must be empty or 64 lowercase hex digits (an opaque key annotate.runs derives)"
+        )
+    return key
+
+
 def check_kind(kind: object) -> str:
     if kind not in KINDS:
         raise InvalidRunInput(f"unknown run kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -139,6 +150,7 @@ class Job:
     files: dict[str, str] = field(default_factory=dict)  # written into the working folder, writable
     readonly_files: dict[str, str] = field(default_factory=dict)  # a sample's data files, read-only there
     standins: dict[str, int] = field(default_factory=dict)  # stand-in example counts, see check_standins
+    cancel_key: str = ""  # "" or opaque: who holds it may stop the run (annotate.sandbox.cancel)
 
     def as_payload(self) -> dict[str, Any]:
         """The runner API's request body (see annotate.sandbox.server)."""
@@ -150,6 +162,7 @@ class Job:
             "readonly_files": self.readonly_files,
             "limits": self.limits.as_dict(),
             "standins": self.standins,
+            "cancel_key": self.cancel_key,
         }
 
 
@@ -162,6 +175,7 @@ def make_job(
     readonly_files: dict[str, str] | None = None,
     limits: object = None,
     standins: object = None,
+    cancel_key: object = "",
 ) -> Job:
     """A Job from already base64-encoded files; raises InvalidRunInput for anything malformed."""
     files, readonly_files = files or {}, readonly_files or {}
@@ -180,6 +194,7 @@ def make_job(
         files=files,
         readonly_files=readonly_files,
         standins=check_standins(standins),
+        cancel_key=check_cancel_key(cancel_key),
     )
 
 
@@ -197,4 +212,5 @@ def job_from_payload(payload: object) -> Job:
         readonly_files=decode_files(payload.get("readonly_files") or {}, MAX_READONLY_BYTES),
         limits=payload.get("limits"),
         standins=payload.get("standins") or None,
+        cancel_key=payload.get("cancel_key", ""),
     )

@@ -3,6 +3,7 @@
 POST /run  {"code", "kind", "cache_key", "files": {name: base64}, "readonly_files": {name: base64},
             "limits": {...}, "standins": {...}} -> a RunResult object
            (`cache_key`: "" or the opaque key annotate.runs derives, see annotate.sandbox.inputs)
+POST /cancel {"cancel_key"} -> {"stopped": N}: stops this runner's runs of that key (annotate.sandbox.cancel)
 GET  /health -> {"ok": true, "ready": N, "starting": N, "running": N, "size": N, "last_error": "...",
                  "pools": {kind: {"ready", "starting", "running", "size", "last_error"}},
                  "skipped_uids": [{"uid": N, "pids": [N, ...]}]}  (uids left alone: processes no lease holds)
@@ -20,7 +21,7 @@ from contextlib import nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from annotate.sandbox import inputs, uids
+from annotate.sandbox import cancel, inputs, uids
 from annotate.sandbox.executor import execute
 from annotate.sandbox.pool import WarmPool
 from annotate.sandbox.result import RunResult
@@ -40,6 +41,16 @@ def run_request(pools: dict[str, WarmPool], payload: Any) -> RunResult:
     if box is None and result.status != "refused":
         result.note = f"cold start: no warm {job.kind} interpreter was ready in the runner"
     return result
+
+
+def cancel_request(payload: Any) -> int:
+    """Stop the runs of the request's cancel key; how many were running. Raises InvalidRunInput (a ValueError)."""
+    if not isinstance(payload, dict):
+        raise inputs.InvalidRunInput("the request must be a JSON object")
+    key = inputs.check_cancel_key(payload.get("cancel_key"))
+    if not key:
+        raise inputs.InvalidRunInput("cancel_key is required")
+    return cancel.stop(key)
 
 
 class RunnerServer(ThreadingHTTPServer):
@@ -111,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             self._reply(401, {"error": "a valid runner token is required"}, {"WWW-Authenticate": "Bearer"})
             return
-        if self.path != "/run":
+        if self.path not in ("/run", "/cancel"):
             self._reply(404, {"error": "not found"})
             return
         try:
@@ -123,6 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             payload = json.loads(self.rfile.read(length))
+            if self.path == "/cancel":
+                self._reply(200, {"stopped": cancel_request(payload)})
+                return
             result = run_request(self.server.pools, payload)
         except (ValueError, RecursionError) as exc:
             self._reply(400, {"error": str(exc)})

@@ -12,11 +12,21 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from annotate import contract_interface, contracts, fixlog, prefill, runs, sandbox
-from annotate.forms.workspace import CodeForm, QueueFilterForm, ReassignForm, RetractForm, RunForm, StepForm, VerifyForm
+from annotate.forms.workspace import (
+    CodeForm,
+    QueueFilterForm,
+    ReassignForm,
+    RestoreForm,
+    RetractForm,
+    RunForm,
+    StepForm,
+    VerifyForm,
+)
 from annotate.models import Difficulty, FixSession, FixStep, Run, RunKind, Sample, System, Translation
 from annotate.roles import ADMIN, DEVELOPER, is_admin, role_required
 
 WORKSPACE = "annotate/workspace.html"
+VERIFY_RESULT = "#verify-result"  # where Verify's answer goes: beside its button
 
 
 # --- access ----------------------------------------------------------------------------------------------------
@@ -97,6 +107,7 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
     retracted_ids = {s.retracts_id for s in steps if s.retracts_id}
     counted = [s for s in steps if not s.retracts_id and s.pk not in retracted_ids]
     jax_run = runs.last_run(session, RunKind.JAX)
+    jax_stale = _is_stale(session, jax_run)
     context = {
         "session": session,
         "sample": session.translation.sample,
@@ -110,7 +121,9 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
         "unflagged_steps": sum(1 for s in counted if not s.flags),
         "snapshot": fixlog.last_snapshot(session),
         "jax_run": jax_run,
-        "jax_failing_line": runs.failing_line(jax_run.traceback) if jax_run else None,
+        "jax_run_stale": jax_stale,
+        # The marker points into the code that ran: once the code changed it would point at the wrong line.
+        "jax_failing_line": runs.failing_line(jax_run.traceback) if jax_run and not jax_stale else None,
         "pytorch_run": runs.last_run(session, RunKind.PYTORCH),
         "summary": fixlog.summary(session) if session.status == "verified" else None,
         "has_contract": bool(session.translation.sample.contract.strip()),
@@ -125,18 +138,40 @@ def _workspace_context(request: HttpRequest, session: FixSession, **extra) -> di
     return context
 
 
+def _is_stale(session: FixSession, run: Run | None) -> bool:
+    """Whether `run` ran other code than the session's current code (its output is from an earlier version)."""
+    return run is not None and run.code_hash != runs.code_hash(session.current_code)
+
+
+def _run_note(note: str) -> str:
+    """How a run was served, for the page: without the runner's internal address (annotate.sandbox's note has it)."""
+    if note.startswith("cold start: no runner answered"):
+        return "cold start: no warm sandbox runner answered"
+    if note.startswith("runner "):
+        return note.partition("; ")[2]
+    return note
+
+
 def _contract_panel(session: FixSession, run: Run | None) -> dict:
     """The contract tab's context: what the contract expects (read from its source), and the last contract
     run's result with what it checked (this code? this contract?)."""
     sample = session.translation.sample
-    context = {"contract_result": None, "contract_checked": "", **_contract_reading(sample)}
+    context = {
+        "contract_result": None,
+        "contract_checked": "",
+        "contract_run": run,
+        "contract_stale": _is_stale(session, run),
+        **_contract_reading(sample),
+    }
     if run is None:
         return context
-    code = (
-        "the current code"
-        if run.code_hash == runs.code_hash(session.current_code)
-        else "an earlier version of the code"
-    )
+    if run.session_version:
+        # By its number: "the current code" would read wrong once the editor moves on (stale.js greys the panel).
+        code = f"version {run.session_version} of the code"
+    elif run.code_hash == runs.code_hash(session.current_code):
+        code = "the current code"
+    else:
+        code = "an earlier version of the code"
     contract = f"contract v{run.contract_version}" if run.contract_version is not None else "the contract"
     if run.contract_version is not None and run.contract_version != sample.contract_version:
         contract += f" (now v{sample.contract_version})"
@@ -157,13 +192,19 @@ def _render_workspace(request: HttpRequest, session: FixSession, status: int = 2
     return render(request, WORKSPACE, _workspace_context(request, session, **extra), status=status)
 
 
-def _refuse(request: HttpRequest, session: FixSession, error: Exception, status: int | None = None) -> HttpResponse:
-    """A refused action: a message fragment for htmx, else the workspace page with the message."""
+def _refuse(
+    request: HttpRequest,
+    session: FixSession,
+    error: Exception,
+    status: int | None = None,
+    target: str = "#workspace-messages",
+) -> HttpResponse:
+    """A refused action: a message fragment for htmx (into `target`), else the workspace page with the message."""
     status = status or (403 if isinstance(error, fixlog.NotAllowed) else 400)
     if request.htmx:
-        # Always into the message area, whatever the triggering element targets (never over the step log).
+        # Into a message area, whatever the triggering element targets (never over the step log).
         response = render(request, "annotate/_workspace_message.html", {"message": str(error)}, status=status)
-        return reswap(retarget(response, "#workspace-messages"), "innerHTML")
+        return reswap(retarget(response, target), "innerHTML")
     messages.error(request, str(error))
     return _render_workspace(request, session, status=status)
 
@@ -241,11 +282,33 @@ def run_create(request: HttpRequest, session_id: int) -> HttpResponse:
     run = Run.objects.get(pk=result.run_id)
     context = {
         "run": run,
-        "note": result.note,
+        "note": _run_note(result.note),
         "failing_line": runs.failing_line(run.traceback) if run.kind == "jax" else None,
     }
     response = render(request, "annotate/_workspace_run.html", context)
     return trigger_client_event(response, "t2j:version", {"version": session.version})
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def run_cancel(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Stop what this user has running for the session (Run, Run PyTorch, the contract, Verify's contract run).
+
+    The request that started the run answers with the stopped Run; this one only says how many were stopped.
+    """
+    session = _get_session_for_user(request, session_id)
+    try:
+        stopped = fixlog.stop_runs(session, request.user)
+    except fixlog.WorkspaceError as error:
+        if _wants_json(request):
+            status = 403 if isinstance(error, fixlog.NotAllowed) else 400
+            return JsonResponse({"stopped": 0, "message": str(error)}, status=status)
+        return _refuse(request, session, error)
+    message = f"Stopped {stopped} run{'s' if stopped != 1 else ''}." if stopped else "Nothing of yours was running."
+    if _wants_json(request):
+        return JsonResponse({"stopped": stopped, "message": message})
+    messages.info(request, message)
+    return _back_to(request, session)
 
 
 # --- steps -----------------------------------------------------------------------------------------------------
@@ -375,7 +438,7 @@ def session_verify(request: HttpRequest, session_id: int) -> HttpResponse:
     except fixlog.VersionConflict as conflict:
         return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
     except fixlog.WorkspaceError as error:
-        return _with_version(request, session, _refuse(request, session, error), saved)
+        return _with_version(request, session, _refuse(request, session, error, target=VERIFY_RESULT), saved)
     if not outcome.passed:
         return _with_version(request, session, _refuse_with_panel(request, session, outcome), saved)
     messages.success(request, f"Verified with {session.fixcost} fix step{'s' if session.fixcost != 1 else ''}.")
@@ -386,8 +449,12 @@ def session_verify(request: HttpRequest, session_id: int) -> HttpResponse:
 def _refuse_with_panel(
     request: HttpRequest, session: FixSession, outcome: contracts.VerificationOutcome
 ) -> HttpResponse:
-    """A failed verification: the message, and the contract run's stage panel updated in place (400)."""
-    response = _refuse(request, session, fixlog.WorkspaceError(outcome.message), status=400)
+    """A failed verification: the message beside the Verify button, and the contract run's stage panel updated in
+    place (400). A verification stopped by its Stop button says so instead of blaming the contract."""
+    run = Run.objects.filter(pk=outcome.run_id).first() if outcome.run_id else None
+    stopped = run is not None and runs.was_stopped(run)
+    message = "Stopped: nothing was verified; the session stays open." if stopped else outcome.message
+    response = _refuse(request, session, fixlog.WorkspaceError(message), status=400, target=VERIFY_RESULT)
     if request.htmx and outcome.run_id:
         # Out of band beside the message; the full page (no htmx) shows the latest contract run anyway.
         panel = render(request, WORKSPACE + "#contract-panel", _workspace_context(request, session, oob=True))
@@ -430,6 +497,40 @@ def _save_posted_code(request: HttpRequest, session: FixSession) -> bool:
         raise fixlog.WorkspaceError(_form_message(form))
     fixlog.save_code(session, form.cleaned_data["code"], form.cleaned_data["version"], request.user)
     return True
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def session_restore(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Set the code back to the draft, or to the code after step `?step=ID`, as a new saved version (confirmed)."""
+    session = _get_session_for_user(request, session_id)
+    form = RestoreForm({**request.GET.dict(), **request.POST.dict()})
+    saved = False
+    try:
+        if not form.is_valid():
+            raise fixlog.WorkspaceError(f"Not restored: {_form_message(form)}")
+        if not form.cleaned_data["confirm"]:
+            raise fixlog.WorkspaceError("Not restored: confirm that the code should be replaced (as a new version).")
+        step = _restorable_step(session, form.cleaned_data["step"])
+        version = form.cleaned_data["version"]
+        saved = _save_posted_code(request, session)  # the editor's text first: it stays in history as a version
+        fixlog.restore_code(session, request.user, session.version if saved else version, step=step)
+    except fixlog.VersionConflict as conflict:
+        return _save_answer(request, session, 409, message=str(conflict), conflict=conflict)
+    except fixlog.WorkspaceError as error:
+        return _with_version(request, session, _refuse(request, session, error), saved)
+    what = f"the code after step {step.index}" if step else "the draft"
+    messages.success(request, f"Restored {what} as version {session.version}; earlier versions stay in the history.")
+    return _back_to(request, session)
+
+
+def _restorable_step(session: FixSession, step_id: int | None) -> FixStep | None:
+    if step_id is None:
+        return None
+    step = session.steps.filter(pk=step_id).first()
+    if step is None:
+        raise fixlog.WorkspaceError("Not restored: that step is not part of this session.")
+    return step
 
 
 @require_POST

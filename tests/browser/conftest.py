@@ -54,6 +54,19 @@ def failed_request_recorder(sink: list):
 
 
 @pytest.fixture
+def watched(page):
+    """Console errors (CSP refusals and module scripts that fail to load show there), uncaught script errors,
+    failed requests and dialogs (an alert() would mean injected script ran)."""
+    seen = {"console": [], "failed": [], "dialogs": []}
+    page.on("console", lambda msg: seen["console"].append(msg.text) if msg.type == "error" else None)
+    # An exception thrown by a workspace module reaches Playwright as a page error, not as a console message.
+    page.on("pageerror", lambda error: seen["console"].append(f"uncaught: {error}"))
+    page.on("requestfailed", failed_request_recorder(seen["failed"]))
+    page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
+    return seen
+
+
+@pytest.fixture
 def login(live_server, page):
     """Log in through the real form, as a person would."""
 

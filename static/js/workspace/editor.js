@@ -1,5 +1,6 @@
-// The editor panel: the JAX code in Monaco (mounted on #code by monaco-setup.js), the failing-line marker, and
-// the Code / Diff vs draft / Diff vs last step views. Saving is save.js; keyboard shortcuts are shortcuts.js.
+// The editor panel: the JAX code in Monaco (mounted on #code by monaco-setup.js), the failing-line marker, the
+// Code / Diff vs draft / Diff vs last step views, and the traceback links (a.frame-link[data-line]) that move the
+// editor to their line. Saving is save.js; keyboard shortcuts are shortcuts.js.
 
 /** Call back(editor, monaco) once the Monaco editor of #code exists: at once if it already does. */
 export function whenEditorReady(callback) {
@@ -61,6 +62,20 @@ export function initEditor() {
     diffHost.dataset.against = view;
   }
 
+  function goToLine(line) {
+    if (!editor) return;
+    showView("edit");
+    editor.revealLineInCenter(line);
+    editor.setPosition({ lineNumber: line, column: 1 });
+    editor.focus();
+  }
+
+  document.body.addEventListener("click", (event) => {
+    const link = event.target.closest("a.frame-link[data-line]");
+    if (!link || !editor) return; // without the editor the link goes to the textarea (#code)
+    event.preventDefault();
+    goToLine(Number(link.dataset.line));
+  });
   document.body.addEventListener("t2j:failing-line", (event) => {
     failingLine = event.detail.line;
     markFailingLine();

@@ -4,15 +4,18 @@
 //
 // Panels never reach into each other's state; they talk through DOM events on document.body:
 //   t2j:editor-ready {editor}   monaco-setup.js → whenEditorReady (editor, shortcuts, here): #code's Monaco exists
-//   t2j:failing-line {line}     runs → editor: the line the last JAX run failed at (null: none)
+//   t2j:failing-line {line}     runs, stale → editor: the line the last JAX run failed at (null: none, or the code
+//                               changed since)
 //   t2j:version {version}       server (HX-Trigger) → save: the version the posted code was saved as
 //   htmx:confirm                → save: a request that changes the session waits until the code is saved
 //   htmx:configRequest          → save: a request that carries the code saves it (no autosave needed)
 //   htmx:beforeSwap (409)       → save: a refused save shows its choice (not swapped in as it is)
 import "./contract.js"; // sets itself up: the contract tab talks to no other panel
 import { whenEditorReady, initEditor } from "./editor.js";
+import { initProgress } from "./progress.js";
 import { initRuns } from "./runs.js";
 import { initSave } from "./save.js";
+import { initStale } from "./stale.js";
 import { initStepLog } from "./step-log.js";
 
 // Refusals come back as 400/403 with a fragment that explains them: show it instead of dropping it. A request over
@@ -46,6 +49,8 @@ const root = document.getElementById("workspace");
 if (root) {
   initEditor(); // first: it listens for the failing line that initRuns announces
   initSave(root);
+  initStale(root); // after initSave: it reads the save state save.js has just updated for the same edit
+  initProgress(root);
   initRuns();
   initStepLog();
   showRefusals();

@@ -48,7 +48,7 @@ export function initStepLog() {
     if (event.target.id === "id_no_error") chooseNoError(event.target);
   });
   addShortcut(
-    (event) => ctrl(event) && event.shiftKey && event.key === "Enter",
+    (event) => ctrl(event) && event.shiftKey && !event.altKey && event.key === "Enter",
     (monaco) => monaco.KeyMod.CtrlCmd | monaco.KeyMod.Shift | monaco.KeyCode.Enter,
     () => clickButton("record-step"),
   );

@@ -326,7 +326,9 @@ def test_the_page_shows_the_last_run_with_its_traceback_and_failing_line(develop
 
     page = developer_client.get(url("session_detail", session.pk)).content.decode()
 
-    assert 'data-failing-line="4"' in page and "main.py:4 in &lt;module&gt;" in page
+    assert 'data-failing-line="4"' in page and "main.py:4</a> in &lt;module&gt;" in page
+    # The program's own frame is a link to its line in the editor (#code without script).
+    assert '<a href="#code" class="frame-link" data-line="4"' in page
     assert "JAX arrays are immutable" in page and "partial output" in page
 
 
