@@ -5,7 +5,9 @@ not in use on this machine); the bridge lives in the root namespace with the sub
 test itself (the people's browsers and the LLM endpoint) sits. No host gets a default route and nothing is
 NATed or forwarded: a host reaches the lab's addresses and nothing else. `Lab` is a context manager: on exit —
 also after a failure or Ctrl+C — it stops every process it started (its process group, SIGINT then SIGKILL),
-deletes the namespaces (which deletes their veth ends and so the bridge ports) and the bridge.
+deletes the namespaces (which deletes their veth ends and so the bridge ports) and the bridge. What a test
+run killed outright (SIGKILL, no trap runs) left behind is removed by the next lab: names carry the pid of the
+process that built them, and a lab whose process is gone is stopped and deleted.
 
 Needs root and iproute2. Run by tests/multihost/test_multihost.py; usable from a shell for a look around:
 `.venv/bin/python -m tests.multihost.lab` builds two hosts, pings between them and tears down.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -67,6 +70,31 @@ def _free_subnet() -> ipaddress.IPv4Network:
     raise LabError("no free 10.231.x.0/24 subnet")
 
 
+def _remove_stale_labs() -> None:
+    """Stop the processes in, and delete, the namespaces and bridges of labs whose building process is gone."""
+    for line in ip("netns", "list").stdout.splitlines():
+        netns = line.split()[0]
+        found = re.fullmatch(r"t2j(\d+)-[\w-]+", netns)
+        if found and not _alive(int(found.group(1))):
+            for pid in ip("netns", "pids", netns, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            ip("netns", "del", netns, check=False)
+    for bridge in re.findall(r"^\d+: (t2j(\d+)br):", ip("-o", "link").stdout, re.M):
+        if not _alive(int(bridge[1])):
+            ip("link", "del", bridge[0], check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @dataclass
 class Host:
     name: str  # its role in the lab: db, web, worker-a, ...
@@ -96,6 +124,7 @@ class Lab:
         problem = netns_problem()
         if problem:
             raise LabError(f"cannot build a network namespace lab: {problem}")
+        _remove_stale_labs()
         try:
             self.subnet = _free_subnet()
             ip("link", "add", self.bridge, "type", "bridge")
