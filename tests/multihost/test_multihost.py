@@ -107,7 +107,6 @@ class Cluster:
     lab: Lab
     folder: Path
     database_url: str
-    db_password: str
     llm: HeldLLM
     password: str  # the demo users' (dev, rev, boss)
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)  # worker id -> its process
@@ -149,8 +148,8 @@ def _env(cluster_folder: Path, host: str, settings: dict[str, str]) -> dict[str,
     return {**env, "PYTHONUNBUFFERED": "1", "T2J_DATA_DIR": str(data), **settings}
 
 
-def _start_postgres(lab: Lab, folder: Path) -> tuple[str, str]:
-    """A throw-away cluster owned by postgres, listening only on the db host's address; (url, password)."""
+def _start_postgres(lab: Lab, folder: Path) -> str:
+    """A throw-away cluster owned by postgres, listening only on the db host's address; the app's DATABASE_URL."""
     password = secrets.token_urlsafe(16)
     pgdata, password_file = folder / "pgdata", folder / "pg-password"
     pgdata.mkdir()
@@ -191,7 +190,7 @@ def _start_postgres(lab: Lab, folder: Path) -> tuple[str, str]:
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f"CREATE ROLE t2j LOGIN PASSWORD '{app_password}'")
         connection.execute("CREATE DATABASE t2j OWNER t2j")
-    return f"postgres://t2j:{app_password}@{address}:{DB_PORT}/t2j", password
+    return f"postgres://t2j:{app_password}@{address}:{DB_PORT}/t2j"
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +208,7 @@ def cluster() -> Iterator[Cluster]:
 def _cluster(lab: Lab, folder: Path) -> Iterator[Cluster]:
     for host in ("db", "web", "runner", "worker-a", "worker-b"):
         lab.add_host(host)
-    database_url, db_password = _start_postgres(lab, folder)
+    database_url = _start_postgres(lab, folder)
     llm = HeldLLM(HTTPServer(host=lab.gateway, port=0, threaded=True))
     llm.server.expect_request("/v1/chat/completions").respond_with_handler(llm.handle)
     llm.server.start()
@@ -226,7 +225,7 @@ def _cluster(lab: Lab, folder: Path) -> Iterator[Cluster]:
             "OPENAI_API_KEY": "lab-key",
             "OPENAI_MODEL": "lab-model",
         }
-        cluster = Cluster(lab, folder, database_url, db_password, llm, demo_password)
+        cluster = Cluster(lab, folder, database_url, llm, demo_password)
         # The runner first: its warm pools take longest. Only the pools this test uses (JAX runs, contracts).
         lab.spawn(
             "runner",
