@@ -2,8 +2,10 @@
 
 A worker killed mid-run cannot report its own death (RELIABILITY.md case 37). Workers started with
 `manage.py run_worker` write a heartbeat (annotate.workers); a job whose worker is gone — silent for three
-heartbeats, or stopped without finishing it — is marked failed ("worker lost") together with its queue row
-by whoever looks next: the pages listing jobs, every task as it begins, and every live worker's heartbeat.
+heartbeats, or stopped without finishing it — is found by whoever looks next: the pages listing jobs, every
+task as it begins, and every live worker's heartbeat. It is re-queued once ("worker lost", noted in its
+params) for another worker to run from the start (every task is resumable: drafting skips what is drafted);
+lost a second time, or without a queue row to put back, it is marked failed together with its queue row.
 A job run by no known worker (a plain `db_worker`) is failed once it stays silent longer than its kind allows;
 every task reports progress through `Job.advance`, which moves `updated_at`. A job on a live worker is never
 failed for silence: its worker is alive, and so is the task.
@@ -22,7 +24,12 @@ from django.utils import timezone
 from annotate import workers
 from annotate.models import Job, JobQuerySet, JobStatus, System, Worker, WorkerQuerySet
 
-WORKER_LOST_MESSAGE = "Worker lost: the {worker} running this job {how}. Start the job again to resume."
+LOST = "Worker lost: the {worker} running this job {how}."
+WORKER_LOST_MESSAGE = LOST + " Start the job again to resume."
+REQUEUED_MESSAGE = LOST + " Re-queued for another worker (attempt {attempt} of {attempts})."
+# A job runs at most this many times when workers are lost under it: once more after a crash, not for ever
+# (a job that kills every worker running it, e.g. by exhausting memory, must stop doing so).
+MAX_ATTEMPTS = 2
 STOPPED_MESSAGE = "The worker stopped reporting (silent for over {allowance}); start the job again to resume."
 NEVER_STARTED_MESSAGE = "No worker started this job within {allowance}; is the worker running? Start the job again."
 RECENT_FAILURES = timedelta(days=1)
@@ -75,24 +82,51 @@ def fail_silent_jobs(now: datetime | None = None) -> int:
 
 
 def fail_jobs_of_gone_workers(now: datetime | None = None) -> int:
-    """Mark failed, with their queue rows, the jobs of workers that went silent for Worker.LOST_AFTER_BEATS
-    heartbeats or stopped without finishing them; each gone worker is swept once. How many jobs were failed.
-
-    A later re-queue (once, onto another worker) would start here: the job keeps its `task_id` and `attempt`.
-    """
+    """Re-queue once, else mark failed with their queue rows, the jobs of workers that went silent for
+    Worker.LOST_AFTER_BEATS heartbeats or stopped without finishing them; each gone worker is swept once.
+    How many jobs were re-queued or failed."""
     now = now or timezone.now()
     if not _unswept(now).exists():
         return 0  # checked outside a transaction: on SQLite a transaction takes the write lock
-    failed = 0
+    handled = 0
     with transaction.atomic():
         for worker in _unswept(now).select_for_update():
-            message = WORKER_LOST_MESSAGE.format(worker=worker, how=_how_lost(worker, now))
-            task_ids = workers.fail_queue_rows(worker.pk, message, now)
-            # Also a job whose worker claimed its queue row and died before the task could record the worker.
-            left = Job.objects.active().filter(Q(worker=worker) | Q(task_id__in=task_ids))
-            failed += _fail(left, message, now)
+            handled += _sweep(worker, now)
             Worker.objects.filter(pk=worker.pk).update(swept_at=now)
-    return failed
+    return handled
+
+
+def _sweep(worker: Worker, now: datetime) -> int:
+    """Re-queue or fail what `worker` left (inside the caller's transaction); how many jobs."""
+    how = _how_lost(worker, now)
+    row_ids = workers.running_queue_rows(worker.pk)
+    # Also a job whose worker claimed its queue row and died before the task could record the worker.
+    left = Job.objects.active().filter(Q(worker=worker) | Q(task_id__in=row_ids))
+    # Only a job whose queue row can be put back runs again; a cancelled one is not revived.
+    again = list(left.filter(task_id__in=row_ids, attempt__lt=MAX_ATTEMPTS, cancel_requested=False))
+    for job in again:
+        _requeue(job, worker, how, now)
+    requeued_rows = {job.task_id for job in again}
+    workers.requeue_queue_rows(list(requeued_rows))
+    message = WORKER_LOST_MESSAGE.format(worker=worker, how=how)
+    workers.fail_queue_rows([row for row in row_ids if row not in requeued_rows], message, now)
+    return len(again) + _fail(left.exclude(pk__in=[job.pk for job in again]), message, now)
+
+
+def _requeue(job: Job, worker: Worker, how: str, now: datetime) -> None:
+    attempt = job.attempt + 1
+    # Counts restart with the run: every task begins again at its first item (done ones are counted as skipped).
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.QUEUED,
+        worker=None,
+        attempt=attempt,
+        done=0,
+        failed=0,
+        message=REQUEUED_MESSAGE.format(worker=worker, how=how, attempt=attempt, attempts=MAX_ATTEMPTS),
+        # The note stays when the next run's progress replaces the message.
+        params={**job.params, "worker_lost": [*job.params.get("worker_lost", []), LOST.format(worker=worker, how=how)]},
+        updated_at=now,
+    )
 
 
 def _unswept(now: datetime) -> WorkerQuerySet:

@@ -2,8 +2,8 @@
 
 `manage.py run_worker` runs django-tasks-db's worker inside `heartbeat(worker_id)`: a Worker row written
 every T2J_WORKER_HEARTBEAT_S seconds by a thread beside the worker loop. A worker silent for
-Worker.LOST_AFTER_BEATS heartbeats was killed (or its machine went down): annotate.jobs then marks failed the
-job it ran and, here, its queue row, which django-tasks-db itself would leave RUNNING forever.
+Worker.LOST_AFTER_BEATS heartbeats was killed (or its machine went down): annotate.jobs then re-queues (once) or
+marks failed the job it ran and, here, its queue row, which django-tasks-db itself would leave RUNNING forever.
 
 While a task runs, `current_claim()` names it (its queue row and this worker), so that `jobs.begin` can record
 on the Job who runs it.
@@ -114,19 +114,30 @@ def forget_old(now: datetime) -> int:
     return deleted
 
 
-def fail_queue_rows(worker_id: str, message: str, now: datetime) -> list[str]:
-    """Mark failed the RUNNING queue rows last claimed by this worker; the ids of the rows marked."""
+def running_queue_rows(worker_id: str) -> list[str]:
+    """The ids of the RUNNING queue rows last claimed by this worker."""
     # Few rows run at a time (one per worker): their claim lists are read here rather than queried as JSON.
     running = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING).values_list("pk", "worker_ids")
-    orphans = [pk for pk, claimed_by in running if claimed_by and claimed_by[-1] == worker_id]
-    DBTaskResult.objects.filter(pk__in=orphans, status=TaskResultStatus.RUNNING).update(
+    return [str(pk) for pk, claimed_by in running if claimed_by and claimed_by[-1] == worker_id]
+
+
+def fail_queue_rows(row_ids: list[str], message: str, now: datetime) -> None:
+    """Mark failed those of these queue rows that still run (WorkerLost, with `message` as the traceback)."""
+    DBTaskResult.objects.filter(pk__in=row_ids, status=TaskResultStatus.RUNNING).update(
         status=TaskResultStatus.FAILED,
         finished_at=now,
         exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
         traceback=message,
         return_value=None,
     )
-    return [str(pk) for pk in orphans]
+
+
+def requeue_queue_rows(row_ids: list[str]) -> None:
+    """Put these running queue rows back to READY, for any worker to claim: the same task with the same
+    arguments; the claim list keeps the lost worker, and the next claim appends its own id."""
+    DBTaskResult.objects.filter(pk__in=row_ids, status=TaskResultStatus.RUNNING).update(
+        status=TaskResultStatus.READY, started_at=None
+    )
 
 
 @contextmanager

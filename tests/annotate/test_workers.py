@@ -1,6 +1,7 @@
 """Task workers and their heartbeat (annotate.workers, `manage.py run_worker`): a worker killed mid-job is
-taken for lost after three heartbeats, and its job and its queue row are marked failed ("worker lost");
-a live worker's long job never is. Issue 17 kind 8, RELIABILITY.md case 37."""
+taken for lost after three heartbeats ("worker lost"): its job and its queue row are re-queued once, for
+another worker to resume, and marked failed when lost again; a live worker's long job never is. Issue 17
+kind 8, issue 19, RELIABILITY.md case 37."""
 
 from __future__ import annotations
 
@@ -64,24 +65,65 @@ def running_job(worker: Worker | None, task: DBTaskResult | None = None, *, sile
 
 
 @pytest.mark.django_db
-def test_a_worker_silent_for_three_heartbeats_loses_its_job_and_its_queue_row(settings):
+def test_a_worker_silent_for_three_heartbeats_has_its_job_and_queue_row_requeued_once(settings):
     settings.TASKS = DATABASE_QUEUE
     dead = worker_row("dead-worker", silent_for=timedelta(seconds=3.5), heartbeat_s=1.0)
     row = running_queue_row(dead.pk)
     job = running_job(dead, row, silent_for=timedelta(seconds=3.5))
+    Job.objects.filter(pk=job.pk).update(done=3, failed=1, params={"sample_keys": ["a"]})
 
     assert jobs.fail_silent_jobs() == 1
 
     job.refresh_from_db()
     row.refresh_from_db()
-    assert job.status == JobStatus.FAILED
+    assert (job.status, job.attempt, job.worker_id, job.task_id) == (JobStatus.QUEUED, 2, None, str(row.pk))
+    assert (job.done, job.failed) == (0, 0)  # the second run counts from its first item again
     assert job.message.startswith("Worker lost: the worker dead-worker (host-a, pid 4242) running this job")
     assert "sent no heartbeat for 4 s (it beats every 1 s)" in job.message
-    assert row.status == TaskResultStatus.FAILED and row.finished_at is not None
-    assert row.exception_class_path == "annotate.workers.WorkerLost" and row.traceback == job.message
+    assert job.message.endswith("Re-queued for another worker (attempt 2 of 2).")
+    # The note outlives the message, which the next run's progress replaces; the task's own params stay.
+    assert job.params["sample_keys"] == ["a"]
+    assert job.params["worker_lost"] == [job.message.split(" Re-queued")[0]]
+    # The same queue row, ready for any worker to claim: same task, same arguments.
+    assert row.status == TaskResultStatus.READY and row.started_at is None
+    assert list(DBTaskResult.objects.ready()) == [row]
     dead.refresh_from_db()
     assert dead.swept_at is not None
     assert jobs.fail_silent_jobs() == 0  # swept once
+
+
+@pytest.mark.django_db
+def test_a_job_whose_worker_is_lost_a_second_time_is_failed_with_its_queue_row(settings):
+    settings.TASKS = DATABASE_QUEUE
+    dead = worker_row("second-dead-worker", silent_for=timedelta(seconds=5))
+    row = running_queue_row(dead.pk)
+    job = running_job(dead, row)
+    Job.objects.filter(pk=job.pk).update(attempt=jobs.MAX_ATTEMPTS)
+
+    assert jobs.fail_silent_jobs() == 1
+
+    job.refresh_from_db()
+    row.refresh_from_db()
+    assert (job.status, job.attempt) == (JobStatus.FAILED, jobs.MAX_ATTEMPTS)
+    assert job.message.startswith("Worker lost: the worker second-dead-worker (")
+    assert job.message.endswith("Start the job again to resume.")
+    assert row.status == TaskResultStatus.FAILED and row.finished_at is not None
+    assert row.exception_class_path == "annotate.workers.WorkerLost" and row.traceback == job.message
+
+
+@pytest.mark.django_db
+def test_a_lost_job_someone_asked_to_cancel_is_failed_not_requeued(settings):
+    settings.TASKS = DATABASE_QUEUE
+    dead = worker_row("dead-worker", silent_for=timedelta(seconds=5))
+    row = running_queue_row(dead.pk)
+    job = running_job(dead, row)
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+
+    jobs.fail_silent_jobs()
+
+    job.refresh_from_db()
+    row.refresh_from_db()
+    assert (job.status, job.attempt, row.status) == (JobStatus.FAILED, 1, TaskResultStatus.FAILED)
 
 
 @pytest.mark.django_db
@@ -99,7 +141,7 @@ def test_a_worker_silent_for_less_than_three_heartbeats_keeps_its_job(settings):
 
 
 @pytest.mark.django_db
-def test_a_worker_that_died_between_claiming_a_row_and_beginning_its_job_fails_both(settings):
+def test_a_worker_that_died_between_claiming_a_row_and_beginning_its_job_has_both_requeued(settings):
     settings.TASKS = DATABASE_QUEUE
     dead = worker_row("dead-worker", silent_for=timedelta(minutes=1))
     row = running_queue_row(dead.pk)
@@ -109,11 +151,13 @@ def test_a_worker_that_died_between_claiming_a_row_and_beginning_its_job_fails_b
     jobs.fail_silent_jobs()
 
     job.refresh_from_db()
-    assert job.status == JobStatus.FAILED and job.message.startswith("Worker lost")
+    row.refresh_from_db()
+    assert (job.status, job.attempt, row.status) == (JobStatus.QUEUED, 2, TaskResultStatus.READY)
+    assert job.message.startswith("Worker lost")
 
 
 @pytest.mark.django_db
-def test_a_worker_that_stopped_without_finishing_its_job_loses_it():
+def test_a_stopped_workers_job_with_no_queue_row_to_put_back_is_failed():
     stopped = worker_row("stopped-worker", stopped_at=timezone.now())
     job = running_job(stopped)
 
@@ -235,6 +279,7 @@ def slow_llm(httpserver):
 
     slowly.delay_s = 60.0
     slowly.called = called
+    slowly.release = release  # set: every request, held or new, is answered at once
     httpserver.expect_request(CHAT_PATH).respond_with_handler(slowly)
     yield slowly
     release.set()  # a handler still waiting for a killed worker frees the server for the next test
@@ -304,7 +349,9 @@ def begun_draft_job(start_worker, worker_id: str) -> tuple[subprocess.Popen, Job
 
 
 @pytest.mark.usefixtures("worker_database")
-def test_a_worker_killed_mid_job_loses_the_job_and_its_queue_row_within_three_heartbeats(start_worker, slow_llm):
+def test_a_worker_killed_mid_job_has_the_job_requeued_within_three_heartbeats_and_resumed_by_another(
+    start_worker, slow_llm
+):
     process, job = begun_draft_job(start_worker, "doomed-worker")
     wait_for(slow_llm.called.is_set, timeout_s=30, what="the job called the LLM")
 
@@ -318,15 +365,28 @@ def test_a_worker_killed_mid_job_loses_the_job_and_its_queue_row_within_three_he
     def swept() -> bool:
         jobs.fail_silent_jobs()  # what every page listing jobs and every live worker's heartbeat does
         job.refresh_from_db()
-        return job.status == JobStatus.FAILED
+        return job.status == JobStatus.QUEUED
 
     # Lost after three silent heartbeats; one more for the beat in flight when it died, and some slack.
-    wait_for(swept, timeout_s=(Worker.LOST_AFTER_BEATS + 1) * HEARTBEAT_S + 3, what="the job was failed")
+    wait_for(swept, timeout_s=(Worker.LOST_AFTER_BEATS + 1) * HEARTBEAT_S + 3, what="the job was re-queued")
     assert time.monotonic() - killed_at >= (Worker.LOST_AFTER_BEATS - 1) * HEARTBEAT_S
-    assert job.message.startswith("Worker lost: the worker doomed-worker (")
+    assert job.message.startswith("Worker lost: the worker doomed-worker (") and job.attempt == 2
     row.refresh_from_db()
-    assert row.status == TaskResultStatus.FAILED and row.exception_class_path == "annotate.workers.WorkerLost"
-    assert not DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING).exists()
+    assert row.status == TaskResultStatus.READY
+
+    slow_llm.release.set()
+    second = start_worker("second-worker")
+
+    def finished() -> bool:
+        job.refresh_from_db()
+        return job.status == JobStatus.DONE
+
+    wait_for(finished, timeout_s=60, what="the second worker finished the job", process=second)
+    assert (job.worker_id, job.attempt, job.done, job.failed) == ("second-worker", 2, 1, 0)
+    assert job.params["worker_lost"][0].startswith("Worker lost: the worker doomed-worker (")
+    row.refresh_from_db()
+    assert row.status == TaskResultStatus.SUCCESSFUL and row.worker_ids == ["doomed-worker", "second-worker"]
+    assert job.system.translations.get().draft_status == "ok"
 
 
 @pytest.mark.usefixtures("worker_database")
