@@ -16,10 +16,11 @@ test: install
 
 install: system-packages venv static sandbox-runtime
 
-# Debian packages the app and its tests need (bubblewrap for the sandbox, chromium for browser tests).
+# Debian packages the app and its tests need (bubblewrap for the sandbox, chromium for browser tests, PostgreSQL,
+# ip and setpriv for the multi-host test).
 system-packages:
 	@missing=""; \
-	for pkg in bubblewrap chromium python3.11-venv; do \
+	for pkg in bubblewrap chromium python3.11-venv postgresql iproute2 util-linux; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
