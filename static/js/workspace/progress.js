@@ -3,17 +3,10 @@
 // stop what this user has running in the session (#workspace[data-stop-url]); the request that started the run then
 // answers with the stopped run (status killed). A stop that arrives before the program has reached its sandbox finds
 // nothing yet: it is asked again until the request ends.
+import { csrfToken } from "./save.js";
+
 const TICK_MS = 250;
 const RETRY_MS = 500;
-
-function csrfToken() {
-  try {
-    return JSON.parse(document.body.getAttribute("hx-headers"))["x-csrftoken"];
-  } catch (error) {
-    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  }
-}
 
 function seconds(ms) {
   const s = Math.floor(ms / 1000);

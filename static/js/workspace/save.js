@@ -18,7 +18,7 @@ const AUTOSAVE_MS = 1200;
 const KEEP_MS = 250; // local copies are written this long after the last change (and at once when leaving)
 const RETRY_MS = [2000, 5000, 15000, 30000, 60000];
 
-function csrfToken() {
+export function csrfToken() {
   try {
     return JSON.parse(document.body.getAttribute("hx-headers"))["x-csrftoken"];
   } catch (error) {
