@@ -112,6 +112,19 @@ def test_recount_by_htmx_swaps_the_statistics_block_which_polls_until_counted(ad
     assert "sessions_verified" not in html and "2 of 2 done" in html
 
 
+def test_the_jobs_page_keeps_saying_a_re_queued_job_lost_its_worker(admin_client_role):
+    # The next run's progress replaces the job's message; the loss stays on the page from the job's params.
+    note = "Worker lost: the worker lab-worker-a running this job went silent."
+    Job.objects.create(
+        kind="recount", system=SystemFactory(), status=JobStatus.RUNNING, attempt=2, message="3 of 9 done",
+        params={"worker_lost": [note]},
+    )  # fmt: skip
+
+    html = admin_client_role.get(reverse("annotate:job_list")).content.decode()
+
+    assert note in html and "Now attempt 2." in html
+
+
 def test_a_second_recount_while_one_is_active_starts_no_other_job(admin_client_role):
     system = SystemFactory()
     admin_client_role.post(reverse("annotate:system_recount", args=[system.name]))
