@@ -53,7 +53,8 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
-from tests.evaluate.paper_llm import INTRINSIC, RESULTS, answering_handler, paper_samples  # noqa: E402
+from tests.evaluate.paper_llm import answering_handler, paper_samples  # noqa: E402
+from tests.paper import INTRINSIC, RESULTS  # noqa: E402
 
 PUBLISHED_MEANS = {"baseline": 0.1891, "t2j": 0.2881}  # the paper's Table (CodeBLEU, A and B columns)
 

@@ -160,7 +160,8 @@ def analysed_rows(table: str) -> int:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
         else:
-            cursor.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s AND idx IS NULL OR tbl = %s", [table, table])
+            # Each of the table's rows in sqlite_stat1 starts its `stat` with the table's row count.
+            cursor.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s", [table])
         row = cursor.fetchone()
     return int(float(str(row[0]).split()[0])) if row else 0
 

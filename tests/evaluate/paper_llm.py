@@ -15,7 +15,7 @@ import re
 from werkzeug import Request, Response
 
 from annotate.prompting import T2J_DATASET_INTRO
-from tests.paper import INTRINSIC, RESULTS  # noqa: E402,F401 - re-exported for the experiment tests
+from tests.paper import INTRINSIC
 
 MODES = {"t2j": "t2j_before_fix", "standard": "baseline_before_fix"}
 
