@@ -307,6 +307,8 @@ def _is_prose(text: str) -> bool:
 # --- 4. a code change that says it alone ----------------------------------------------------------------------
 
 _IMPORT_LINE = re.compile(r"^(?:import\s+\w|from\s+[\w.]+\s+import\s)")
+# A library class constructed with no arguments: `nn.OptimizedLSTMCell()`, `nn.Dense()`.
+_EMPTY_LIBRARY_CALL = re.compile(r"\b((?:nn|linen|optax|jax\.\w+|jnp)\.[A-Z]\w*)\(\)")
 _SEED = re.compile(r"(?:PRNGKey|random\.key|manual_seed|seed)\s*\(\s*\d+\s*\)|\bseed\s*=\s*\d+")
 
 
@@ -323,7 +325,23 @@ def _by_code_change(removed: list[str], added: list[str]) -> Classification | No
         return Classification(C.PRNG, "the fix only changes the random seed")
     if any(".at[" in line for line in code_added) and not any(".at[" in line for line in code_removed):
         return Classification(C.INPLACE_MUTATION, "the fix replaces an in-place update with .at[...]")
+    if constructor := _arguments_given(code_removed, code_added):
+        return Classification(C.NONEXISTENT_API, f"the fix gives {constructor} the arguments its signature requires")
     return None
+
+
+def _arguments_given(removed: list[str], added: list[str]) -> str | None:
+    """The library class the fix only gives arguments to (`nn.LSTMCell()` -> `nn.LSTMCell(features=4)`), if any:
+    a constructor called without a required argument is a call form that does not exist (labelling guide)."""
+    if len(removed) != len(added):
+        return None
+    names = []
+    for before, after in zip(removed, added, strict=True):
+        match = _EMPTY_LIBRARY_CALL.search(before)
+        if not match or not re.search(rf"{re.escape(match.group(1))}\(\s*[^)\s]", after):
+            return None
+        names.append(match.group(1))
+    return names[0] if names else None
 
 
 # --- 5. prose -------------------------------------------------------------------------------------------------

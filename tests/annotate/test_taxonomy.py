@@ -153,6 +153,16 @@ def test_a_code_change_decides_when_the_error_says_nothing():
     assert suggest_category("", "key = random.PRNGKey(0)\n", "key = random.PRNGKey(42)\n") == C.PRNG
 
 
+def test_a_library_constructor_given_its_required_arguments_is_nonexistent_api():
+    # Words about sizes ("hidden size") would say numerical; the change says the call form did not exist.
+    error = "The hidden size was not given when the GRU cell was created"
+    fixed = classify(error, "cell = nn.GRUCell()\n", "cell = nn.GRUCell(features=self.hidden)\n")
+    assert fixed.category == C.NONEXISTENT_API
+    assert "nn.GRUCell" in fixed.reason
+    # Changing an argument it already had is not a missing one.
+    assert suggest_category(error, "cell = nn.GRUCell(features=4)\n", "cell = nn.GRUCell(features=8)\n") == C.NUMERICAL
+
+
 def test_every_classification_says_why():
     assert classify(PERSON_LABELLED[0][0]).reason == "the exception type ModifyScopeVariableError"
     assert "jax.experimental.stax" in classify(PERSON_LABELLED[2][0]).reason
