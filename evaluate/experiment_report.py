@@ -219,7 +219,8 @@ def _arm_row(arm, translations) -> dict:
         "k": arm.relevant_k,
         "categories": arm.categories,
         "model": arm.system.model or ("(OPENAI_MODEL)" if arm.prompt_mode != PromptMode.IMPORTED else ""),
-        "temperature": arm.system.temperature,
+        # Imported drafts were made elsewhere: their temperature is unknown, not the System row's default 0.0.
+        "temperature": arm.system.temperature if arm.prompt_mode != PromptMode.IMPORTED else None,
         "token_budget": arm.system.token_budget,
         "drafts": sum(1 for t in mine if t.code.strip()),
         "failed_drafts": sum(1 for t in mine if t.draft_status == DraftStatus.FAILED),
