@@ -146,7 +146,7 @@ class SessionEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Job)
 class JobAdmin(ListAdmin):
-    list_display = ["pk", "kind", "system", "status", "done", "failed", "total", "created_at"]
+    list_display = ["pk", "kind", "system", "subject", "status", "done", "failed", "total", "created_at"]
     list_select_related = ["system"]
     list_filter = ["kind", "status", "system"]
     # What a job did and said is its worker's record: only asking it to stop is left to edit (the Jobs page

@@ -599,6 +599,16 @@ class Job(models.Model):
     def is_active(self) -> bool:
         return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
 
+    @property
+    def subject(self) -> str:
+        """What the job works on beyond its system, from its params: an experiment's step, or the metrics."""
+        params = self.params or {}
+        if params.get("experiment"):
+            return f"experiment {params['experiment']}, step {params.get('step', '?')}"
+        if params.get("metrics"):
+            return ", ".join(params["metrics"])
+        return ""
+
     def advance(self, *, done: int = 0, failed: int = 0, message: str | None = None) -> None:
         """Count progress atomically in the database, so parallel workers never lose an increment."""
         changes = {"done": models.F("done") + done, "failed": models.F("failed") + failed, "updated_at": timezone.now()}

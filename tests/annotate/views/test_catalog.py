@@ -150,3 +150,13 @@ def test_a_jobs_messages_are_read_only_in_the_django_admin(client, django_user_m
     admin_client.post(url, {"message": "rewritten", "status": "done", "cancel_requested": "on"})
     job.refresh_from_db()
     assert (job.message, job.status, job.cancel_requested) == ("Stopped: <b>disk full</b>", "failed", True)
+
+
+def test_an_experiment_job_names_its_experiment_on_the_jobs_page_and_in_the_django_admin(client, django_user_model):
+    # An experiment's jobs have no system: without this a list of them says only "experiment step".
+    params = {"experiment": "ablation-k", "step": "draft"}
+    Job.objects.create(kind="experiment-draft", status=JobStatus.RUNNING, params=params)
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.org", "unused-pass"))
+
+    for url in (reverse("annotate:job_list"), reverse("admin:annotate_job_changelist")):
+        assert "experiment ablation-k, step draft" in client.get(url).content.decode()
