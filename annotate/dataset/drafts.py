@@ -17,7 +17,7 @@ from pathlib import Path
 from django.db import transaction
 from django.db.models import F
 
-from annotate import contracts, sample_files
+from annotate import contracts, sample_files, sample_metadata
 from annotate.dataset.audit import audited
 from annotate.dataset.errors import DatasetError, Problems
 from annotate.dataset.reading import check_size, decode, key_problem, parse_jsonl, read_path, text_problem
@@ -235,6 +235,9 @@ def _write_samples(
     for _, obj in valid:
         fields = {name: value for name, value in obj.items() if name != "key"}
         sample = existing.get(obj["key"])
+        if sample is None and not fields.get("title"):
+            # A KEY.py file has no title field: a new sample takes its docstring's first line, as a dataset import does.
+            fields["title"] = sample_metadata.title_from_code(fields.get("pytorch_code", ""))
         if obj["key"] in files:
             if sample is None:
                 sample = existing[obj["key"]] = Sample.objects.create(key=obj["key"], **fields)

@@ -185,6 +185,16 @@ def test_import_samples_from_a_folder_and_jsonl(tmp_path):
     assert "0 new, 1 unchanged" in run("import_samples", str(jsonl))
 
 
+def test_a_sample_from_a_folder_is_titled_by_its_docstring_and_keeps_it_on_reimport(tmp_path):
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    (folder / "gan.py").write_text('"""A small GAN on MNIST.\n\nTrains for two epochs."""\nimport torch\n')
+
+    run("import_samples", str(folder))
+    assert Sample.objects.get(key="gan").title == "A small GAN on MNIST."
+    assert "0 new, 1 unchanged" in run("import_samples", str(folder))
+
+
 def test_import_samples_collision_and_replace(tmp_path):
     SampleFactory(key="a1", title="Old", pytorch_code="old")
     jsonl = tmp_path / "samples.jsonl"
