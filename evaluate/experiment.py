@@ -586,6 +586,7 @@ def _judge(experiment: Experiment, job: Job) -> StepResult:
         return StepResult(f"Skipped: no LLM judge. {problem}")
     model = llm.resolve_model(experiment.judge_model)
     translations = [t for t in translations_of(experiment).exclude(code="")]
+    reference = reference_system(experiment)  # with-reference CodeTrans asks about the experiment's reference
     todo_scores = [t for t in translations if "codetrans" in wanted and not _judged(t)]
     pairs = _pairs_to_compare(experiment, translations) if COMPARISON in wanted else []
     Job.objects.filter(pk=job.pk).update(total=len(todo_scores) + len(pairs))
@@ -593,7 +594,7 @@ def _judge(experiment: Experiment, job: Job) -> StepResult:
     for translation in todo_scores:
         if jobs.cancelled(job):
             return StepResult("Cancelled; the judgements so far are stored.", cancelled=True)
-        outcome = codetrans.judge_translation(translation, model=experiment.judge_model)
+        outcome = codetrans.judge_translation(translation, model=experiment.judge_model, reference_system=reference)
         errors += bool(outcome.error)
         job.advance(done=not outcome.error, failed=bool(outcome.error), message=outcome.error or None)
     for first, second in pairs:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from statistics import mean
 
 from annotate import llm
-from annotate.models import Translation
+from annotate.models import System, Translation
 from evaluate.metrics.base import ComputeOptions, ComputeReport, StoredValues, TranslationIds
 from evaluate.metrics.codebleu import reference_code
 from evaluate.models import Aspect, Judgement
@@ -100,9 +100,14 @@ class JudgeOutcome:
     error: str = ""
 
 
-def judge_translation(translation: Translation, *, model: str = "") -> JudgeOutcome:
-    """Ask the judge about all four (aspect, with/without reference) of one translation and store each answer."""
-    reference = reference_code(translation, None)
+def judge_translation(
+    translation: Translation, *, model: str = "", reference_system: System | None = None
+) -> JudgeOutcome:
+    """Ask the judge about all four (aspect, with/without reference) of one translation and store each answer.
+
+    The reference is `reference_system`'s translation of the sample (an experiment's reference), else the
+    sample's verified code; without one only the two questions without the reference are asked."""
+    reference = reference_code(translation, reference_system)
     stored = unparsed = 0
     for aspect in Aspect.values:
         for with_reference in (False, True):

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from annotate.dataset import import_dataset_file
-from annotate.models import FixStep, Job, JobStatus, System, Translation
+from annotate.models import FixStep, Job, JobStatus, Sample, System, Translation
 from evaluate import experiment as experiments
 from evaluate import experiment_report, metrics
 from evaluate.experiment_copy_check import check as copy_check
@@ -333,6 +333,24 @@ def test_the_judge_step_compares_every_pair_of_arms_in_both_orders_once(llm_endp
     assert "and 0 pair(s)" in _run("judged", "judge")  # judged pairs are not asked again
     report = experiment_report.build(Experiment.objects.get(name="judged"), resamples=99)
     assert report["comparisons"]["n"] == reviewers + 4
+
+
+def test_with_reference_codetrans_asks_about_the_experiments_reference_system(llm_endpoint, evaluated):  # noqa: F811
+    from tests.annotate.factories import SystemFactory, TranslationFactory
+    from tests.annotate.llm_fakes import prompt_text
+
+    llm_endpoint.expect_request(CHAT_PATH).respond_with_json(_completion("Close to the reference.\nScore: 3"))
+    groundtruth = SystemFactory(name="groundtruth")
+    for key in ("e1", "h1"):
+        TranslationFactory(sample=Sample.objects.get(key=key), system=groundtruth, code=f"# the ground truth of {key}")
+    experiments.create({"name": "gt", "samples": ["e1", "h1"], "metrics": ["codetrans"], "reference": "groundtruth",
+                        "arms": [{"name": "base", "system": "base"}, {"name": "t2j", "system": "t2j"}]})  # fmt: skip
+
+    _run("gt", "judge")
+
+    with_reference = [prompt_text(body) for body in chat_requests(llm_endpoint) if "Reference JAX" in prompt_text(body)]
+    assert len(with_reference) == 4 * 2  # 4 translations, 2 aspects asked with the reference each
+    assert all("# the ground truth of" in prompt for prompt in with_reference)
 
 
 def test_published_fixcost_is_shown_beside_the_bug_fix_datasets_with_and_without_flagged_steps():
