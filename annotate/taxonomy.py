@@ -356,16 +356,22 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
         (3, r"\bPRNG\b|\bprng[_ ]?keys?\b|\brng[_ ]?keys?\b|\bsubkeys?\b|\bmake_rng\b|\brngs\b"),
         (3, r"manual_seed|\brandom seeds?\b|\bseeds?\b|\bRNG\b"),
         (2, r"\bdeterminis\w*|reproducib\w*|\brandomness\b"),
-        (3, r"\bsplit(?:s|ting)? (?:the |a |each )?(?:\w+ )?keys?\b|\bkeys? (?:is |are |was )?(?:never |not )?split"),
+        (
+            3,
+            r"\bsplit(?:s|ting)? (?:the |a |each )?(?:\w+ )?keys?\b|"
+            r"\bkeys? (?:[\w-]+ ){0,6}?(?:is |are |was |were )?(?:never |not )?(?:split|updated|changed|refreshed)\b|"
+            r"\bkeys? (?:that |which )?(?:is |was )?(?:then )?(?:also|again) used\b",
+        ),
         (3, r"\b(?:same|reus\w*|hard-?coded|fixed) (?:the )?(?:same )?(?:prng |rng |random )?keys?\b"),
-        (3, r"\b(?:np|numpy)\.random\b|numpy(?:'s)? (?:global )?(?:rng|random)"),
+        (3, r"(?<!jax\.)\b(?:np|numpy)\.random\b|(?:python|numpy|np)(?:'s)? (?:global )?(?:rng|random)\b"),
+        (2, r"\bjax\.random\b|\brandom module\b"),
         (2, r"dropout (?:key|rng|mask)"),
         (1, r"\bkeys?\b"),
     ),
     C.TRACER: _cues(
         (3, r"\btrac(?:e|ed|er|ers|ing)\b|\bretrac"),
         (3, r"\bjit\b|\bjit-?compiled|\bjitted\b|\bstatic\b|static_arg\w*|concreti[sz]|abstract (?:array|value)"),
-        (2, r"\bcompil(?:e|ed|ation)\b|side[- ]effects?|control flow|jax\.debug"),
+        (2, r"\b(?:re)?compil(?:e|es|ed|ing|ation)\b|side[- ]effects?|control flow|jax\.debug"),
         (1, r"\bvmap\b|\bpmap\b|\bhash"),
     ),
     C.STATEFUL_API: _cues(
@@ -374,14 +380,28 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
             r"\bsetup\(\)|\bsetup method|def setup|\bin setup\b|nn\.compact|@compact|\binit method\b|\binit\(\)|"
             r"\bapply\(\)|\.apply\(|\bapply_fn\b",
         ),
-        (3, r"apply_updates|\bopt_?state\b|optimizer state|train_?state|TrainState|\bstateful\b"),
+        (3, r"apply_updates|\bopt_?state\b|optimizer state|train[_ ]?state|TrainState|\bstateful\b"),
         (3, r"param(?:eter)?s? (?:structure|container|dict\w*|tree|pytree|tuple)|\bdictionar(?:y|ies)\b|\bpytree"),
         (
             3,
-            r"\{'params'|\['params'\]|variables dict|batch_stats|\bmutable\b|frozen (?:module|dict|instance)|"
+            r"\{'params'|\['params'\]|variables dict|batch_stats|batch[ _]statistics|\bmutable\b|"
+            r"frozen (?:module|dict|instance|dataclass)|assign\w* self\.\w+|inside __call__|"
             r"FrozenDict|unbound|submodules?",
         ),
+        (
+            3,
+            r"model (?:object |instance )?as (?:an? )?argument|instead of the param\w*|"
+            r"(?:outside|inside) (?:of )?(?:apply|init|setup)\b|\.kernel\b|"
+            r"(?:old|stale|untrained) param\w*|trained (?:params|parameters|ones)\b",
+        ),
         (3, r"\bhooks?\b|register_\w+_hook|explicit (?:state|param\w*)|pass(?:es|ed|ing)? (?:in )?(?:the )?param"),
+        # Parameters and state not threaded through; PyTorch's modes and buffers turned into arguments and collections.
+        (
+            3,
+            r"\bparam\w* (?:are |is |were |was )?(?:not |never )passed|\bstate (?:is |was )?(?:reset|lost|discarded)\b|"
+            r"optimizer (?:is |was )?re-?(?:created|initiali[sz]ed)|mutat\w* (?:the )?(?:model|module|optimizer)\b|"
+            r"\bmodel\.(?:train|eval)\(\)|\bdeterministic (?:flag|argument)|register_buffer",
+        ),
         (3, r"apply_gradients|\bleaf\b|tree_map|tree_util|optimizer\.target|opt(?:imizer)?\.init|stateless"),
         (
             2,
@@ -403,12 +423,36 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
         ),
         (1, r"\bparams\b|\bparameters\b|state_dict|zero_grad|\.step\(|\bvariables\b"),
     ),
-    C.INPLACE_MUTATION: _cues((3, r"in-place|\binplace\b|item assignment|\bimmutable\b|\.at\[|\bmutat")),
+    C.INPLACE_MUTATION: _cues(
+        # Also an assignment into an indexed element quoted in the text, and PyTorch's in-place methods (`add_`).
+        (
+            3,
+            r"(?:changed|modified|updated|written) in place\b|\w\[[^\]]+\]\s*[-+*/]?=\s*[\w(]|"
+            r"\b(?:add|sub|mul|div|fill|masked_fill|copy|zero|clamp|normal|uniform|index_add|scatter)_(?!\w)|"
+            r"assign\w* (?:in)?to (?:an? |the )?(?:\w+ )?array|"
+            r"in-place|\binplace\b|item assignment|\bimmutable\b|\.at\[|"
+            r"\bmutat\w* (?:an? |the |its )?(?:\w+ )?arrays?\b|\bsets? \w+\[[^\]]+\]|"
+            r"not allowed (?:for|on) (?:JAX )?arrays|JAX arrays (?:cannot|can't|do not support)|"
+            r"(?:an? |the )(?:element|entry|slice|row|column) of (?:a |an |the )?(?:JAX |jnp )?array",
+        ),
+    ),
     C.NONEXISTENT_API: _cues(
+        # Stated outright: a name the library does not have (outweighs the name's own category cue, `apply_gradients`).
+        (
+            4,
+            r"\bhas no (?:\w+ )?(?:function|attribute|method|(?:sub)?module|class)\b|"
+            r"\bis not an? (?:\w+ )?(?:function|method|(?:sub)?module|class|attribute|layer)\b",
+        ),
         (
             3,
             r"does not exist|doesn't exist|no such (?:function|module|attribute|method)|not available|deprecated|"
-            r"removed in|no longer (?:exists|available)|\bmoved to\b|hallucinat",
+            r"removed in|removed from (?:jax|flax|optax|the library)|no longer (?:exists|available)|\bmoved to\b|"
+            r"hallucinat|"
+            r"\bthere is no `?(?:jax|jnp|flax|nn|optax|linen)\.\w|"
+            r"does(?:n't| not) (?:accept|take) (?:an? |the )?(?:\w+ )?(?:arguments?|parameters?|keywords?)|"
+            r"\bis (?:a |the )?(?:PyTorch|torch|NumPy)(?:'s)? (?:function|method|name|API|argument|keyword)\b|"
+            r"\b(?:JAX|Flax|optax) calls it\b|"
+            r"\bno (?:function|attribute|method|module|class) (?:named|called)\b",
         ),
         (
             3,
@@ -420,8 +464,11 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
     C.MISSING_IMPORT: _cues(
         (
             4,
-            r"not (?:been )?imported|isn't imported|not introduced|missing import|import(?:ed)? (?:is )?missing|"
-            r"forg[eo]t(?:ten)? to import|without (?:being )?import",
+            r"(?:not|never) (?:been )?imported|isn't imported|not introduced|missing import|"
+            r"import(?:ed)? (?:is )?missing|import (?:line|statement)s? (?:is |are )?missing|"
+            r"(?:missing|absent) from the imports|"
+            r"there is no '?(?:from [\w.]+ )?import \w|forg[eo]t(?:s|ten)? to import|"
+            r"without (?:being |an? |the |any )?import",
         ),
     ),
     C.SHAPE_DTYPE: _cues(
@@ -432,9 +479,18 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
             r"\bdimension(?:s|al|ality)?\b|\baxis\b|\baxes\b|\brank\b",
         ),
         (3, r"NCHW|NHWC|NCDHW|channels?[- ](?:first|last)|matrix multiplication|element-?wise|\bmatmul\b"),
-        (2, r"\bfloat(?:16|32|64)\b|\bint(?:8|32|64)\b|integer (?:labels?|tokens?|class)|token index|out of bounds"),
+        (2, r"\bfloat(?:16|32|64)\b|\bint(?:8|32|64)\b|integer (?:tokens?)|token index|out of bounds|transpos\w*"),
+        # Label encoding and the width of the program's input and output are interface shapes (labelling guide).
+        (
+            3,
+            r"one-hot (?:encoded )?(?:labels?|targets?)|(?:labels?|targets?) (?:are |is )?(?:\w+ )?one-hot|"
+            r"integer (?:labels?|class)|class (?:indices|ids)|"
+            r"\b(?:input|output)(?: layer)? (?:has|have|with|of) \d+ (?:units|features|outputs|neurons|channels)\b|"
+            r"\b(?:input|output)[ _](?:size|width)\b|\btoken ids?\b|instead of integers?\b|"
+            r"wrong number of (?:\w+ )?(?:features|channels)\b",
+        ),
         (2, r"\b[1-5]D\b"),
-        (1, r"one-hot|reshape|transpose|squeeze|expand_dims|\bsizes?\b|\(\d+, ?\d+(?:, ?\d+)*\)"),
+        (1, r"one-hot|reshape|squeeze|expand_dims|\bsizes?\b|\(\d+, ?\d+(?:, ?\d+)*\)"),
     ),
     C.NUMERICAL: _cues(
         (3, r"learning[ _]rate|\blr\b|\b(?:SGD|Adam|AdamW|RMSprop)\b|Kaiming|Xavier|Glorot|\bconverge"),
@@ -456,7 +512,11 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
     C.OTHER: _cues(
         # The contract's spec stage checks names and signatures: the translation is not shaped as it expects.
         (3, r"contract mismatch at the spec stage"),
-        (4, r"\bunused\b|not used|never used|dead code|\bredundant\b|unnecessary|not needed|no effect|\btypo\b"),
+        (
+            4,
+            r"\bunused\b|not used|never used|dead code|\bredundant\b|unnecessary|not needed|no effect|\btypo\b|"
+            r"(?:does not|doesn't) (?:change|affect) anything",
+        ),
         (
             4,
             r"\b(?:is|are|was|were)(?:n't| not| never)(?: being)? (?:used|utili[sz]ed|referenced)\b|\bstale\b|"
@@ -464,11 +524,24 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
         ),
         (
             3,
-            r"empty (?:function|body|method)|\bskeleton\b|no such file|file (?:does not exist|not found|is missing)|"
+            r"empty (?:function|body|method)|\bskeleton\b|no such file|"
             r"\bnot named\b|\bname (?:the|this|each) layer",
         ),
+        (4, r"\bfiles? (?:[\w./-]+ )?(?:does not exist|doesn't exist|not found|is missing)"),
+        # The program's own names, paths and files: "does not exist" about them is no missing API.
+        (
+            4,
+            r"\b(?:variable|function|class|method) names?\b|\b(?:called|named) \w+ in the (?:JAX|PyTorch|original)\b|"
+            r"hard-?coded (?:file )?paths?|\bfile paths?\b|\b(?:absolute|relative) path\b|\bpaths? (?:under|to) /|"
+            r"not part of the (?:sample|project|repository)|\w\.(?:csv|txt|yaml|yml|npz|pt|pth|h5)\b",
+        ),
         (4, r"\brenam\w*|\bnaming\b|meta-?comment\w*|\bcomments?\b|docstring|try/except|try-except|\bmemory\b"),
-        (3, r"\bundefined\b|not defined|\bclose\(\)|resources?\b|clean ?up|\bstyle\b|placeholder (?:function|stub)"),
+        (
+            3,
+            r"\bundefined\b|not defined|before (?:it is |being )?(?:defined|assigned)|\bclos(?:e|ing) the\b|"
+            r"\bnever clos\w*|\bclos(?:e|es|ing) (?:it|the file)\b|"
+            r"\bclose\(\)|resources?\b|clean ?up|\bstyle\b|placeholder (?:function|stub)",
+        ),
         (3, r"\bTODO\b|not implemented yet|\bglobal\b|\bstub\b|returns? None|NoneType|input file|duplicat\w*"),
         (
             3,
@@ -484,15 +557,16 @@ _PROSE: dict[str, list[tuple[int, re.Pattern]]] = {
         # run or read, names of the program itself, placeholders, exception handling, memory, no visible effect.
         (
             4,
-            r"\bnever (?:us(?:e|es|ed|ing)|call(?:s|ed)?|invoked|read|referenced)\b|commented[- ]out|\bleftovers?\b|"
+            r"\bnever (?:us(?:e|es|ed|ing)|call(?:s|ed)?|invoked|read|referenced)\b|commented[- ]out|"
+            r"\b(?:does|do)(?:n't| not) (?:use|need) (?:it|them)\b|\bleftovers?\b|"
             r"\bleft over\b|\bobsolete\b|\bextraneous\b|serves? no purpose|does nothing|\bno-?op\b",
         ),
         (
             3,
             r"\b(?:NameError|UnboundLocalError|FileNotFoundError|NotImplementedError)\b|not implemented|"
-            r"\bvariable names?\b|\bmisnamed\b|\brefactor\w*|\bPEP ?8\b|exception handling|bare except|"
+            r"\bmisnamed\b|\brefactor\w*|\bPEP ?8\b|exception handling|bare except|"
             r"catch(?:es|ing)? (?:all |any |every |the )?exceptions?|out of memory|\bOOM\b|\bRAM\b|\bharmless\b|"
-            r"functionally (?:equivalent|identical|the same)|hard-?coded (?:file )?paths?|\bfile paths?\b|"
+            r"functionally (?:equivalent|identical|the same)|"
             r"no (?:observable|visible|practical|functional|real|actual) (?:effect|difference|impact|change)|"
             r"defined (?:twice|again|more than once|multiple times)",
         ),
