@@ -120,7 +120,8 @@ _LIBRARY_FUNCTION = re.compile(
     r"^(?:jit|grad|value_and_grad|vmap|pmap|scan|fori_loop|while_loop|cond|max_pool|avg_pool|min_pool|"
     r"adam|adamw|sgd|rmsprop|softmax|log_softmax|relu|normal|uniform|randint|split|PRNGKey|key|permutation|"
     r"bernoulli|categorical|dot|matmul|einsum|reshape|apply_gradients|apply_updates|init|apply|update|"
-    r"Dense|Conv|ConvTranspose|LSTMCell|OptimizedLSTMCell|GRUCell|RNN|Embed|BatchNorm|LayerNorm|Dropout)$"
+    r"Dense|Conv|ConvTranspose|LSTMCell|OptimizedLSTMCell|GRUCell|RNN|Embed|BatchNorm|LayerNorm|Dropout|"
+    r"initialize_carry|lazy_init|tabulate|bind|make_rng)$"
 )
 _PYTORCH_METHOD = re.compile(
     r"^(?:view|expand|size|numpy|item|float|long|double|cuda|cpu|to|detach|permute|contiguous|unsqueeze|"
@@ -643,11 +644,10 @@ def _by_prose(
                 stated[category] = weight
             if len(words[category]) < 3 and cue not in words[category]:
                 words[category].append(cue)
-    changed = "\n".join(removed + added)
     for category, weight, pattern in _CODE_CUES:
-        if match := pattern.search(changed):
+        if touched := _touched(pattern, removed, added):
             scores[category] += weight
-            code[category] = f"the fix touches {match.group(0).strip()}"
+            code[category] = f"the fix touches {touched}"
     code_removed, code_added = ([line for line in lines if not line.startswith("#")] for lines in (removed, added))
     if code_removed and not code_added:
         scores[C.OTHER] += 2
@@ -668,8 +668,14 @@ def _by_prose(
             best = rival
     if scores[best] == 0:
         return Classification(C.NUMERICAL, "a described behaviour change with no more specific cue")
-    because = [f"the description says {', '.join(f'“{word}”' for word in words[best])}"] if words[best] else []
+    because = [f"the error text says {', '.join(f'“{word}”' for word in words[best])}"] if words[best] else []
     return Classification(best, "; ".join(because + ([code[best]] if best in code else [])))
+
+
+def _touched(pattern: re.Pattern, removed: list[str], added: list[str]) -> str:
+    """What of `pattern` the fix changed, from the added lines first (what the fix wrote); "" when nothing."""
+    match = pattern.search("\n".join(added)) or pattern.search("\n".join(removed))
+    return match.group(0).strip().rstrip("(").strip() if match else ""
 
 
 def _sentences(text: str) -> list[str]:

@@ -254,3 +254,16 @@ def test_a_fix_that_only_changes_comments_is_other():
 )
 def test_a_contract_failure_is_categorised_by_its_stage(error, expected):
     assert suggest_category(error) == expected
+
+
+def test_a_flax_method_called_the_old_way_is_a_call_form_that_does_not_exist():
+    # Seen in the workspace: initialize_carry's signature changed between Flax versions; it is no own function.
+    error = "TypeError: LSTMCell.initialize_carry() missing 1 required positional argument: 'input_shape'"
+    assert suggest_category(error) == C.NONEXISTENT_API
+
+
+def test_the_reason_names_what_the_fix_wrote_without_a_dangling_parenthesis():
+    before = "key = random.PRNGKey(0)\nmask = random.bernoulli(key, 0.5)\n"
+    after = "key, sub = random.split(key)\nmask = random.bernoulli(sub, 0.5)\n"
+    reason = classify("the dropout mask repeats because the key is never split", before, after).reason
+    assert reason.endswith("the fix touches random.split") and "the error text says" in reason
