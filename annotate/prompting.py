@@ -181,7 +181,7 @@ def _t2j_prompt(sample: Sample, budget: int, step_ids: Sequence[int] | None = No
         rows = {row[0]: _Candidate(*row) for row in pool.values_list("step_id", "session_id", "size")}
         available = len(rows)
         candidates = [rows[step_id] for step_id in dict.fromkeys(step_ids) if step_id in rows]
-    if len(candidates) == available and _least_bytes(candidates, whole=True) <= room:
+    if len(candidates) == available and _least_whole_bytes(candidates) <= room:
         # The whole dataset may fit: read it whole (its texts alone fit the budget's bytes).
         read = _read([candidate.step_id for candidate in candidates], None)
         steps = sorted(read.values(), key=lambda step: step.order)
@@ -207,13 +207,12 @@ def _t2j_prompt(sample: Sample, budget: int, step_ids: Sequence[int] | None = No
     )
 
 
-def _least_bytes(candidates: Sequence[_Candidate], *, whole: bool) -> int:
-    """A lower bound on the bytes of the dataset JSON holding all `candidates`: untrimmed (`whole`), or at the
-    harshest trim. Each step costs at least an empty error entry plus its fields' characters (all of them, or
-    what the harshest trim keeps at least), each session at least an empty example."""
+def _least_whole_bytes(candidates: Sequence[_Candidate]) -> int:
+    """A lower bound on the bytes of the untrimmed dataset JSON holding all `candidates`: each step costs at least
+    an empty error entry plus its fields' characters, each session at least an empty example."""
     sessions = {candidate.session_id for candidate in candidates}
-    kept = sum(candidate.size if whole else min(candidate.size, _HARSHEST_KEPT) for candidate in candidates)
-    return _EMPTY_DATASET_BYTES + len(candidates) * _EMPTY_ENTRY_BYTES + kept + len(sessions) * _EMPTY_HEADER_BYTES
+    size = sum(candidate.size for candidate in candidates)
+    return _EMPTY_DATASET_BYTES + len(candidates) * _EMPTY_ENTRY_BYTES + size + len(sessions) * _EMPTY_HEADER_BYTES
 
 
 def _window(candidates: Sequence[_Candidate], room: int) -> list[_Candidate]:
