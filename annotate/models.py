@@ -275,6 +275,13 @@ class FixSession(models.Model):
 
 
 class FixStepQuerySet(AppendOnlyQuerySet):
+    def visible_to(self, user) -> FixStepQuerySet:
+        """Steps of the sessions the user may see (FixSessionQuerySet.visible_to), filtered through the join to
+        the session rather than a subquery: SQLite would read every session to build the subquery's list."""
+        if is_admin(user):
+            return self
+        return self.filter(Q(session__status=SessionStatus.VERIFIED) | Q(session__owner=user))
+
     def counted(self) -> FixStepQuerySet:
         """Steps that count: neither a retraction nor retracted."""
         return self.filter(retracts__isnull=True, retracted_by__isnull=True)

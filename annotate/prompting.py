@@ -15,11 +15,13 @@ budget would otherwise carry fewer than MIN_STEPS steps), taking each step only 
 The budget covers the whole prompt, never only the dataset: a prompt over it is refused (PromptTooLarge), never
 sent.
 
-Work scales with the budget, not the dataset: the index's sizes tell without reading any code whether the whole
-dataset could fit; only then is it loaded whole. Otherwise at most as many candidates as the budget could hold
-(`room / the bytes of an empty error entry`) are ranked in the index, and they are read in priority order, a
-batch at a time, with each text cut in SQL to the head and tail the gentlest trim keeps, until the budget is
-full.
+Work scales with the budget, not the dataset, and runs the same queries whatever its size: at most as many
+candidates as the budget could hold even as empty error entries (`room / the bytes of an empty error entry`) are
+ranked in the index, with the coverage steps and, when the ranking runs short, further steps read beside them
+(ids, sessions and sizes only). When the index's sizes say the whole pool of candidates may fit untrimmed, it is
+read whole; otherwise only the window of candidates the budget could reach at the harshest trim, were each to
+cost its least (an empty entry and its index size, cut to what the harshest trim keeps at least, plus an empty
+example for each new session), is read, with each text cut in SQL to the head and tail the gentlest trim keeps.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Left, Length, Right
 
 from annotate import similarity_index
@@ -154,41 +156,46 @@ _EMPTY_ENTRY_BYTES = len(json.dumps({"Error_Code": "", "Error": "", "Fix_info": 
 _EMPTY_HEADER_BYTES = len(
     json.dumps({"Example_id": "", "Input_Code": "", "LLM_weak_output": "", "LLM_fix_output": "", "Errors": []})
 )
-BATCH = 50  # candidates read per query while filling the budget
+# The fewest characters of a field the harshest trim keeps (all of a shorter one): head + tail of its limit.
+_HARSHEST_KEPT = min((limit * 2) // 3 + limit // 3 for limit in TRIM_LEVELS[-1][1:])
+
+
+class _Candidate(NamedTuple):
+    """A shared step as the index knows it: enough to order it and to bound its cost, no text."""
+
+    step_id: int
+    session_id: int
+    size: int  # characters of its Error_Code, Error, Fix_info and Fixed_Code (StepIndexEntry.size)
 
 
 def _t2j_prompt(sample: Sample, budget: int, step_ids: Sequence[int] | None = None) -> Prompt:
-    shared = StepIndexEntry.objects.filter(shared=True)
-    pool = shared.exclude(sample_id=sample.pk)
-    if step_ids is None:
-        available = similarity_index.shared_steps() - shared.filter(sample_id=sample.pk).count()
-    else:
-        pool = pool.filter(step_id__in=step_ids)
-        available = pool.count()
     room = _room(sample, budget)
-    whole = None
-    # Each step takes at least an empty error entry: past that count the whole dataset cannot fit, unread.
-    if _EMPTY_DATASET_BYTES + available * _EMPTY_ENTRY_BYTES <= room:
-        stats = pool.aggregate(size=Sum("size"), sessions=Count("session_id", distinct=True))
-        least = _EMPTY_DATASET_BYTES + (stats["size"] or 0) + available * _EMPTY_ENTRY_BYTES
-        if least + stats["sessions"] * _EMPTY_HEADER_BYTES <= room:
-            # The whole dataset may fit: read it whole (its texts alone fit the budget's bytes).
-            whole = _read(list(pool.values_list("step_id", flat=True)), None)
-            steps = sorted(whole.values(), key=lambda step: step.order)
-            messages = t2j_messages(sample, dataset_json(steps))
-            tokens = estimate_messages(messages)
-            if tokens <= budget:
-                return Prompt(messages, tokens, budget, SystemMode.T2J, _display(steps), available)
-    limit = available if whole is not None else max(0, room // _EMPTY_ENTRY_BYTES + 1)
+    # Each step takes at least an empty error entry: no more than this many can be in the prompt.
+    limit = max(0, room // _EMPTY_ENTRY_BYTES + 1)
     if step_ids is None:
-        order = _by_priority(sample, pool, limit)
+        shared = StepIndexEntry.objects.filter(shared=True)
+        available = similarity_index.shared_steps() - shared.filter(sample_id=sample.pk).count()
+        candidates = _by_priority(sample, limit)
     else:  # the caller's own order, of the steps that are shared and outside the sample
-        allowed = set(pool.values_list("step_id", flat=True))
-        order = [step_id for step_id in step_ids if step_id in allowed]
-    candidates = _Candidates(order, whole)
+        pool = StepIndexEntry.objects.filter(shared=True, step_id__in=step_ids).exclude(sample_id=sample.pk)
+        rows = {row[0]: _Candidate(*row) for row in pool.values_list("step_id", "session_id", "size")}
+        available = len(rows)
+        candidates = [rows[step_id] for step_id in dict.fromkeys(step_ids) if step_id in rows]
+    if len(candidates) == available and _least_whole_bytes(candidates) <= room:
+        # The whole dataset may fit: read it whole (its texts alone fit the budget's bytes).
+        read = _read([candidate.step_id for candidate in candidates], None)
+        steps = sorted(read.values(), key=lambda step: step.order)
+        messages = t2j_messages(sample, dataset_json(steps))
+        tokens = estimate_messages(messages)
+        if tokens <= budget:
+            return Prompt(messages, tokens, budget, SystemMode.T2J, _display(steps), available)
+    else:
+        window = _window(candidates, room)
+        read = _read([candidate.step_id for candidate in window], TRIM_LEVELS[0])
+    ordered = [read[candidate.step_id] for candidate in candidates if candidate.step_id in read]
     best: tuple[list[_Step], Limits] = ([], TRIM_LEVELS[-1])
     for limits in TRIM_LEVELS:
-        chosen = _fit_to_budget(sample, candidates, budget, limits)
+        chosen = _fit_to_budget(sample, ordered, budget, limits)
         if len(chosen) > len(best[0]):
             best = (chosen, limits)
         if len(chosen) >= min(MIN_STEPS, available):
@@ -198,6 +205,28 @@ def _t2j_prompt(sample: Sample, budget: int, step_ids: Sequence[int] | None = No
     return Prompt(
         messages, estimate_messages(messages), budget, SystemMode.T2J, _display(chosen), available, trimmed=True
     )
+
+
+def _least_whole_bytes(candidates: Sequence[_Candidate]) -> int:
+    """A lower bound on the bytes of the untrimmed dataset JSON holding all `candidates`: each step costs at least
+    an empty error entry plus its fields' characters, each session at least an empty example."""
+    sessions = {candidate.session_id for candidate in candidates}
+    size = sum(candidate.size for candidate in candidates)
+    return _EMPTY_DATASET_BYTES + len(candidates) * _EMPTY_ENTRY_BYTES + size + len(sessions) * _EMPTY_HEADER_BYTES
+
+
+def _window(candidates: Sequence[_Candidate], room: int) -> list[_Candidate]:
+    """The candidates, in priority order, up to the first that would pass `room` at the harshest trim even if it
+    and all before it cost their least: how far down the priority list the prompt looks."""
+    least, sessions = _EMPTY_DATASET_BYTES, set()
+    for n, candidate in enumerate(candidates):
+        least += _EMPTY_ENTRY_BYTES + min(candidate.size, _HARSHEST_KEPT)
+        if candidate.session_id not in sessions:
+            least += _EMPTY_HEADER_BYTES
+            sessions.add(candidate.session_id)
+        if least > room:
+            return list(candidates[: n + 1])
+    return list(candidates)
 
 
 def _room(sample: Sample, budget: int) -> int:
@@ -275,54 +304,55 @@ def _read(step_ids: Sequence[int], limits: Limits | None) -> dict[int, _Step]:
     return read
 
 
-class _Candidates:
-    """Steps in priority order, read a batch at a time (cut to the gentlest trim) and kept for harsher trims."""
-
-    def __init__(self, step_ids: list[int], whole: dict[int, _Step] | None) -> None:
-        self.step_ids = step_ids
-        self.read: dict[int, _Step] = dict(whole or {})
-
-    def batches(self) -> Iterator[list[_Step]]:
-        for start in range(0, len(self.step_ids), BATCH):
-            batch = self.step_ids[start : start + BATCH]
-            missing = [pk for pk in batch if pk not in self.read]
-            if missing:
-                self.read |= _read(missing, TRIM_LEVELS[0])
-            yield [self.read[pk] for pk in batch if pk in self.read]
-
-
-def _by_priority(sample: Sample, pool: QuerySet, limit: int) -> list[int]:
-    """Up to about `limit` step ids: coverage first (the most relevant step of each category), then the rest by
-    relevance to the sample's source, then steps it shares no word with."""
+def _by_priority(sample: Sample, limit: int) -> list[_Candidate]:
+    """Up to about `limit` shared steps outside `sample`: coverage first (the most relevant step of each category,
+    or its first step when none is ranked), then the rest by relevance to the sample's source, then steps it
+    shares no word with. Three queries: the ranking's two and the candidates' index rows."""
     ranked = ranked_steps(f"{sample.title}\n{sample.pytorch_code}", limit=limit, exclude_sample=sample.pk)
     leaders: dict[str, int] = {}
     for step_id, category, _score in ranked:
         leaders.setdefault(category, step_id)
     missing = [category for category in StepCategory.values if category not in leaders]
-    for category, first in zip(missing, _first_steps(missing, sample), strict=True):
-        if first is not None:  # a category none of the ranked steps has: its first step
-            leaders[category] = first
-    chosen = set(leaders.values())
-    ordered = list(leaders.values()) + [step_id for step_id, _, _ in ranked if step_id not in chosen]
+    ranked_ids = [step_id for step_id, _, _ in ranked]
+    # Past the ranked steps, enough of the others to reach `limit` after the coverage steps among them.
+    rest = limit - len(ranked) + len(missing) if len(ranked) < limit else 0
+    rows = _index_rows(sample, ranked_ids, missing, rest)
+    candidates = {row[0]: _Candidate(*row[:3]) for row in rows}
+    for step_id, _, _, category, part in rows:
+        if part == _FIRST_OF_CATEGORY:
+            leaders.setdefault(category, step_id)
+    ordered = list(leaders.values()) + [step_id for step_id in ranked_ids if step_id not in leaders.values()]
     if len(ordered) < limit:
-        rest = pool.exclude(step_id__in=ordered).order_by("step_id").values_list("step_id", flat=True)
-        ordered += list(rest[: limit - len(ordered)])
-    return ordered
+        chosen = set(ordered)
+        ordered += [row[0] for row in rows if row[4] == _UNRANKED and row[0] not in chosen][: limit - len(ordered)]
+    return [candidates[step_id] for step_id in ordered]
 
 
-def _first_steps(categories: list[str], sample: Sample) -> list[int | None]:
-    """The first shared step of each category outside `sample` (None when it has none), in one query: each an
-    index walk on (shared, category, step) that stops at its first row."""
-    if not categories:
-        return []
-    first = (
-        f"(SELECT step_id FROM {StepIndexEntry._meta.db_table} WHERE shared = %s AND category = %s AND sample_id <> %s"
-        " ORDER BY step_id LIMIT 1)"
-    )
+_RANKED, _FIRST_OF_CATEGORY, _UNRANKED = 0, 1, 2
+
+
+def _index_rows(sample: Sample, ranked: list[int], categories: list[str], rest: int) -> list[tuple]:
+    """(step id, session id, size, category, part) of the ranked steps, the first shared step outside `sample`
+    of each of `categories`, and the first `rest` shared steps outside it that are not ranked: one query, each
+    part an index walk that stops at its limit."""
+    table, columns = StepIndexEntry._meta.db_table, "step_id, session_id, size, category"
+    marks = ", ".join(["%s"] * len(ranked))
+    parts, params = [], []
+    if ranked:
+        parts.append(f"SELECT {columns}, {_RANKED} FROM {table} WHERE step_id IN ({marks})")
+        params += ranked
+    outside = "shared = %s AND sample_id <> %s"
+    for n, category in enumerate(categories):
+        parts.append(f"SELECT * FROM (SELECT {columns}, {_FIRST_OF_CATEGORY} FROM {table} WHERE {outside}"
+                     f" AND category = %s ORDER BY step_id LIMIT 1) AS first_{n}")  # fmt: skip
+        params += [True, sample.pk, category]
+    unranked = f" AND step_id NOT IN ({marks})" if ranked else ""
+    parts.append(f"SELECT * FROM (SELECT {columns}, {_UNRANKED} FROM {table} WHERE {outside}{unranked}"
+                 " ORDER BY step_id LIMIT %s) AS unranked")  # fmt: skip
+    params += [True, sample.pk, *ranked, rest]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join([first] * len(categories))}",
-                       [value for category in categories for value in (True, category, sample.pk)])  # fmt: skip
-        return list(cursor.fetchone())
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return cursor.fetchall()
 
 
 def _display(steps: Sequence[_Step]) -> list[FixStep]:
@@ -361,16 +391,16 @@ def _error_entry(step: _Step, trim: Limits | None) -> dict:
             for name in ("Error_Code", "Error", "Fix_info", "Fixed_Code")}  # fmt: skip
 
 
-def _fit_to_budget(sample: Sample, candidates: _Candidates, budget: int, limits: Limits) -> list[_Step]:
+def _fit_to_budget(sample: Sample, steps: Sequence[_Step], budget: int, limits: Limits) -> list[_Step]:
     """Steps in priority order, each taken only if the whole prompt, trimmed to `limits`, still fits the budget;
-    reading stops when no step can fit any more or a whole batch brought none that fits."""
+    stops when not even an empty error entry would fit any more."""
     packer = _Packer(_room(sample, budget), limits)
     chosen: list[_Step] = []
-    for batch in candidates.batches():
-        taken = [step for step in batch if packer.add(step)]
-        chosen += taken
-        if not taken or packer.room - packer.size < _EMPTY_ENTRY_BYTES:
+    for step in steps:
+        if packer.room - packer.size < _EMPTY_ENTRY_BYTES:
             break
+        if packer.add(step):
+            chosen.append(step)
     # The arithmetic above is exact; this check keeps "never over budget" true even if the layout changes.
     while chosen and estimate_messages(t2j_messages(sample, dataset_json(chosen, trim=limits))) > budget:
         chosen.pop()

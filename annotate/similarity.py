@@ -27,8 +27,8 @@ from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 
 from annotate import error_text
-from annotate.models import FixStep, Sample, StepIndexEntry, StepIndexTerm, StepIndexToken
-from annotate.similarity_index import LENGTH_TOTAL, STEPS_TOTAL, step_tokens, tokenize
+from annotate.models import FixSession, FixStep, Sample, StepIndexEntry, StepIndexTerm, StepIndexToken, Translation
+from annotate.similarity_index import LENGTH_TOTAL, MAX_TOKEN_LENGTH, STEPS_TOTAL, step_tokens, tokenize
 
 __all__ = ["SimilarStep", "similar_steps", "ranked_steps", "step_tokens", "tokenize"]
 
@@ -76,7 +76,8 @@ def similar_steps(
     steps: QuerySet | None = None,
 ) -> list[SimilarStep]:
     """Up to `limit` shared steps (or steps of the given queryset) similar to the error and its code, best first;
-    none above the relevance floor gives an empty list. Four queries whatever the number of steps."""
+    none above the relevance floor gives an empty list. Two queries (the statistics, then the ranking with the
+    suggested steps), whatever the number of steps and whether any is suggested."""
     query = tokenize(error) + tokenize(code)
     if not query or limit < 1:
         return []
@@ -102,25 +103,14 @@ def similar_steps(
         params += keys
     type_floor = TYPE_FLOOR if query_type not in GENERIC_TYPES else WORD_FLOOR
     rows = search.similar(limit, query_type or None, (type_floor, WORD_FLOOR), exclusions, params)
-    if not rows:
-        return []
-    ids = [row[0] for row in rows]
-    steps_by_id = FixStep.objects.select_related("session__translation__sample").in_bulk(ids)
-    shown = set(query) - type_tokens  # the type is said by "same exception type", not repeated
-    shared: dict[int, set[str]] = {}
-    for entry_id, token in StepIndexTerm.objects.filter(entry_id__in=ids, token__in=shown).values_list(
-        "entry_id", "token"
-    ):
-        shared.setdefault(entry_id, set()).add(token)
-    found = [
-        SimilarStep(
-            steps_by_id[step_id],
-            float(score),
-            query_type if same_type else "",
-            tuple(sorted(shared.get(step_id, ()), key=lambda token: (-search.idf(token), token))[:SHOWN_TOKENS]),
-        )
-        for step_id, score, same_type in rows
-    ]
+    # The words a step shares with the query are its indexed tokens (step_tokens, as the postings hold them) among
+    # the query's: found from the step's own texts, read with it, rather than asked of the postings again.
+    shown = {token for token in query if len(token) <= MAX_TOKEN_LENGTH} - type_tokens  # the type: said apart
+    found = []
+    for step, score, same_type in rows:
+        shared = shown.intersection(step_tokens(step.error, step.error_code, step.fixed_code))
+        rarest = sorted(shared, key=lambda token: (-search.idf(token), token))[:SHOWN_TOKENS]
+        found.append(SimilarStep(step, float(score), query_type if same_type else "", tuple(rarest)))
     return [suggestion for suggestion in found if suggestion.why]  # never a suggestion without a reason
 
 
@@ -213,9 +203,10 @@ class _Search:
         return self._fetch(sql, [*params, *extra, limit])
 
     def similar(self, limit: int, query_type: str | None, floors: tuple[float, float], exclusions: list[str],
-                exclusion_params: list) -> list[tuple[int, float, int]]:  # fmt: skip
-        """[(step id, score with the type boost, same exception type 0/1)] above the floor, best first. `floors`:
-        the share of the message's weight a step must cover with the same exception type, and without."""
+                exclusion_params: list) -> list[tuple[FixStep, float, int]]:  # fmt: skip
+        """[(step, score with the type boost, same exception type 0/1)] above the floor, best first, each step read
+        in the same query with what a suggestion shows (_SUGGESTION_FIELDS and its sample's key). `floors`: the
+        share of the message's weight a step must cover with the same exception type, and without."""
         scored, params = self._scored_sql("")
         type_floor, word_floor = floors
         total = self.total_weight
@@ -228,17 +219,26 @@ class _Search:
                        (SELECT e.exception_type FROM {_ENTRY} e WHERE e.step_id = s.id) AS exception_type
                 FROM scored s
                 WHERE s.score > 0 AND s.covered >= %s{"".join(f" AND {condition}" for condition in exclusions)}
+            ),
+            best AS (
+                SELECT c.id, c.score + (CASE WHEN c.exception_type = %s THEN %s * top.top ELSE 0 END) AS final,
+                       CASE WHEN c.exception_type = %s THEN 1 ELSE 0 END AS same_type
+                FROM candidates c CROSS JOIN top
+                WHERE c.covered >= (CASE WHEN c.exception_type = %s THEN %s ELSE %s END) * %s
+                ORDER BY final DESC, c.id
+                LIMIT %s
             )
-            SELECT c.id, c.score + (CASE WHEN c.exception_type = %s THEN %s * top.top ELSE 0 END) AS final,
-                   CASE WHEN c.exception_type = %s THEN 1 ELSE 0 END
-            FROM candidates c CROSS JOIN top
-            WHERE c.covered >= (CASE WHEN c.exception_type = %s THEN %s ELSE %s END) * %s
-            ORDER BY final DESC, c.id
-            LIMIT %s
+            SELECT b.final, b.same_type, {_SUGGESTION_COLUMNS}
+            FROM best b
+                JOIN {_STEP} st ON st.id = b.id
+                JOIN {_SESSION} se ON se.id = st.session_id
+                JOIN {_TRANSLATION} tr ON tr.id = se.translation_id
+                JOIN {_SAMPLE} sa ON sa.id = tr.sample_id
+            ORDER BY b.final DESC, b.id
         """
         values = [*params, min(floors) * total, *exclusion_params, query_type, TYPE_BOOST, query_type]
         values += [query_type, type_floor, word_floor, total, limit]
-        return self._fetch(sql, values)
+        return [(_suggested_step(row[2:]), row[0], row[1]) for row in self._fetch(sql, values)]
 
     def _scored_sql(self, condition: str) -> tuple[str, list]:
         """The CTEs `q` (the scored tokens, their weight = count in the query × idf, and their weight in the
@@ -271,6 +271,30 @@ class _Search:
 _FLOAT = "CAST(%s AS DOUBLE PRECISION)"
 _ENTRY = StepIndexEntry._meta.db_table
 _TERM = StepIndexTerm._meta.db_table
+_STEP, _SESSION = FixStep._meta.db_table, FixSession._meta.db_table
+_TRANSLATION, _SAMPLE = Translation._meta.db_table, Sample._meta.db_table
+# A suggestion's step as the step form shows it (and its shared words need): no programs. In the model's field
+# order, which Model.from_db expects.
+_SUGGESTION_FIELDS = tuple(
+    field.attname for field in FixStep._meta.concrete_fields
+    if field.attname in {"id", "session_id", "index", "error", "error_code", "fix_info", "fixed_code", "category"}
+)  # fmt: skip
+_SUGGESTION_COLUMNS = ", ".join(
+    [f"st.{connection.ops.quote_name(FixStep._meta.get_field(name).column)}" for name in _SUGGESTION_FIELDS]
+    + ["se.translation_id", "tr.sample_id", f"sa.{connection.ops.quote_name('key')}"]
+)
+
+
+def _suggested_step(values: tuple) -> FixStep:
+    """A step from a row of _SUGGESTION_COLUMNS, with its session, translation and sample (only the sample's key)
+    attached as select_related would: the template reaches the key without a query."""
+    step = FixStep.from_db(connection.alias, _SUGGESTION_FIELDS, values[: len(_SUGGESTION_FIELDS)])
+    translation_id, sample_id, key = values[len(_SUGGESTION_FIELDS) :]
+    translation = Translation.from_db(connection.alias, ("id", "sample_id"), (translation_id, sample_id))
+    translation.sample = Sample.from_db(connection.alias, ("id", "key"), (sample_id, key))
+    step.session = FixSession.from_db(connection.alias, ("id", "translation_id"), (step.session_id, translation_id))
+    step.session.translation = translation
+    return step
 
 
 def _marks(values: Collection) -> str:

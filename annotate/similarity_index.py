@@ -29,6 +29,7 @@ from django.db.models.functions import Length
 from annotate import error_text
 from annotate.models import SessionStatus, StepCategory
 from annotate.taxonomy import suggest_category
+from t2j_site import planner_statistics
 
 VERIFIED = SessionStatus.VERIFIED.value
 
@@ -38,6 +39,7 @@ MAX_TOKEN_LENGTH = 100  # longer "words" (minified data, hashes) are left out of
 STEPS_TOTAL = " steps"
 LENGTH_TOTAL = " length"
 _CHUNK = 1000  # steps read and written per batch
+_INDEX_MODELS = ("StepIndexEntry", "StepIndexTerm", "StepIndexToken")
 _ROWS_PER_INSERT = 500
 
 
@@ -97,6 +99,11 @@ def sync(step_ids: Iterable[int] | None = None, *, apps=global_apps, using: str 
                 count += _write(batch, apps, using)
                 batch = []
         count += _write(batch, apps, using)
+    if count >= _CHUNK:
+        # Thousands of new postings (an import, a rebuild): without fresh statistics PostgreSQL plans the
+        # searches over them as if the tables were still small until autovacuum runs (seen at L: a T2J prompt
+        # preview in 0.4 s instead of 0.07 s).
+        planner_statistics.refresh(*(apps.get_model("annotate", name) for name in _INDEX_MODELS), using=using)
     return count
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -40,10 +41,12 @@ def _get_session_for_user(request: HttpRequest, session_id: int) -> FixSession:
     return get_object_or_404(sessions, pk=session_id)
 
 
-def _get_step_for_user(request: HttpRequest, step_id: int) -> FixStep:
-    visible = FixSession.objects.visible_to(request.user)
-    steps = FixStep.objects.select_related("session__translation__sample", "author", "run")
-    return get_object_or_404(steps, pk=step_id, session__in=visible)
+def _get_step_for_user(request: HttpRequest, step_id: int, steps: QuerySet | None = None) -> FixStep:
+    """The step if this user may see its session (owner, admin, or verified), else 404. `steps` says what to read
+    with it (by default the step, its session, translation, sample, author and run, whole)."""
+    if steps is None:
+        steps = FixStep.objects.select_related("session__translation__sample", "author", "run")
+    return get_object_or_404(steps.visible_to(request.user), pk=step_id)
 
 
 # --- queue -----------------------------------------------------------------------------------------------------
@@ -411,10 +414,19 @@ def fix_step_retract(request: HttpRequest, step_id: int) -> HttpResponse:
     return redirect(reverse("workspace:session_detail", args=[session.pk]) + f"#step-{step.pk}")
 
 
+# What the step page shows: the step's own texts and its sample's key, not the programs around it.
+STEP_DETAIL_FIELDS = (
+    "index", "error_code", "error", "fix_info", "fixed_code", "category", "category_reason", "error_source", "flags",
+    "run", "time_spent_s", "edit_size", "retracts", "created_at", "author__username",
+    "session__translation__sample__key",
+)  # fmt: skip
+
+
 @require_GET
 @role_required(DEVELOPER, ADMIN)
 def fix_step_detail(request: HttpRequest, step_id: int) -> HttpResponse:
-    step = _get_step_for_user(request, step_id)
+    shown = FixStep.objects.select_related("session__translation__sample", "author").only(*STEP_DETAIL_FIELDS)
+    step = _get_step_for_user(request, step_id, shown)
     template = "annotate/workspace_step.html"
     if request.htmx:
         template += "#step-detail"

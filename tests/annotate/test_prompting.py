@@ -204,16 +204,20 @@ def test_a_trimmed_field_read_in_sql_is_the_field_trimmed_in_python():
     assert whole.cut(0) == f"[{len(text)} characters left out]"
 
 
-def test_the_prompt_runs_as_many_queries_for_three_times_the_steps():
-    # Both sizes hold more steps than the budget could carry even as empty entries (about 240 at 6000 tokens):
-    # from there on nothing about the prompt depends on the dataset's size.
+def test_the_prompt_runs_as_many_queries_whether_the_dataset_fits_whole_or_is_three_times_the_budget():
+    # The demo's few steps fit whole and untrimmed; 100 and 300 sessions of three long steps each hold more than
+    # the budget could carry even as empty entries (about 240 at 6000 tokens). One code path serves all three.
     drafted = SampleFactory(key="drafted", pytorch_code="import torch\ny = torch.nn.Linear(3, 3)(x)\n")
     system = SystemFactory(mode=SystemMode.T2J, token_budget=6000)
-    counts = []
+    verified_steps(SampleFactory(key="demo"), 3, error="TypeError: torch.nn.Linear has no JAX twin")
+    with CaptureQueriesContext(connection) as queries:
+        prompt = prompting.build_prompt(system, drafted)
+    assert not prompt.trimmed and len(prompt.steps) == 3
+    counts = [len(queries)]
     for n in (100, 300):
         _large_dataset(n, 3, prefix=f"n{n}-")
         with CaptureQueriesContext(connection) as queries:
             prompt = prompting.build_prompt(system, drafted)
         assert prompt.trimmed and prompt.steps
         counts.append(len(queries))
-    assert counts[0] == counts[1]
+    assert counts[0] == counts[1] == counts[2]

@@ -131,3 +131,14 @@ def test_a_search_and_the_step_form_run_as_many_queries_at_any_size(developer):
             assert len(prefill.prefill_step(FixSession.objects.get(pk=session.pk)).similar) == 5
         counts.append((len(search), len(form)))
     assert counts[0] == counts[1]
+
+
+def test_a_search_runs_as_many_queries_when_nothing_passes_the_floor():
+    _shared_steps(10)
+    with CaptureQueriesContext(connection) as found:
+        assert similar_steps("TypeError: dot_general shapes differ", "w = jnp.zeros(3)")
+    # It shares a word with the steps (so they are scored), too few to be suggested.
+    with CaptureQueriesContext(connection) as none:
+        assert similar_steps("ValueError: batch norm statistics have unexpected shapes after the reduction") == []
+
+    assert len(none) == len(found)

@@ -197,3 +197,14 @@ def test_the_preview_reports_a_prompt_over_budget(admin_client_role):
     page = admin_client_role.get(url("prompt_preview", "std"), {"sample": "big"}).content.decode()
 
     assert "even without fix steps" in page
+
+
+def test_the_sample_suggestions_list_every_key_escaped(admin_client_role):
+    SystemFactory(name="std")
+    SampleFactory(key="plain", import_position=0)
+    SampleFactory(key='odd"><script>alert(1)</script>', import_position=1)
+
+    page = admin_client_role.get(url("prompt_preview", "std"), {"sample": "plain"}).content.decode()
+
+    assert '<option value="plain"><option value="odd&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;">' in page
+    assert "<script>alert(1)" not in page
