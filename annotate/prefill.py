@@ -84,7 +84,7 @@ def prefill_step(session: FixSession, run_id: int | None = None) -> StepPrefill:
     chosen = next((choice for choice in choices if choice.run == chosen_run), None)
     error = chosen.error if chosen else ""
     error_code, fixed_code = diffs.changed_region(before, after)
-    suggestion = classify(error, error_code, fixed_code)
+    suggestion = suggest(session, error, error_code, fixed_code)
     return StepPrefill(
         error=error,
         error_code=error_code,
@@ -95,8 +95,23 @@ def prefill_step(session: FixSession, run_id: int | None = None) -> StepPrefill:
         code_after=after,
         chosen=chosen,
         choices=choices,
-        similar=similar_fixes(session, error, error_code),
+        similar=suggestion.similar,
     )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The suggested category of a step, why, and the shared steps that fixed a similar error."""
+
+    category: str
+    reason: str
+    similar: list[similarity.SimilarStep]
+
+
+def suggest(session: FixSession, error: str, error_code: str, fixed_code: str) -> Suggestion:
+    """What the record-step form suggests for a step of `session` with this error and code change."""
+    found = classify(error, error_code, fixed_code)
+    return Suggestion(found.category, found.reason, similar_fixes(session, error, error_code))
 
 
 def failing_runs_since(session: FixSession, snapshot: str) -> QuerySet[Run]:

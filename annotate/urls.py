@@ -62,6 +62,7 @@ workspace_patterns = [
     path("sessions/<int:session_id>/restore/", workspace.session_restore, name="session_restore"),
     path("sessions/<int:session_id>/steps/new/", workspace.fix_step_new, name="fix_step_new"),
     path("sessions/<int:session_id>/steps/", workspace.fix_step_create, name="fix_step_create"),
+    path("sessions/<int:session_id>/steps/suggest/", workspace.fix_step_suggest, name="fix_step_suggest"),
     path("sessions/<int:session_id>/verify/", workspace.session_verify, name="session_verify"),
     path("sessions/<int:session_id>/contract-runs/", workspace.contract_run_create, name="contract_run_create"),
     path("sessions/<int:session_id>/abandon/", workspace.session_abandon, name="session_abandon"),

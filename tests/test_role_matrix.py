@@ -78,6 +78,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "workspace:session_restore": ("post", {DEVELOPER, ADMIN}),
     "workspace:fix_step_new": ("get", {DEVELOPER, ADMIN}),
     "workspace:fix_step_create": ("post", {DEVELOPER, ADMIN}),
+    "workspace:fix_step_suggest": ("post", {DEVELOPER, ADMIN}),
     "workspace:session_verify": ("post", {DEVELOPER, ADMIN}),
     "workspace:contract_run_create": ("post", {DEVELOPER, ADMIN}),
     "workspace:session_abandon": ("post", {DEVELOPER, ADMIN}),

@@ -75,6 +75,9 @@ class StepForm(forms.Form):
     # The run the error comes from (the template renders the picker of the runs since the last step), or none.
     run = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     no_error = forms.BooleanField(required=False, label="No error: behaviour change")
+    # The category the page pre-selected for the person: left as it is, the step takes the suggestion for what
+    # the form holds when sent (the error may have been edited since), not a stale one as the person's choice.
+    suggested = forms.CharField(required=False, max_length=30, widget=forms.HiddenInput)
 
 
 class RetractForm(forms.Form):

@@ -345,6 +345,7 @@ def fix_step_new(request: HttpRequest, session_id: int) -> HttpResponse:
             "error_code": step_prefill.error_code,
             "fixed_code": step_prefill.fixed_code,
             "category": step_prefill.category,
+            "suggested": step_prefill.category,
             "run": step_prefill.run_id,
         }
     )
@@ -377,6 +378,8 @@ def fix_step_create(request: HttpRequest, session_id: int) -> HttpResponse:
         return _render_step_form(request, session, form, step_prefill, status=400)
     names = ("error", "error_code", "fixed_code", "fix_info", "category", "no_error")
     fields = {name: form.cleaned_data[name] for name in names}
+    if fields["category"] == form.cleaned_data["suggested"]:
+        fields["category"] = ""  # not the person's choice: suggest from what the form holds now
     run_id = form.cleaned_data["run"]
     run = session.runs.filter(pk=run_id).first() if run_id else None
     if run is not None and not fields["error"].strip():
@@ -385,11 +388,31 @@ def fix_step_create(request: HttpRequest, session_id: int) -> HttpResponse:
         if run_id and run is None:
             raise fixlog.WorkspaceError("The run must be a JAX or contract run of this session.")
         step = fixlog.record_step(session, request.user, run=run, **fields)
-    except fixlog.WorkspaceError as error:
+    except fixlog.NotAllowed as error:
         return _refuse(request, session, error)
+    except fixlog.WorkspaceError as error:
+        # Said beside the Record button, with everything the person wrote still in the form.
+        form.add_error(None, str(error))
+        return _render_step_form(request, session, form, prefill.prefill_step(session, run_id=run_id), status=400)
     if request.htmx:
         return _render_step_log(request, session, cleared_form=True)
     return redirect(reverse("workspace:session_detail", args=[session.pk]) + f"#step-{step.pk}")
+
+
+@require_POST
+@role_required(DEVELOPER, ADMIN)
+def fix_step_suggest(request: HttpRequest, session_id: int) -> HttpResponse:
+    """The record-step form's suggestion (category, why, similar fixes) for what the form holds now (htmx)."""
+    session = _get_session_for_user(request, session_id)
+    form = StepForm(request.POST)
+    form.is_valid()  # a half-written form is normal here: suggest from the fields that are valid
+    data = form.cleaned_data
+    error = "" if data.get("no_error") else data.get("error", "")
+    if data.get("run") and not error.strip() and (run := session.runs.filter(pk=data["run"]).first()):
+        error = prefill.error_text(run)
+    suggestion = prefill.suggest(session, error, data.get("error_code", ""), data.get("fixed_code", ""))
+    context = {"session": session, "category": suggestion.category, "reason": suggestion.reason}
+    return render(request, "annotate/_workspace_step_suggestion.html", {**context, "similar": suggestion.similar})
 
 
 def _render_step_log(request: HttpRequest, session: FixSession, *, cleared_form: bool = False) -> HttpResponse:

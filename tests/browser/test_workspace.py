@@ -193,6 +193,46 @@ def test_html_payloads_in_code_output_and_steps_are_shown_as_text(live_server, p
     assert watched["dialogs"] == []
 
 
+def test_the_suggested_category_follows_the_picked_run_and_the_typed_error(live_server, page, login, watched):
+    developer = make_user("developer", "browserdev")
+    session = fixlog.claim(TranslationFactory(code="x = 1\n"), developer)
+    fixlog.save_code(session, "import optax\nx = 1\n", session.version, developer)
+    named = RunFactory(session=session, user=developer, code="x = 1\n", status="error", exception_type="NameError",
+                       exception_message="name 'optax' is not defined")  # fmt: skip
+    # The latest failing run of the code the step starts from is the form's default.
+    RunFactory(session=session, user=developer, code="x = 1\n", status="error", exception_type="TypeError",
+               exception_message="JAX arrays are immutable and do not support in-place item assignment.")  # fmt: skip
+    login(developer)
+    page.goto(f"{live_server.url}/work/sessions/{session.pk}/")
+    editor_ready(page)
+    page.click("#record-step")
+    page.wait_for_selector("#step-form #id_run")
+    assert page.input_value("#id_category") == "inplace-mutation"
+
+    page.select_option("#id_run", str(named.pk))
+    expect(page.locator("#category-reason")).to_contain_text("Suggested missing-import")
+    expect(page.locator("#id_category")).to_have_value("missing-import")
+    # Writing the error by hand: "no run" empties the run's text, and the suggestion follows the typing.
+    page.select_option("#id_run", "")
+    assert page.input_value("#id_error") == ""
+    page.fill("#id_error", "TypeError: add got incompatible shapes for broadcasting: (3,), (4,).")
+    expect(page.locator("#category-reason")).to_contain_text("Suggested shape-dtype")
+    expect(page.locator("#id_category")).to_have_value("shape-dtype")
+    # A category the person picks stays theirs.
+    page.select_option("#id_category", "numerical")
+    page.fill("#id_error", "NameError: name 'optax' is not defined")
+    expect(page.locator("#category-reason")).to_contain_text("Suggested missing-import")
+    assert page.input_value("#id_category") == "numerical"
+    page.fill("#id_fix_info", "Import optax.")
+    page.click("#step-submit")
+    page.wait_for_selector("#step-log .step")
+
+    step = FixStep.objects.get(session=session)
+    assert (step.category, step.error_source) == ("numerical", "written")
+    assert step.category_reason.startswith("chosen by the developer (suggested missing-import")
+    assert watched["console"] == [] and watched["failed"] == []
+
+
 LSTM_E1 = "unexpected PRNG key type"
 LSTM_E2 = "initialize_carry() missing 1 required positional argument"
 

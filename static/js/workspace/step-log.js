@@ -1,7 +1,10 @@
 // The step log panel: the record-step form (swapped into #step-form-slot) and the steps (swapped whole after a
 // step is recorded or retracted). Ctrl+Shift+Enter asks for the form, which opens with its description focused.
 // In the form, picking a run puts that run's error into the error field, and "no error: behaviour change"
-// clears both; the server checks the same rules, so the form also works without this script.
+// clears both; typing an error unticks "no error". The server checks the same rules, so the form also works
+// without this script. Each of these announces t2j:step-input, on which the suggested category and the similar
+// fixes are asked for again (_workspace_step_suggestion.html); the category follows the new suggestion until
+// the person picks one.
 import { addShortcut, clickButton, ctrl } from "./shortcuts.js";
 
 function describeChoice(option) {
@@ -12,13 +15,27 @@ function describeChoice(option) {
     : "No run chosen: write the error below.";
 }
 
+function announceInput() {
+  document.body.dispatchEvent(new CustomEvent("t2j:step-input"));
+}
+
+function previousOption(select) {
+  const value = select.dataset.previous ?? [...select.options].find((option) => option.defaultSelected)?.value;
+  return [...select.options].find((option) => option.value === value);
+}
+
 function pickRun(select) {
   const option = select.options[select.selectedIndex];
+  const before = previousOption(select);
+  select.dataset.previous = option.value;
   const error = document.getElementById("id_error");
   const noError = document.getElementById("id_no_error");
   if (error && option.value) error.value = option.dataset.error || "";
+  // "No run: I write the error": the field empties only if it still holds the last run's text unedited.
+  if (error && !option.value && before?.value && error.value === (before.dataset.error || "")) error.value = "";
   if (noError && option.value) noError.checked = false;
   describeChoice(option);
+  announceInput();
 }
 
 function chooseNoError(checkbox) {
@@ -28,15 +45,34 @@ function chooseNoError(checkbox) {
   if (error) error.value = "";
   if (select) {
     select.value = "";
+    select.dataset.previous = "";
     describeChoice(select.options[select.selectedIndex]);
   }
+  announceInput();
+}
+
+function typeError(field) {
+  const noError = document.getElementById("id_no_error");
+  if (noError && field.value.trim()) noError.checked = false;
+}
+
+function followSuggestion() {
+  const category = document.getElementById("id_category");
+  const suggested = document.querySelector('#step-suggestion input[name="suggested"]');
+  if (category && suggested && category.dataset.personChose !== "yes") category.value = suggested.value;
 }
 
 export function initStepLog() {
   document.body.addEventListener("htmx:afterSettle", (event) => {
+    if (event.target.id === "step-suggestion-asker" || event.target.id === "step-suggestion") followSuggestion();
     if (event.target.id !== "step-form-slot") return;
+    const refused = document.getElementById("step-form-error");
+    if (refused) refused.scrollIntoView({ block: "center" });
     const description = document.getElementById("id_fix_info");
-    if (description) description.focus();
+    if (description && !refused) description.focus();
+  });
+  document.body.addEventListener("input", (event) => {
+    if (event.target.id === "id_error") typeError(event.target);
   });
   document.body.addEventListener("click", (event) => {
     if (event.target.closest("[data-close-step-form]")) {
@@ -46,6 +82,7 @@ export function initStepLog() {
   document.body.addEventListener("change", (event) => {
     if (event.target.id === "id_run") pickRun(event.target);
     if (event.target.id === "id_no_error") chooseNoError(event.target);
+    if (event.target.id === "id_category") event.target.dataset.personChose = "yes";
   });
   addShortcut(
     (event) => ctrl(event) && event.shiftKey && !event.altKey && event.key === "Enter",

@@ -438,6 +438,45 @@ def test_a_step_naming_no_error_must_say_so(developer_client, session, htmx):
     assert (step.error, step.error_source) == ("", "no-error")
 
 
+def test_a_refused_step_says_why_beside_the_record_button_and_keeps_what_was_written(developer_client, session):
+    written = {"fix_info": "Split the key per step", "error": "the mask repeats", "no_error": "on"}
+
+    response = developer_client.post(url("fix_step_create", session.pk), written, **HX)
+
+    page = response.content.decode()
+    assert response.status_code == 400 and not FixStep.objects.exists()
+    message = re.search(r'<p class="error" role="alert" id="step-form-error">([^<]*)</p>\s*<button type="submit"', page)
+    assert message and "keep one of them" in message.group(1)
+    assert "Split the key per step" in page and "the mask repeats" in page
+
+
+def test_the_suggestion_follows_what_the_form_holds(developer_client, session):
+    shared = FixStepFactory(session=verified_session(), error="the PRNG key is never split", fix_info="Split it")
+    form = {"error": "the dropout mask repeats because the key is never split", "fix_info": ""}
+
+    response = developer_client.post(url("fix_step_suggest", session.pk), form, **HX)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert '<input type="hidden" name="suggested" value="prng">' in page
+    assert "Suggested prng: the error text says" in page
+    assert 'id="similar-fixes" hx-swap-oob="true"' in page and url("fix_step_detail", shared.pk) in page
+    # "No error" ticked: nothing to suggest from but the code change.
+    page = developer_client.post(url("fix_step_suggest", session.pk), {**form, "no_error": "on"}, **HX).content.decode()
+    assert "Suggested prng" not in page and "No similar fix yet." in page
+
+
+def test_a_category_left_as_pre_selected_takes_the_suggestion_for_the_error_sent(developer_client, session):
+    # The page pre-selected prng for an earlier error; the person then wrote another error and left the category.
+    sent = {"fix_info": "Import optax", "error": "NameError: name 'optax' is not defined"}
+    developer_client.post(url("fix_step_create", session.pk), {**sent, "category": "prng", "suggested": "prng"})
+    developer_client.post(url("fix_step_create", session.pk), {**sent, "category": "prng", "suggested": "other"})
+
+    first, second = FixStep.objects.order_by("index")
+    assert (first.category, first.category_reason.split(":")[0]) == ("missing-import", "suggested")
+    assert (second.category, second.category_reason.split(" (")[0]) == ("prng", "chosen by the developer")
+
+
 def test_a_picked_run_without_error_text_takes_the_runs_error(developer_client, session):
     run = failing_run(session)
 
