@@ -13,8 +13,10 @@ failed for silence: its worker is alive, and so is the task.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import reduce
 
 from django.conf import settings
 from django.db import transaction
@@ -61,24 +63,37 @@ def fail_silent_jobs(now: datetime | None = None) -> int:
     """Mark failed the jobs of gone workers and the queued or running jobs of no live worker that stayed
     silent for longer than their kind allows; how many were."""
     now = now or timezone.now()
-    shortest = min([DEFAULT_SILENCE, *(silence_allowed(kind) for kind in SILENCE_BY_KIND)])
     # Jobs of a live worker are left alone: its heartbeat says the process, and so the task, still runs.
     silent = Job.objects.active().exclude(worker__in=Worker.objects.alive(now))
-    one = Value(1, output_field=IntegerField())
-    maybe_silent = silent.filter(updated_at__lt=now - shortest).values_list(one)
-    if not maybe_silent.union(_unswept(now).values_list(one)).exists():
-        return 0  # the usual case, checked in one query: pages that poll every second call this
-    failed = fail_jobs_of_gone_workers(now)
     rules = [(Q(kind=kind), silence_allowed(kind)) for kind in SILENCE_BY_KIND]
     rules.append((~Q(kind__in=list(SILENCE_BY_KIND)), DEFAULT_SILENCE))
+    one = Value(1, output_field=IntegerField())
+    # Exactly the jobs the rules below fail, not merely old ones: a job that waits in the queue behind a long
+    # one (for up to QUEUE_WAIT) must not cost every page that polls every second a dozen UPDATEs.
+    overdue = [kind & (_overdue_running(allowance, now) | _overdue_queued(allowance, now)) for kind, allowance in rules]
+    any_overdue = silent.filter(reduce(operator.or_, overdue))
+    if not any_overdue.values_list(one).union(_unswept(now).values_list(one)).exists():
+        return 0  # the usual case, checked in one query
+    failed = fail_jobs_of_gone_workers(now)
     for kind_filter, allowance in rules:
-        queue_wait = max(allowance, QUEUE_WAIT)
         of_kind = silent.filter(kind_filter)
-        running = of_kind.filter(status=JobStatus.RUNNING, updated_at__lt=now - allowance)
-        queued = of_kind.filter(status=JobStatus.QUEUED, updated_at__lt=now - queue_wait)
+        running = of_kind.filter(_overdue_running(allowance, now))
+        queued = of_kind.filter(_overdue_queued(allowance, now))
         failed += _fail(running, STOPPED_MESSAGE.format(allowance=_minutes(allowance)), now)
-        failed += _fail(queued, NEVER_STARTED_MESSAGE.format(allowance=_minutes(queue_wait)), now)
+        failed += _fail(queued, NEVER_STARTED_MESSAGE.format(allowance=_minutes(_queue_wait(allowance))), now)
     return failed
+
+
+def _queue_wait(allowance: timedelta) -> timedelta:
+    return max(allowance, QUEUE_WAIT)
+
+
+def _overdue_running(allowance: timedelta, now: datetime) -> Q:
+    return Q(status=JobStatus.RUNNING, updated_at__lt=now - allowance)
+
+
+def _overdue_queued(allowance: timedelta, now: datetime) -> Q:
+    return Q(status=JobStatus.QUEUED, updated_at__lt=now - _queue_wait(allowance))
 
 
 def fail_jobs_of_gone_workers(now: datetime | None = None) -> int:

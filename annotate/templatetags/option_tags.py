@@ -12,7 +12,14 @@ register = template.Library()
 
 
 @register.filter
-def datalist_options(values: Iterable[str]) -> SafeString:
-    """`<option value="…">` for each value, each escaped (html.escape, quotes included). Thousands of keys (the
-    prompt preview's samples) take a tenth of a millisecond here, against several through a template loop."""
-    return mark_safe("".join(f'<option value="{html.escape(str(value))}">' for value in values))
+def datalist_options(values: Iterable[str | tuple[str, str]]) -> SafeString:
+    """`<option value="…">` for each value, or `<option value="…">label</option>` for each (value, label) pair
+    (an empty label is left out), all escaped (html.escape, quotes included). Thousands of keys (the samples of
+    the drafting pages) take a tenth of a millisecond here, against several through a template loop."""
+    return mark_safe("".join(_option(value) for value in values))
+
+
+def _option(value: str | tuple[str, str]) -> str:
+    value, label = value if isinstance(value, tuple) else (value, "")
+    option = f'<option value="{html.escape(str(value))}">'
+    return option + f"{html.escape(str(label))}</option>" if label else option

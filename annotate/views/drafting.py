@@ -51,7 +51,7 @@ def system_detail(request: HttpRequest, name: str) -> HttpResponse:
         "problem": llm.configuration_problem(system.model),
         "model": llm.resolve_model(system.model),
         "budget": prompting.budget_for(system),
-        "samples": Sample.objects.only("key", "title"),
+        "samples": Sample.objects.values_list("key", "title"),
     }
     return render(request, "annotate/drafting_system_detail.html", context)
 

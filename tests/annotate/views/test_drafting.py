@@ -208,3 +208,14 @@ def test_the_sample_suggestions_list_every_key_escaped(admin_client_role):
 
     assert '<option value="plain"><option value="odd&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;">' in page
     assert "<script>alert(1)" not in page
+
+
+def test_the_system_page_suggests_every_sample_key_with_its_title_escaped(admin_client_role):
+    SystemFactory(name="std")
+    SampleFactory(key="plain", title="", import_position=0)
+    SampleFactory(key="odd", title="<b>bold</b> & co", import_position=1)
+
+    page = admin_client_role.get(url("system_detail", "std")).content.decode()
+
+    assert '<option value="plain"><option value="odd">&lt;b&gt;bold&lt;/b&gt; &amp; co</option>' in page
+    assert "<b>bold" not in page
