@@ -51,7 +51,7 @@ def system_detail(request: HttpRequest, name: str) -> HttpResponse:
         "problem": llm.configuration_problem(system.model),
         "model": llm.resolve_model(system.model),
         "budget": prompting.budget_for(system),
-        "samples": Sample.objects.values_list("key", "title"),
+        "samples": _sample_suggestions(),
     }
     return render(request, "annotate/drafting_system_detail.html", context)
 
@@ -84,11 +84,30 @@ def _start(request: HttpRequest, system: System, *, retry_failed: bool) -> HttpR
 def prompt_preview(request: HttpRequest, name: str) -> HttpResponse:
     system = _get_llm_system(name)
     key = request.GET.get("sample", "").strip()
-    sample = get_object_or_404(Sample, key=key) if key else Sample.objects.first()
-    context = {"system": system, "sample": sample, "sample_keys": Sample.objects.values_list("key", flat=True)}
+    sample = _sample_named(key) if key else Sample.objects.first()
+    context = {"system": system, "sample": sample, "asked": key, "sample_keys": _sample_suggestions()}
+    if key and sample is None:
+        # Said on the page with the field to correct it, not as the site's bare 404.
+        context["error"] = f"There is no sample {key!r}: type a sample's key (the list suggests them)."
+        return render(request, "annotate/drafting_preview.html", context, status=404)
     if sample is not None:
         try:
             context["prompt"] = prompting.build_prompt(system, sample)
         except prompting.PromptTooLarge as error:
             context["error"] = str(error)
     return render(request, "annotate/drafting_preview.html", context)
+
+
+def _sample_suggestions():
+    """(key, title) of every sample, for the sample field's suggestion list."""
+    return Sample.objects.values_list("key", "title")
+
+
+def _sample_named(text: str) -> Sample | None:
+    """The sample whose key is `text`; else the one whose key differs only in case, or whose title it is."""
+    samples = Sample.objects.only("pk", "key", "title", "pytorch_code")
+    return (
+        samples.filter(key=text).first()
+        or samples.filter(key__iexact=text).order_by("key").first()
+        or samples.filter(title=text).order_by("key").first()
+    )

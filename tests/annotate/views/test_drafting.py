@@ -184,10 +184,26 @@ def test_the_preview_shows_the_exact_prompt_its_size_and_the_steps(admin_client_
     assert "Pytorch_to_JAX_Examples" in page
 
 
-def test_the_preview_of_an_unknown_sample_is_404(admin_client_role):
+def test_the_preview_of_an_unknown_sample_says_so_with_the_field_to_correct_it(admin_client_role):
     SystemFactory(name="std")
+    SampleFactory(key="cnn", title="Small CNN on 8x8 images")
 
-    assert admin_client_role.get(url("prompt_preview", "std"), {"sample": "nope"}).status_code == 404
+    response = admin_client_role.get(url("prompt_preview", "std"), {"sample": "cnnx<b>"})
+
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert "There is no sample &#x27;cnnx&lt;b&gt;&#x27;" in page and 'value="cnnx&lt;b&gt;"' in page
+    assert '<option value="cnn">Small CNN on 8x8 images</option>' in page
+
+
+def test_the_preview_takes_a_key_in_any_case_or_a_samples_title(admin_client_role):
+    SystemFactory(name="std")
+    SampleFactory(key="cnn", title="Small CNN on 8x8 images")
+
+    for typed in ("CNN", "Small CNN on 8x8 images"):
+        response = admin_client_role.get(url("prompt_preview", "std"), {"sample": typed})
+        assert response.status_code == 200 and "Prompt of" in response.content.decode()
+        assert response.context["sample"].key == "cnn"
 
 
 def test_the_preview_reports_a_prompt_over_budget(admin_client_role):
@@ -201,8 +217,8 @@ def test_the_preview_reports_a_prompt_over_budget(admin_client_role):
 
 def test_the_sample_suggestions_list_every_key_escaped(admin_client_role):
     SystemFactory(name="std")
-    SampleFactory(key="plain", import_position=0)
-    SampleFactory(key='odd"><script>alert(1)</script>', import_position=1)
+    SampleFactory(key="plain", title="", import_position=0)
+    SampleFactory(key='odd"><script>alert(1)</script>', title="", import_position=1)
 
     page = admin_client_role.get(url("prompt_preview", "std"), {"sample": "plain"}).content.decode()
 
