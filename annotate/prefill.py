@@ -70,12 +70,13 @@ class StepPrefill:
         return self.chosen.run.pk if self.chosen else None
 
 
-def prefill_step(session: FixSession, run_id: int | None = None) -> StepPrefill:
-    """The form's starting values; `run_id` picks one of the choices instead of the default."""
+def prefill_step(session: FixSession, run_id: int | None = None, *, pick_default: bool = True) -> StepPrefill:
+    """The form's starting values; `run_id` picks one of the choices instead of the default, and without
+    `pick_default` no run is chosen unless `run_id` names one (a form sent back keeps "no run")."""
     before, after = fixlog.last_snapshot(session), session.current_code
     failing = failing_runs_since(session, before)
     picked = failing.filter(pk=run_id).first() if run_id else None
-    chosen_run = picked or default_run(failing, before)
+    chosen_run = picked or (default_run(failing, before) if pick_default else None)
     runs_shown = list(failing.order_by("-created_at", "-pk")[:MAX_CHOICES])
     if chosen_run is not None and chosen_run not in runs_shown:
         runs_shown.append(chosen_run)

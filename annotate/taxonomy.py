@@ -667,6 +667,8 @@ def _by_prose(
         if stated.get(rival, 0) >= _STRONG_CUE and stated[rival] > stated.get(C.NUMERICAL, 0):
             best = rival
     if scores[best] == 0:
+        if not text.strip():
+            return Classification(C.NUMERICAL, "no error text yet: numerical, the most common kind, until there is")
         return Classification(C.NUMERICAL, "a described behaviour change with no more specific cue")
     because = [f"the error text says {', '.join(f'“{word}”' for word in words[best])}"] if words[best] else []
     return Classification(best, "; ".join(because + ([code[best]] if best in code else [])))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -374,8 +376,7 @@ def fix_step_create(request: HttpRequest, session_id: int) -> HttpResponse:
             fixlog.check_editable(session, request.user)
         except fixlog.WorkspaceError as error:
             return _refuse(request, session, error)
-        step_prefill = prefill.prefill_step(session, run_id=form.cleaned_data.get("run"))
-        return _render_step_form(request, session, form, step_prefill, status=400)
+        return _refused_step_form(request, session, form)
     names = ("error", "error_code", "fixed_code", "fix_info", "category", "no_error")
     fields = {name: form.cleaned_data[name] for name in names}
     if fields["category"] == form.cleaned_data["suggested"]:
@@ -391,12 +392,41 @@ def fix_step_create(request: HttpRequest, session_id: int) -> HttpResponse:
     except fixlog.NotAllowed as error:
         return _refuse(request, session, error)
     except fixlog.WorkspaceError as error:
-        # Said beside the Record button, with everything the person wrote still in the form.
-        form.add_error(None, str(error))
-        return _render_step_form(request, session, form, prefill.prefill_step(session, run_id=run_id), status=400)
+        return _refused_step_form(request, session, form, str(error))
     if request.htmx:
         return _render_step_log(request, session, cleared_form=True)
     return redirect(reverse("workspace:session_detail", args=[session.pk]) + f"#step-{step.pk}")
+
+
+def _refused_step_form(
+    request: HttpRequest, session: FixSession, form: StepForm, message: str | None = None
+) -> HttpResponse:
+    """The record-step form sent back (400) as the person left it: their run (or "no run"), their category if
+    they picked one, the suggestion for what they sent, and `message` beside the Record button."""
+    data = form.cleaned_data
+    suggestion = _suggestion_for(session, data)
+    step_prefill = replace(
+        prefill.prefill_step(session, run_id=data.get("run"), pick_default=False),
+        category=suggestion.category,
+        category_reason=suggestion.reason,
+        similar=suggestion.similar,
+    )
+    sent = form.data.copy()
+    if sent.get("category", "") == sent.get("suggested", ""):
+        sent["category"] = suggestion.category  # not the person's choice: it follows the suggestion
+    form = StepForm(sent)
+    form.is_valid()
+    if message:
+        form.add_error(None, message)
+    return _render_step_form(request, session, form, step_prefill, status=400)
+
+
+def _suggestion_for(session: FixSession, data: dict) -> prefill.Suggestion:
+    """The suggestion for a record-step form's (cleaned) fields: a picked run stands for an empty error."""
+    error = "" if data.get("no_error") else data.get("error", "")
+    if data.get("run") and not error.strip() and (run := session.runs.filter(pk=data["run"]).first()):
+        error = prefill.error_text(run)
+    return prefill.suggest(session, error, data.get("error_code", ""), data.get("fixed_code", ""))
 
 
 @require_POST
@@ -406,11 +436,7 @@ def fix_step_suggest(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _get_session_for_user(request, session_id)
     form = StepForm(request.POST)
     form.is_valid()  # a half-written form is normal here: suggest from the fields that are valid
-    data = form.cleaned_data
-    error = "" if data.get("no_error") else data.get("error", "")
-    if data.get("run") and not error.strip() and (run := session.runs.filter(pk=data["run"]).first()):
-        error = prefill.error_text(run)
-    suggestion = prefill.suggest(session, error, data.get("error_code", ""), data.get("fixed_code", ""))
+    suggestion = _suggestion_for(session, form.cleaned_data)
     context = {"session": session, "category": suggestion.category, "reason": suggestion.reason}
     return render(request, "annotate/_workspace_step_suggestion.html", {**context, "similar": suggestion.similar})
 

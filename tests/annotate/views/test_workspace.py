@@ -450,6 +450,23 @@ def test_a_refused_step_says_why_beside_the_record_button_and_keeps_what_was_wri
     assert "Split the key per step" in page and "the mask repeats" in page
 
 
+def test_a_refused_step_keeps_no_run_and_a_category_nobody_picked_follows_what_was_sent(developer_client, session):
+    run = failing_run(session)  # the form's default run
+    sent = {"fix_info": "Split the key", "run": "", "error": "", "category": "inplace-mutation",
+            "suggested": "inplace-mutation"}  # fmt: skip
+
+    page = developer_client.post(url("fix_step_create", session.pk), sent, **HX).content.decode()
+
+    assert "Which error does this step answer?" in page
+    assert re.search(r'<option value="" data-error="" selected>no run', page)
+    assert not re.search(rf'<option value="{run.pk}"[^>]*selected', page)
+    # The pre-selected category was not the person's: it is the suggestion for an empty error now.
+    assert '<option value="numerical" selected>' in page and 'name="suggested" value="numerical"' in page
+    assert "no error text yet" in page
+    picked = developer_client.post(url("fix_step_create", session.pk), {**sent, "category": "prng"}, **HX)
+    assert '<option value="prng" selected>' in picked.content.decode()
+
+
 def test_the_suggestion_follows_what_the_form_holds(developer_client, session):
     shared = FixStepFactory(session=verified_session(), error="the PRNG key is never split", fix_info="Split it")
     form = {"error": "the dropout mask repeats because the key is never split", "fix_info": ""}
