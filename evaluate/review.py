@@ -50,6 +50,14 @@ def reviewable_translations():
     return Translation.objects.filter(draft_status=DraftStatus.OK).exclude(pk__in=without_code)
 
 
+def reviewable_sql(alias: str) -> tuple[str, list]:
+    """reviewable_translations() as an SQL condition on the translation table named `alias`, and its parameters,
+    for the queries written in SQL here and in evaluate.scoring."""
+    translation = Translation._meta.db_table
+    without_code = f"SELECT id FROM {translation} WHERE code = ''"  # noqa: S608 - the model's table
+    return f"{alias}.draft_status = %s AND {alias}.id NOT IN ({without_code})", [DraftStatus.OK]
+
+
 def all_pairs() -> list[tuple[int, int, int]]:
     """(sample_id, lower translation id, higher translation id) for every pair of systems on a sample."""
     by_sample: dict[int, list[int]] = defaultdict(list)
@@ -123,16 +131,16 @@ def _queue_key(user, pair: tuple[int, int, int], votes: dict, later: dict) -> tu
 
 
 def _pairs_sql(*, unvoted: bool = False) -> str:
-    """SQL for all_pairs() as (sample_id, lo, hi) rows, read from indexes only (one parameter: DraftStatus.OK);
+    """SQL for all_pairs() as (sample_id, lo, hi) rows, read from indexes only (parameters: _pairs_params());
     with `unvoted`, only the pairs no reviewer voted on, in all_pairs order. The conditions are those of
     reviewable_translations()."""
     translation, comparison = Translation._meta.db_table, Comparison._meta.db_table
-    without_code = f"SELECT id FROM {translation} WHERE code = ''"  # noqa: S608
+    a_reviewable, _ = reviewable_sql("a")
+    b_reviewable, _ = reviewable_sql("b")
     sql = f"""
         SELECT a.sample_id, a.id AS lo, b.id AS hi
-        FROM {translation} a JOIN {translation} b ON b.draft_status = a.draft_status AND b.sample_id = a.sample_id
-                                                   AND b.id > a.id
-        WHERE a.draft_status = %s AND a.id NOT IN ({without_code}) AND b.id NOT IN ({without_code})
+        FROM {translation} a JOIN {translation} b ON b.sample_id = a.sample_id AND b.id > a.id
+        WHERE {a_reviewable} AND {b_reviewable}
     """  # noqa: S608 - table names from the models, values as parameters
     if unvoted:
         sql += f"""
@@ -143,6 +151,10 @@ def _pairs_sql(*, unvoted: bool = False) -> str:
           ORDER BY a.sample_id, a.id, b.id
         """  # noqa: S608
     return sql
+
+
+def _pairs_params() -> list:
+    return reviewable_sql("a")[1] + reviewable_sql("b")[1]
 
 
 def _open_pair_count(user) -> int:
@@ -163,7 +175,7 @@ def _open_pair_count(user) -> int:
                         OR SUM(CASE WHEN judge_user_id = %s THEN 1 ELSE 0 END) > 0) closed
                 WHERE (lo, hi) IN (SELECT lo, hi FROM ({_pairs_sql()}) pairs))
     """  # noqa: S608 - table names from the models, values as parameters
-    params = [*per_sample_params, settings.T2J_REVIEWERS_PER_PAIR, user.pk, DraftStatus.OK]
+    params = [*per_sample_params, settings.T2J_REVIEWERS_PER_PAIR, user.pk, *_pairs_params()]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.fetchone()[0])  # PostgreSQL sums to a decimal
@@ -173,7 +185,7 @@ def _first_unvoted(user, later: dict[Pair, int]) -> tuple[int, int, int] | None:
     """The first pair (in all_pairs order) with the lowest coin among those nobody voted on and not skipped."""
     best, best_coin = None, None
     with connection.cursor() as cursor:
-        cursor.execute(_pairs_sql(unvoted=True), [DraftStatus.OK])
+        cursor.execute(_pairs_sql(unvoted=True), _pairs_params())
         while rows := cursor.fetchmany(256):
             for pair in rows:
                 if pair[1:] in later:

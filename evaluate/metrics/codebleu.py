@@ -143,8 +143,12 @@ def verified_reference(sample_id: int) -> str | None:
 
 def samples_with_verified_reference() -> QuerySet:
     """Ids of the samples that have a verified reference: a subquery, or a few thousand small ints."""
-    verified = FixSession.objects.verified().filter(current_code__regex=NOT_BLANK)
-    return verified.order_by().values_list("translation__sample_id", flat=True).distinct()
+    return verified_references().order_by().values_list("translation__sample_id", flat=True).distinct()
+
+
+def verified_references() -> QuerySet:
+    """The verified sessions whose code (not blank) is a reference."""
+    return FixSession.objects.verified().filter(current_code__regex=NOT_BLANK)
 
 
 def compute_for(
