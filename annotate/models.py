@@ -206,7 +206,7 @@ class Translation(models.Model):
         # the rows would read their code. The few without code are found from their own small index; the
         # models of the drafts (names a reviewer must not see) are read from one too.
         indexes = [
-            models.Index(fields=["draft_status", "sample"], name="translation_status_sample"),
+            models.Index(fields=["draft_status", "sample", "id"], name="translation_status_sample"),
             models.Index(fields=["id"], condition=Q(code=""), name="translation_without_code"),
             models.Index(fields=["model"], name="translation_model"),
         ]

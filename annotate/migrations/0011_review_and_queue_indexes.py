@@ -5,31 +5,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotate', '0010_run_session_version_and_restored_event'),
+        ("annotate", "0010_run_session_version_and_restored_event"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='fixsession',
-            index=models.Index(fields=['translation', 'status'], name='fixsession_translation_status'),
+            model_name="fixsession",
+            index=models.Index(fields=["translation", "status"], name="fixsession_translation_status"),
         ),
         migrations.AddIndex(
-            model_name='fixsession',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['-claimed_at', '-id'], name='fixsession_open_claims'),
+            model_name="fixsession",
+            index=models.Index(
+                condition=models.Q(("status", "open")), fields=["-claimed_at", "-id"], name="fixsession_open_claims"
+            ),
         ),
         migrations.AddIndex(
-            model_name='translation',
-            index=models.Index(fields=['draft_status', 'sample'], name='translation_status_sample'),
+            model_name="translation",
+            index=models.Index(fields=["draft_status", "sample", "id"], name="translation_status_sample"),
         ),
         migrations.AddIndex(
-            model_name='translation',
-            index=models.Index(condition=models.Q(('code', '')), fields=['id'], name='translation_without_code'),
+            model_name="translation",
+            index=models.Index(condition=models.Q(("code", "")), fields=["id"], name="translation_without_code"),
         ),
         migrations.AddIndex(
-            model_name='translation',
-            index=models.Index(fields=['model'], name='translation_model'),
+            model_name="translation",
+            index=models.Index(fields=["model"], name="translation_model"),
         ),
     ]

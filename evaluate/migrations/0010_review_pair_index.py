@@ -5,16 +5,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotate', '0011_review_and_queue_indexes'),
-        ('evaluate', '0009_experiments'),
+        ("annotate", "0011_review_and_queue_indexes"),
+        ("evaluate", "0009_experiments"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='comparison',
-            index=models.Index(fields=['left', 'right', 'judge_user'], name='comparison_pair_judge'),
+            model_name="comparison",
+            index=models.Index(fields=["left", "right", "judge_user"], name="comparison_pair_judge"),
         ),
     ]
