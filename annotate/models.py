@@ -94,7 +94,11 @@ class Sample(models.Model):
 
     class Meta:
         ordering = ["import_position", "key"]
-        indexes = [models.Index(fields=["import_position", "key"], name="sample_import_order")]
+        indexes = [
+            models.Index(fields=["import_position", "key"], name="sample_import_order"),
+            # The queue's origin filter lists the distinct origins: from the index, not every sample's row.
+            models.Index(fields=["origin"], name="sample_origin"),
+        ]
 
     def __str__(self) -> str:
         return self.key
@@ -202,6 +206,14 @@ class Translation(models.Model):
     class Meta:
         ordering = ["sample__import_position", "sample__key", "system__name"]
         constraints = [models.UniqueConstraint(fields=["sample", "system"], name="one_translation_per_system")]
+        # The developer queue and the review pairs walk drafted translations by sample from an index: reading
+        # the rows would read their code. The few without code are found from their own small index; the
+        # models of the drafts (names a reviewer must not see) are read from one too.
+        indexes = [
+            models.Index(fields=["draft_status", "sample", "id"], name="translation_status_sample"),
+            models.Index(fields=["id"], condition=Q(code=""), name="translation_without_code"),
+            models.Index(fields=["model"], name="translation_model"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sample.key} by {self.system.name}"
@@ -253,7 +265,13 @@ class FixSession(models.Model):
 
     class Meta:
         ordering = ["-claimed_at", "-pk"]
-        indexes = [models.Index(fields=["-claimed_at", "-id"], name="fixsession_newest_claim")]
+        indexes = [
+            models.Index(fields=["-claimed_at", "-id"], name="fixsession_newest_claim"),
+            # "Has this translation a verified session?" (the queue, per translation) from the index alone,
+            # and the open sessions the queue expires without reading the verified ones.
+            models.Index(fields=["translation", "status"], name="fixsession_translation_status"),
+            models.Index(fields=["-claimed_at", "-id"], condition=Q(status="open"), name="fixsession_open_claims"),
+        ]
         constraints = [
             # At most one live (open or verified) session per translation: two claims cannot both win.
             models.UniqueConstraint(

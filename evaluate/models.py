@@ -68,6 +68,8 @@ class Comparison(AppendOnlyModel):
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="comparison_newest_first"),
             models.Index(fields=["judge_model"], name="comparison_judge_model"),
+            # Who voted on a pair (either way round), from the index alone: the review queue's next pair.
+            models.Index(fields=["left", "right", "judge_user"], name="comparison_pair_judge"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -21,7 +21,8 @@ from datetime import datetime
 from itertools import combinations
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from annotate.models import DraftStatus, Sample, Translation
@@ -43,7 +44,18 @@ class ReviewError(ValueError):
 
 
 def reviewable_translations():
-    return Translation.objects.filter(draft_status=DraftStatus.OK).exclude(code="")
+    # Drafted with code. Written as "not among those without code" so the database reads both from indexes
+    # (translation_status_sample, translation_without_code) instead of every translation's code.
+    without_code = Translation.objects.filter(code="").values("pk")
+    return Translation.objects.filter(draft_status=DraftStatus.OK).exclude(pk__in=without_code)
+
+
+def reviewable_sql(alias: str) -> tuple[str, list]:
+    """reviewable_translations() as an SQL condition on the translation table named `alias`, and its parameters,
+    for the queries written in SQL here and in evaluate.scoring."""
+    translation = Translation._meta.db_table
+    without_code = f"SELECT id FROM {translation} WHERE code = ''"  # noqa: S608 - the model's table
+    return f"{alias}.draft_status = %s AND {alias}.id NOT IN ({without_code})", [DraftStatus.OK]
 
 
 def all_pairs() -> list[tuple[int, int, int]]:
@@ -79,19 +91,24 @@ def queue_for(user, *, skipped: Sequence[Pair] = (), limit: int | None = None) -
 
 
 def next_pair(user, *, skipped: Sequence[Pair] = ()) -> tuple[tuple[int, int, int] | None, int]:
-    """queue_for(user, skipped=skipped)[0] and the queue's length, without ordering the whole queue.
+    """queue_for(user, skipped=skipped)[0] and the queue's length, without loading the queue.
 
-    Only the least-skipped, least-voted pairs can come first, so only theirs are hashed: what the review page
-    needs on every request, at a cost that does not grow with how far the queue goes.
+    The length is counted in SQL (every pair minus those closed for this reviewer). The head is, while there
+    is one, a pair nobody has voted on and that was not skipped: those share the queue's first two keys, so
+    the head is the first of them (in sample order) with the lowest coin; they are read in that order and the
+    reading stops at the first coin 0, the lowest there is. Only when every such pair is gone (a review near
+    its end) is the queue built in Python as queue_for does.
     """
-    votes = human_votes()
-    later = _skip_ranks(skipped)
-    open_pairs = _open_pairs(user, votes)
-    if not open_pairs:
+    waiting = _open_pair_count(user)
+    if not waiting:
         return None, 0
-    first = min((later.get(p[1:], 0), len(votes.get(p[1:], ()))) for p in open_pairs)
-    candidates = (p for p in open_pairs if (later.get(p[1:], 0), len(votes.get(p[1:], ()))) == first)
-    return min(candidates, key=lambda p: _queue_key(user, p, votes, later)), len(open_pairs)
+    later = _skip_ranks(skipped)
+    first = _first_unvoted(user, later)
+    if first is None:
+        votes = human_votes()
+        open_pairs = _open_pairs(user, votes)
+        first = min(open_pairs, key=lambda p: _queue_key(user, p, votes, later))
+    return first, waiting
 
 
 def _skip_ranks(skipped: Sequence[Pair]) -> dict[Pair, int]:
@@ -111,6 +128,74 @@ def _open_pairs(user, votes: dict[tuple[int, int], set[int]]) -> list[tuple[int,
 def _queue_key(user, pair: tuple[int, int, int], votes: dict, later: dict) -> tuple[int, int, int]:
     # Skipped pairs last; least-voted first finishes pairs; a per-user hash spreads reviewers over different pairs.
     return later.get(pair[1:], 0), len(votes.get(pair[1:], ())), _coin(user, pair[1], pair[2], "order")
+
+
+def _pairs_sql(*, unvoted: bool = False) -> str:
+    """SQL for all_pairs() as (sample_id, lo, hi) rows, read from indexes only (parameters: _pairs_params());
+    with `unvoted`, only the pairs no reviewer voted on, in all_pairs order. The conditions are those of
+    reviewable_translations()."""
+    translation, comparison = Translation._meta.db_table, Comparison._meta.db_table
+    a_reviewable, _ = reviewable_sql("a")
+    b_reviewable, _ = reviewable_sql("b")
+    sql = f"""
+        SELECT a.sample_id, a.id AS lo, b.id AS hi
+        FROM {translation} a JOIN {translation} b ON b.sample_id = a.sample_id AND b.id > a.id
+        WHERE {a_reviewable} AND {b_reviewable}
+    """  # noqa: S608 - table names from the models, values as parameters
+    if unvoted:
+        sql += f"""
+          AND NOT EXISTS (SELECT 1 FROM {comparison} c
+                          WHERE c.left_id = a.id AND c.right_id = b.id AND c.judge_user_id IS NOT NULL)
+          AND NOT EXISTS (SELECT 1 FROM {comparison} c
+                          WHERE c.left_id = b.id AND c.right_id = a.id AND c.judge_user_id IS NOT NULL)
+          ORDER BY a.sample_id, a.id, b.id
+        """  # noqa: S608
+    return sql
+
+
+def _pairs_params() -> list:
+    return reviewable_sql("a")[1] + reviewable_sql("b")[1]
+
+
+def _open_pair_count(user) -> int:
+    """len(_open_pairs(user, human_votes())) in one query: every pair (counted per sample) minus the pairs
+    with T2J_REVIEWERS_PER_PAIR reviewers or a vote by `user`."""
+    per_sample, per_sample_params = (
+        reviewable_translations().order_by().values("sample_id").annotate(n=Count("pk")).values("n")
+    ).query.sql_with_params()
+    comparison = Comparison._meta.db_table
+    sql = f"""
+        SELECT (SELECT COALESCE(SUM(n * (n - 1) / 2), 0) FROM ({per_sample}) per_sample)
+             - (SELECT COUNT(*) FROM (
+                    SELECT CASE WHEN left_id < right_id THEN left_id ELSE right_id END AS lo,
+                           CASE WHEN left_id < right_id THEN right_id ELSE left_id END AS hi
+                    FROM {comparison} WHERE judge_user_id IS NOT NULL
+                    GROUP BY 1, 2
+                    HAVING COUNT(DISTINCT judge_user_id) >= %s
+                        OR SUM(CASE WHEN judge_user_id = %s THEN 1 ELSE 0 END) > 0) closed
+                WHERE (lo, hi) IN (SELECT lo, hi FROM ({_pairs_sql()}) pairs))
+    """  # noqa: S608 - table names from the models, values as parameters
+    params = [*per_sample_params, settings.T2J_REVIEWERS_PER_PAIR, user.pk, *_pairs_params()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.fetchone()[0])  # PostgreSQL sums to a decimal
+
+
+def _first_unvoted(user, later: dict[Pair, int]) -> tuple[int, int, int] | None:
+    """The first pair (in all_pairs order) with the lowest coin among those nobody voted on and not skipped."""
+    best, best_coin = None, None
+    with connection.cursor() as cursor:
+        cursor.execute(_pairs_sql(unvoted=True), _pairs_params())
+        while rows := cursor.fetchmany(256):
+            for pair in rows:
+                if pair[1:] in later:
+                    continue
+                coin = _coin(user, pair[1], pair[2], "order")
+                if best_coin is None or coin < best_coin:
+                    best, best_coin = tuple(pair), coin
+                if coin == 0:
+                    return best
+    return best
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
-from annotate.models import Translation
+from annotate.models import Sample, Translation
 from evaluate import blinding, dashboard
-from evaluate.metrics.codebleu import samples_with_verified_reference, verified_reference
+from evaluate.metrics.codebleu import samples_with_verified_reference, verified_reference, verified_references
 from evaluate.metrics.codetrans import RUBRICS
 from evaluate.models import Aspect, BlindPurpose, Judgement
-from evaluate.review import Progress, ReviewError, reviewable_translations
+from evaluate.review import Progress, ReviewError, reviewable_sql, reviewable_translations
 
 # Other translations a reviewer scores without the reference before a translation's with-reference item.
 REFERENCE_SPACING = 5
@@ -96,37 +98,137 @@ def plan_for(user, *, skipped: Sequence[Item] = ()) -> Plan:
 
 
 def next_item(user, *, original: bool = False, skipped: Sequence[Item] = ()) -> ScoreItem | None:
-    """The first item offered to this reviewer, under a new handle; None when nothing is waiting."""
-    plan = plan_for(user, skipped=skipped)
-    if not plan.offered:
+    """The first item offered to this reviewer (plan_for(user, skipped=skipped).offered[0]), under a new handle;
+    None when nothing is waiting.
+
+    Reads no more than the reviewer's own scores, the reviewable translations per sample and the first
+    waiting ones in sample order: plan_for's rules without listing every item.
+    """
+    scores = _Scores.of(user)
+    head = scores.head(skipped)
+    if head is None:
         return None
-    translation_id, with_reference = plan.offered[0]
-    translation = Translation.objects.select_related("sample").get(pk=translation_id)
-    return _issue(user, translation, with_reference, original=original, plan=plan, back=0)
+    translation = Translation.objects.select_related("sample").get(pk=head[0])
+    return _issue(user, translation, head[1], original=original, progress=scores.progress, back=0)
 
 
 def previous_item(user, back: int, *, original: bool = False) -> ScoreItem:
     """The `back`-th most recent item this reviewer scored (1 = the last), with their scores, to change them;
     ReviewError when there is no such item."""
-    plan = plan_for(user)
-    if not 1 <= back <= len(plan.scored):
+    scores = _Scores.of(user)
+    if not 1 <= back <= len(scores.scored):
         raise ReviewError("There is no earlier score to go back to.")
-    translation_id, with_reference = plan.scored[back - 1]
+    translation_id, with_reference = scores.scored[back - 1]
     translation = Translation.objects.select_related("sample").get(pk=translation_id)
-    return _issue(user, translation, with_reference, original=original, plan=plan, back=back)
+    return _issue(user, translation, with_reference, original=original, progress=scores.progress, back=back)
 
 
-def _issue(user, translation: Translation, with_reference: bool, *, original: bool, plan: Plan, back: int):
+def progress(user) -> Progress:
+    """plan_for(user).progress."""
+    return _Scores.of(user).progress
+
+
+def _reviewable_count():
+    """The reviewable translations of the sample OuterRef("pk"), counted (a subquery)."""
+    of_sample = reviewable_translations().filter(sample=OuterRef("pk")).order_by()
+    return of_sample.values("sample").annotate(n=Count("pk")).values("n")
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """What plan_for derives from one reviewer's scores, read without listing every item: their first and last
+    judgement of each item still offered, the samples with a verified reference, and the items in total."""
+
+    user: object
+    first: dict[Item, int]  # item -> the reviewer's first judgement of it (pk)
+    last: dict[Item, int]
+    sample_of: dict[int, int]  # translation -> sample, for the translations scored
+    referenced: set[int]  # samples with a verified reference
+    total: int
+
+    @classmethod
+    def of(cls, user) -> _Scores:
+        per_sample = Sample.objects.order_by().annotate(
+            n=Coalesce(Subquery(_reviewable_count()), 0),
+            referenced=Exists(verified_references().filter(translation__sample=OuterRef("pk"))),
+        )
+        referenced, total = set(), 0
+        for sample_id, n, has_reference in per_sample.values_list("pk", "n", "referenced"):
+            total += n * (2 if has_reference else 1)
+            if has_reference:
+                referenced.add(sample_id)
+        first: dict[Item, int] = {}
+        last: dict[Item, int] = {}
+        sample_of: dict[int, int] = {}
+        judged = Judgement.objects.filter(judge_user=user, translation__in=reviewable_translations().values("pk"))
+        for translation_id, with_ref, sample_id, pk in judged.order_by("pk").values_list(
+            "translation_id", "with_reference", "translation__sample_id", "pk"
+        ):
+            if with_ref and sample_id not in referenced:
+                continue  # not an item: the sample has no reference (any more)
+            first.setdefault((translation_id, with_ref), pk)
+            last[(translation_id, with_ref)] = pk
+            sample_of[translation_id] = sample_id
+        return cls(user, first, last, sample_of, referenced, total)
+
+    @property
+    def progress(self) -> Progress:
+        return Progress(len(self.first), self.total)
+
+    @property
+    def scored(self) -> list[Item]:
+        return [item for item, _ in sorted(self.last.items(), key=lambda entry: entry[1], reverse=True)]
+
+    def head(self, skipped: Sequence[Item]) -> Item | None:
+        """plan_for(user, skipped=skipped).offered[0], or None."""
+        later = {tuple(item): rank for rank, item in enumerate(skipped, start=1)}
+        order = [t for _, t in sorted((pk, item[0]) for item, pk in self.first.items() if not item[1])]
+        # The first translations waiting to be scored without the reference, in sample order: enough of them to
+        # pass the skipped ones (and none at all says nothing is left to score without it).
+        waiting = _first_waiting(self.user, sum(1 for item in later if not item[1]) + 1)
+        place = {translation_id: n for n, translation_id in enumerate(order)}
+
+        def spaced(translation_id: int) -> bool:
+            return len(order) - 1 - place[translation_id] >= REFERENCE_SPACING or not waiting
+
+        with_due = [
+            (t, True)
+            for t in order
+            if self.sample_of[t] in self.referenced and (t, True) not in self.first and spaced(t)
+        ]
+        offered = with_due + [(t, False) for t in waiting]
+        return min(offered, key=lambda item: later.get(item, 0), default=None)
+
+
+def _first_waiting(user, count: int) -> list[int]:
+    """The first `count` reviewable translations this reviewer has not scored without the reference, in sample
+    order (plan_for's). The samples drive the join (CROSS JOIN: SQLite keeps the order written), walked in
+    their index order, so the query stops after `count` instead of sorting every translation."""
+    sample, translation, judgement = Sample._meta.db_table, Translation._meta.db_table, Judgement._meta.db_table
+    reviewable, params = reviewable_sql("t")
+    sql = f"""
+        SELECT t.id FROM {sample} s CROSS JOIN {translation} t
+        WHERE t.sample_id = s.id AND {reviewable}
+          AND t.id NOT IN (SELECT translation_id FROM {judgement} WHERE judge_user_id = %s AND NOT with_reference)
+        ORDER BY s.import_position, s.key, t.id
+        LIMIT %s
+    """  # noqa: S608 - table names from the models, values as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, user.pk, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _issue(user, translation: Translation, with_reference: bool, *, original: bool, progress: Progress, back: int):
     token = blinding.issue(user, BlindPurpose.SCORE, translation.pk, with_reference=with_reference)
-    return _item(user, token, translation, with_reference, original=original, progress=plan.progress, back=back)
+    return _item(user, token, translation, with_reference, original=original, progress=progress, back=back)
 
 
 def item_from_token(user, token: str, *, original: bool = False) -> ScoreItem:
     """The item a reviewer's handle names, under the same handle; ReviewError when it is not one of theirs."""
     handle = _read(user, token)
     translation = Translation.objects.select_related("sample").get(pk=handle.first_id)
-    progress = plan_for(user).progress
-    return _item(user, handle.key, translation, handle.with_reference, original=original, progress=progress, back=0)
+    waiting = progress(user)
+    return _item(user, handle.key, translation, handle.with_reference, original=original, progress=waiting, back=0)
 
 
 def _item(

@@ -272,7 +272,7 @@ def score_translation(request: HttpRequest) -> HttpResponse:
         return redirect("evaluate:score_translation")
     context = {"item": asdict(item) if item else None, "scores": SCORES}
     if item is None:
-        context["progress"] = scoring.plan_for(request.user).progress
+        context["progress"] = scoring.progress(request.user)
     return render(request, "evaluate/score_translation.html", context)
 
 

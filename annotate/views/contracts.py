@@ -5,6 +5,8 @@ Views are glue: check access, call annotate.contracts (and the scaffold, the pro
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -53,6 +55,9 @@ def contract_list(request: HttpRequest) -> HttpResponse:
     return render(request, "annotate/contract_list.html", context)
 
 
+# A pure function of the text, parsed once per text and process: the list parses a whole page of contracts on
+# every request otherwise (25 parses, most of the page's time).
+@functools.lru_cache(maxsize=4096)
 def _kind_label(text: str) -> str:
     if not text.strip():
         return ""

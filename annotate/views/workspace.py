@@ -54,6 +54,9 @@ def _get_step_for_user(request: HttpRequest, step_id: int, steps: QuerySet | Non
 # --- queue -----------------------------------------------------------------------------------------------------
 
 
+MY_SESSION_COLUMNS = (
+    "version", "last_activity_at", "translation__sample__key", "translation__system__name",
+)  # fmt: skip
 QUEUE_COLUMNS = (
     "sample__key", "sample__title", "sample__origin", "sample__difficulty", "sample__import_position",
     "system__name",
@@ -80,9 +83,10 @@ def queue(request: HttpRequest) -> HttpResponse:
         "origins": Sample.objects.exclude(origin="").values_list("origin", flat=True).distinct().order_by("origin"),
         "difficulties": Difficulty.values,
         "query_without_page": query.urlencode(),
-        "my_sessions": FixSession.objects.filter(owner=request.user, status="open").select_related(
-            "translation__sample", "translation__system"
-        ),
+        # Names and versions, not the programs (the session's code, the draft, the PyTorch source).
+        "my_sessions": FixSession.objects.filter(owner=request.user, status="open")
+        .select_related("translation__sample", "translation__system")
+        .only(*MY_SESSION_COLUMNS),
     }
     template = "annotate/queue.html"
     if request.htmx:

@@ -271,3 +271,24 @@ def test_a_refused_vote_keeps_the_reason_typed_and_the_first_showing_time(review
     assert "half written" in page and _token(page, "pair") == token
     reviewer_client.post(VOTE, {"pair": token, "verdict": "tie", "reason": "half written, then done"})
     assert Comparison.objects.get().time_spent_s >= 40
+
+
+def test_the_next_pair_follows_the_queue_past_the_unvoted_pairs_and_with_skips(settings, db):
+    """Once every pair has a vote (the SQL head finds no unvoted pair), and with skipped pairs, next_pair still
+    gives queue_for's head and length."""
+    settings.T2J_REVIEWERS_PER_PAIR = 3
+    for sample in [SampleFactory() for _ in range(3)]:
+        for _ in range(3):
+            TranslationFactory(sample=sample)
+    TranslationFactory(sample=SampleFactory(), code="")  # never paired
+    reviewers = [make_user(REVIEWER, f"s{i}") for i in range(4)]
+    for step in range(30):
+        voter = reviewers[step % 4]
+        skipped = [pair[1:] for pair in review.queue_for(voter)[-2:]][::-1]  # two skipped, the last one first
+        for user in reviewers:
+            queue = review.queue_for(user, skipped=skipped)
+            assert review.next_pair(user, skipped=skipped) == ((queue[0] if queue else None), len(queue)), step
+        first, _ = review.next_pair(voter, skipped=skipped)
+        if first:
+            review.record_vote(voter, review.show_pair(voter, *first[1:]).token, verdict="tie", reason="same")
+    assert not any(review.queue_for(user) for user in reviewers)

@@ -146,3 +146,42 @@ def test_the_scoring_page_costs_a_fixed_number_of_queries(reviewer_client, candi
     # One more than before "your scores": the reviewer's current scores of the item shown.
     with django_assert_max_num_queries(13):
         assert reviewer_client.get(PAGE).status_code == 200
+
+
+def test_the_next_item_and_progress_are_those_of_the_whole_plan_with_skips(reviewer, db):
+    """next_item reads the reviewer's scores and the first waiting translations only; it offers what plan_for
+    (every item listed) offers first, with the same progress and "Previous" order, as scores and skips go on."""
+    samples = [SampleFactory() for _ in range(3)]
+    for sample in samples[:2]:  # two samples with a verified reference, one without
+        FixSessionFactory(
+            translation=TranslationFactory(sample=sample, code="print('draft')\n"),
+            status=SessionStatus.VERIFIED,
+            current_code="print('REFERENCE')\n",
+        )
+    FixSessionFactory(  # verified, but blank: not a reference
+        translation=TranslationFactory(sample=samples[2], code="print('draft')\n"),
+        status=SessionStatus.VERIFIED,
+        current_code="  \n",
+    )
+    for sample in samples:
+        for _ in range(3):
+            TranslationFactory(sample=sample, code="print('other')\n")
+    TranslationFactory(sample=samples[0], code="")  # never offered
+    skipped: list[tuple[int, bool]] = []
+    for step in range(40):
+        plan = scoring.plan_for(reviewer, skipped=skipped)
+        item = scoring.next_item(reviewer, skipped=skipped)
+        assert scoring.progress(reviewer) == plan.progress
+        if not plan.offered:
+            assert item is None
+            break
+        handle = scoring.skipped_item(reviewer, item.token)
+        assert handle == plan.offered[0], step
+        assert (item.done, item.total) == (plan.progress.done, plan.progress.total)
+        if step % 4 == 1 and handle not in skipped:
+            skipped.append(handle)  # skipped now, scored when it comes back
+            continue
+        scoring.record_scores(reviewer, item.token, {"usefulness": "1", "functional-correctness": "3"})
+        previous = scoring.previous_item(reviewer, 1)
+        assert scoring.skipped_item(reviewer, previous.token) == scoring.plan_for(reviewer).scored[0] == handle
+    assert scoring.plan_for(reviewer).offered == [] and scoring.progress(reviewer).left == 0
