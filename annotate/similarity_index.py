@@ -11,13 +11,15 @@ Kept up to date by receivers connected in annotate.apps:
 - a session whose status changes (saved, or annotate.signals.fix_session_changed on verify and reopen) has its
   entries' `shared` flag set again: shared = counted step of a verified session;
 - an import (annotate.signals.data_imported, inside the import's transaction) indexes the steps it
-  bulk-inserted and sets `shared` again wherever a session's status changed.
+  bulk-inserted and sets `shared` again wherever a session's status changed;
+- a deleted step (an admin's delete of its sample, translation or session) moves the generation on.
 Steps bulk-inserted by other code (benchmarks, tests) are indexed by `sync()`; `rebuild()` (the management
 command `rebuild_similarity_index`) starts over, e.g. after a change to the tokenizer or the taxonomy.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -38,6 +40,12 @@ MAX_TOKEN_LENGTH = 100  # longer "words" (minified data, hashes) are left out of
 # the document lengths (for the average), kept with the document frequencies so a search need not count.
 STEPS_TOTAL = " steps"
 LENGTH_TOTAL = " length"
+# ... and the index's generation: it changes (in the same statement) with every change to the shared corpus, so a
+# ranking cached under it (annotate.similarity.ranked_steps) is reached only while it is still what the SQL would
+# give. It starts at a random value, not 0: a database emptied and filled again (a test's flush, a rebuild) must
+# not meet the rankings cached for an earlier index of the same generation number.
+GENERATION = " generation"
+_GENERATION_STARTS = 2**30  # a random start below this; +1 per change stays within a 32-bit integer
 _CHUNK = 1000  # steps read and written per batch
 _INDEX_MODELS = ("StepIndexEntry", "StepIndexTerm", "StepIndexToken")
 _ROWS_PER_INSERT = 500
@@ -197,19 +205,30 @@ def _totals(lengths: list[int]) -> Counter:
 
 
 def _count_documents(tokens: Counter, sign: int, apps, using: str) -> None:
-    """Add `sign` × the given counts to the tokens' document frequencies (an upsert, the same SQL on SQLite and
-    PostgreSQL; concurrent writers add up, none overwrites another)."""
-    if not tokens:
-        return
+    """Add `sign` × the given counts to the tokens' document frequencies, and move the generation on (an upsert,
+    the same SQL on SQLite and PostgreSQL; concurrent writers add up, none overwrites another)."""
+    if tokens:
+        _upsert([(token, sign * count) for token, count in tokens.items()], apps, using)
+
+
+def bump_generation(*, apps=global_apps, using: str = "default") -> None:
+    """Move the index's generation on: the shared corpus changed other than through `_count_documents`."""
+    _upsert([], apps, using)
+
+
+def _upsert(rows: list[tuple[str, int]], apps, using: str) -> None:
     table = connections[using].ops.quote_name(apps.get_model("annotate", "StepIndexToken")._meta.db_table)
-    rows = [(token, sign * count) for token, count in sorted(tokens.items())]
+    # In token order: concurrent writers lock the rows in the same order. The generation row is inserted with a
+    # random start and then counts its changes.
+    rows = sorted([*rows, (GENERATION, 1 + secrets.randbelow(_GENERATION_STARTS))])
     with connections[using].cursor() as cursor:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             cursor.execute(
                 f"INSERT INTO {table} (token, df) VALUES {', '.join(['(%s, %s)'] * len(chunk))} "
-                f"ON CONFLICT (token) DO UPDATE SET df = {table}.df + excluded.df",
-                [value for row in chunk for value in row],
+                f"ON CONFLICT (token) DO UPDATE SET df = {table}.df "
+                f"+ CASE WHEN excluded.token = %s THEN 1 ELSE excluded.df END",
+                [value for row in chunk for value in row] + [GENERATION],
             )
 
 
@@ -243,6 +262,11 @@ def session_saved(sender, instance, created: bool = False, raw: bool = False, up
 
 def session_changed(sender, session, **kwargs) -> None:
     refresh_sessions([session.pk])
+
+
+def step_deleted(sender, instance, using: str = "default", **kwargs) -> None:
+    # Its entry and postings went with it (a cascade): the cached rankings may hold it.
+    bump_generation(using=using)
 
 
 def data_imported(sender, **kwargs) -> None:
