@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_save
 
 
 class AnnotateConfig(AppConfig):
@@ -19,7 +19,6 @@ class AnnotateConfig(AppConfig):
 
         user_logged_out.connect(said_logged_out, dispatch_uid="annotate.accounts.said_logged_out")
         post_save.connect(similarity_index.step_saved, sender=FixStep, dispatch_uid="similarity_index.step")
-        post_delete.connect(similarity_index.step_deleted, sender=FixStep, dispatch_uid="similarity_index.deleted")
         post_save.connect(similarity_index.session_saved, sender=FixSession, dispatch_uid="similarity_index.session")
         signals.fix_session_changed.connect(similarity_index.session_changed, dispatch_uid="similarity_index.changed")
         signals.data_imported.connect(similarity_index.data_imported, dispatch_uid="similarity_index.imported")

@@ -11,8 +11,7 @@ Kept up to date by receivers connected in annotate.apps:
 - a session whose status changes (saved, or annotate.signals.fix_session_changed on verify and reopen) has its
   entries' `shared` flag set again: shared = counted step of a verified session;
 - an import (annotate.signals.data_imported, inside the import's transaction) indexes the steps it
-  bulk-inserted and sets `shared` again wherever a session's status changed;
-- a deleted step (an admin's delete of its sample, translation or session) moves the generation on.
+  bulk-inserted and sets `shared` again wherever a session's status changed.
 Steps bulk-inserted by other code (benchmarks, tests) are indexed by `sync()`; `rebuild()` (the management
 command `rebuild_similarity_index`) starts over, e.g. after a change to the tokenizer or the taxonomy.
 """
@@ -211,11 +210,6 @@ def _count_documents(tokens: Counter, sign: int, apps, using: str) -> None:
         _upsert([(token, sign * count) for token, count in tokens.items()], apps, using)
 
 
-def bump_generation(*, apps=global_apps, using: str = "default") -> None:
-    """Move the index's generation on: the shared corpus changed other than through `_count_documents`."""
-    _upsert([], apps, using)
-
-
 def _upsert(rows: list[tuple[str, int]], apps, using: str) -> None:
     table = connections[using].ops.quote_name(apps.get_model("annotate", "StepIndexToken")._meta.db_table)
     # In token order: concurrent writers lock the rows in the same order. The generation row is inserted with a
@@ -262,11 +256,6 @@ def session_saved(sender, instance, created: bool = False, raw: bool = False, up
 
 def session_changed(sender, session, **kwargs) -> None:
     refresh_sessions([session.pk])
-
-
-def step_deleted(sender, instance, using: str = "default", **kwargs) -> None:
-    # Its entry and postings went with it (a cascade): the cached rankings may hold it.
-    bump_generation(using=using)
 
 
 def data_imported(sender, **kwargs) -> None:
