@@ -285,8 +285,8 @@ class _Search:
             WITH q (token, weight, cover) AS (VALUES {", ".join([f"(%s, {_FLOAT}, {_FLOAT})"] * len(rows))}),
             scored AS MATERIALIZED (
                 SELECT t.entry_id AS id,
-                       SUM(q.weight * t.tf * {K1 + 1} / (t.tf + {K1} * ({1 - B} + {B} * t.doc_length / {_FLOAT})))
-                           AS score,
+                       SUM(ROUND(q.weight * t.tf * {K1 + 1} / (t.tf + {K1} * ({1 - B} + {B} * t.doc_length / {_FLOAT}))
+                                 * {SCORE_SCALE})) / {SCORE_SCALE} AS score,
                        SUM(q.cover) AS covered
                 FROM {_TERM} t JOIN q ON q.token = t.token
                 WHERE {self.corpus.where}
@@ -301,6 +301,10 @@ class _Search:
             return cursor.fetchall()
 
 
+# Each posting's share of a score is rounded to 1e-9 (a whole number of these units) before the sum: a sum of whole
+# numbers is exact in any order, so steps with the same words score exactly alike, and rank by id, whatever order
+# the engine's plan adds them in (PostgreSQL's sort-then-group and hash-group plans gave 1-ulp differences).
+SCORE_SCALE = 1_000_000_000
 # Floating point on both engines: PostgreSQL reads a literal 1.5 as NUMERIC, whose arithmetic is several times
 # slower over thousands of postings.
 _FLOAT = "CAST(%s AS DOUBLE PRECISION)"
