@@ -20,7 +20,6 @@ dataset of a few thousand steps, and an error's message on any — the ranking i
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -29,9 +28,9 @@ from django.core.cache import caches
 from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 
-from annotate import error_text
+from annotate import error_text, similarity_index
 from annotate.models import FixSession, FixStep, Sample, StepIndexEntry, StepIndexTerm, StepIndexToken, Translation
-from annotate.similarity_index import GENERATION, LENGTH_TOTAL, MAX_TOKEN_LENGTH, STEPS_TOTAL, step_tokens, tokenize
+from annotate.similarity_index import LENGTH_TOTAL, MAX_TOKEN_LENGTH, STEPS_TOTAL, step_tokens, tokenize
 
 __all__ = ["SimilarStep", "similar_steps", "ranked_steps", "step_tokens", "tokenize"]
 
@@ -126,24 +125,30 @@ def ranked_steps(text: str, *, limit: int, exclude_sample: int | None = None) ->
     """Up to `limit` shared steps by BM25 relevance to `text` (e.g. a PyTorch program), best first, as
     (step id, category, score); no floor, no type boost; steps of sample `exclude_sample` left out.
 
-    Two queries (the statistics, then the ranking); a ranking of the same words, sample and index generation
-    ranked before (to at least `limit` steps, or to all there were) is read from RANKING_CACHE instead: the
-    order is total (score, then id), so a shorter ranking is the longer one's head."""
-    query = tokenize(text)
-    if not query or limit < 1:
+    A ranking of the same text and sample under the same index generation, ranked before to at least `limit`
+    steps (or to all there were), is read from RANKING_CACHE: two queries (the generation, the cache), no
+    tokenizing. The order is total (score, then id), so a shorter ranking is the longer one's head. Else the text
+    is ranked (two more queries: the statistics, then the ranking) and the ranking stored."""
+    if limit < 1:
         return []
-    search = _Search(_corpus(None), query, set())
-    if not search.scored:
-        return []
-    cache, key = caches[RANKING_CACHE], search.ranking_key(exclude_sample)
+    generation = similarity_index.generation()
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    cache, key = caches[RANKING_CACHE], f"ranked:{generation}:{exclude_sample}:{digest}"
     cached = cache.get(key)
     if cached is not None:
         ranked_to, ranking = cached
         if limit <= ranked_to or len(ranking) < ranked_to:
             return ranking[:limit]
-    ranking = [(step_id, category, float(score)) for step_id, score, category in search.ranked(limit, exclude_sample)]
+    ranking = _ranked(tokenize(text), limit, exclude_sample)
     cache.set(key, (limit, ranking), RANKING_SECONDS)
     return ranking
+
+
+def _ranked(query: list[str], limit: int, exclude_sample: int | None) -> list[tuple[int, str, float]]:
+    search = _Search(_corpus(None), query, set()) if query else None
+    if search is None or not search.scored:
+        return []
+    return [(step_id, category, float(score)) for step_id, score, category in search.ranked(limit, exclude_sample)]
 
 
 @dataclass(frozen=True)
@@ -156,18 +161,16 @@ class _Corpus:
     terms: QuerySet
     counted: bool = False  # the totals and document frequencies are kept in StepIndexToken (the shared steps)
 
-    def statistics(self, tokens: Collection[str]) -> tuple[int, int, dict[str, int], int | None]:
-        """(N, the sum of the document lengths, {token: df} for the tokens some step has, the index's generation
-        or None for a caller's own set): one query for the shared steps, two for a caller's own set."""
+    def statistics(self, tokens: Collection[str]) -> tuple[int, int, dict[str, int]]:
+        """(N, the sum of the document lengths, {token: df} for the tokens some step has): one query for the
+        shared steps, two for a caller's own set."""
         if self.counted:
-            totals = [STEPS_TOTAL, LENGTH_TOTAL, GENERATION]
-            kept = StepIndexToken.objects.filter(token__in=[*tokens, *totals], df__gt=0)
+            kept = StepIndexToken.objects.filter(token__in=[*tokens, STEPS_TOTAL, LENGTH_TOTAL], df__gt=0)
             df = dict(kept.values_list("token", "df"))
-            n, length, generation = (df.pop(total, 0) for total in totals)
-            return n, length, df, generation
+            return df.pop(STEPS_TOTAL, 0), df.pop(LENGTH_TOTAL, 0), df
         stats = self.entries.aggregate(n=Count("pk"), length=Sum("length"))
         counts = self.terms.filter(token__in=tokens).values("token").annotate(df=Count("pk"))
-        return stats["n"] or 0, stats["length"] or 0, dict(counts.values_list("token", "df")), None
+        return stats["n"] or 0, stats["length"] or 0, dict(counts.values_list("token", "df"))
 
 
 def _corpus(steps: QuerySet | None) -> _Corpus:
@@ -194,7 +197,7 @@ class _Search:
 
     def __init__(self, corpus: _Corpus, query: list[str], cover: set[str]) -> None:
         self.corpus = corpus
-        self.n, length, self.df, self.generation = corpus.statistics(set(query) | cover)
+        self.n, length, self.df = corpus.statistics(set(query) | cover)
         self.avgdl = length / self.n if self.n else 1.0
         self.counts = {token: query.count(token) for token in set(query)}
         self.cover = {token: self.idf(token) for token in cover}
@@ -211,13 +214,6 @@ class _Search:
         """Lucene's idf; a token no step has counts like one a single step has (for the floor's weights)."""
         df = self.df.get(token) or 1
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
-
-    def ranking_key(self, exclude_sample: int | None) -> str:
-        """The cache key of `ranked`'s result: what it depends on besides the limit. The scored tokens' weights,
-        N and the average length follow from the generation of the index (shared steps only)."""
-        assert self.generation is not None, "only a search of the shared steps has a generation"
-        words = json.dumps(sorted((token, self.counts.get(token, 0)) for token in self.scored))
-        return f"ranked:{self.generation}:{exclude_sample}:{hashlib.sha256(words.encode()).hexdigest()}"
 
     def ranked(self, limit: int, exclude_sample: int | None) -> list[tuple[int, float, str]]:
         """[(step id, BM25 score, category)], best first, at most `limit`; no floor, no boost."""

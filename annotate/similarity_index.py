@@ -67,6 +67,12 @@ def shared_steps(*, using: str = "default") -> int:
     return StepIndexToken.objects.using(using).filter(token=STEPS_TOTAL).values_list("df", flat=True).first() or 0
 
 
+def generation(*, using: str = "default") -> int:
+    """The index's generation (see GENERATION; 0 before its first change): one row read."""
+    StepIndexToken = global_apps.get_model("annotate", "StepIndexToken")
+    return StepIndexToken.objects.using(using).filter(token=GENERATION).values_list("df", flat=True).first() or 0
+
+
 def sync(step_ids: Iterable[int] | None = None, *, apps=global_apps, using: str = "default") -> int:
     """Index the steps (all, or those of `step_ids`) that have no entry yet; returns how many were indexed."""
     FixStep = apps.get_model("annotate", "FixStep")
