@@ -190,12 +190,15 @@ def test_the_budget_is_never_exceeded_whatever_its_size(budget):
     assert prompt.steps
 
 
-def test_a_trimmed_field_read_in_sql_is_the_field_trimmed_in_python():
-    # Head and tail are cut by the database (characters, not bytes: the text is not ASCII), then trimmed harder.
-    text = "".join(f"ligne {i}: é✓ {'x' * (i % 7)}\n" for i in range(300))
+@pytest.mark.parametrize("lines", [300, 2000])
+def test_a_trimmed_field_read_in_sql_is_the_field_trimmed_in_python(lines):
+    # 300 lines (7 kB) are read whole; 2000 (49 kB, over _WHOLE_BYTES) are cut by the database (characters, not
+    # bytes: the text is not ASCII). Either way, trimmed harder, they are the field trimmed in Python.
+    text = "".join(f"ligne {i}: é✓ {'x' * (i % 7)}\n" for i in range(lines))
     (step,) = verified_steps(SampleFactory(key="t1"), 1, error=text)
     read = prompting._read([step.pk], prompting.TRIM_LEVELS[0])[step.pk].texts["Error"]
     whole = prompting._Text(text, text, len(text))
+    assert (read.head == text) == (len(text.encode()) <= prompting._WHOLE_BYTES)
 
     for limits in prompting.TRIM_LEVELS:
         assert read.cut(limits[2]) == whole.cut(limits[2])
