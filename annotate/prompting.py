@@ -257,6 +257,12 @@ class _Text:
         cut = self.length - head - tail
         return f"{self.head[:head]}\n# ... [{cut} characters trimmed] ...\n{self.tail[len(self.tail) - tail :]}"
 
+    def least(self, limit: int | None) -> int:
+        """A lower bound on the characters of `cut(limit)`, from the length alone: what it keeps of the text."""
+        if limit is None or self.length <= limit:
+            return self.length
+        return (limit * 2) // 3 + limit // 3
+
 
 @dataclass(frozen=True)
 class _Step:
@@ -420,17 +426,20 @@ def dataset_json(steps: Sequence[_Step], *, trim: Limits | None = None) -> str:
     return _dumps({"Pytorch_to_JAX_Examples": examples})
 
 
+_HEADER_FIELDS = ("Input_Code", "LLM_weak_output", "LLM_fix_output")
+_ENTRY_FIELDS = ("Error_Code", "Error", "Fix_info", "Fixed_Code")
+
+
 def _example_header(step: _Step, trim: Limits | None) -> dict:
     header = {"Example_id": step.example_id}
-    for name in ("Input_Code", "LLM_weak_output", "LLM_fix_output"):
+    for name in _HEADER_FIELDS:
         header[name] = step.texts[name].cut(trim[0] if trim else None)
     header["Errors"] = []
     return header
 
 
 def _error_entry(step: _Step, trim: Limits | None) -> dict:
-    return {name: step.texts[name].cut(trim[_FIELDS[name][1]] if trim else None)
-            for name in ("Error_Code", "Error", "Fix_info", "Fixed_Code")}  # fmt: skip
+    return {name: step.texts[name].cut(trim[_FIELDS[name][1]] if trim else None) for name in _ENTRY_FIELDS}
 
 
 def _fit_to_budget(sample: Sample, steps: Sequence[_Step], budget: int, limits: Limits) -> list[_Step]:
@@ -459,6 +468,8 @@ class _Packer:
         self.sessions: set[int] = set()
 
     def add(self, step: _Step) -> bool:
+        if self.size + self._least(step) > self.room:
+            return False  # what serialising would find, known from the lengths: most candidates once room runs low
         cost = _nbytes(_dumps(_error_entry(step, self.limits)))
         if step.session_id in self.sessions:
             cost += len(_SEPARATOR)  # between this error and the previous one
@@ -470,6 +481,15 @@ class _Packer:
         self.size += cost
         self.sessions.add(step.session_id)
         return True
+
+    def _least(self, step: _Step) -> int:
+        """A lower bound on `add`'s cost: the empty entry (and example) plus the characters kept of each field (a
+        character is at least one byte of JSON)."""
+        entry = sum(step.texts[name].least(self.limits[_FIELDS[name][1]]) for name in _ENTRY_FIELDS)
+        if step.session_id in self.sessions:
+            return _EMPTY_ENTRY_BYTES + entry
+        header = sum(step.texts[name].least(self.limits[0]) for name in _HEADER_FIELDS)
+        return _EMPTY_ENTRY_BYTES + entry + _EMPTY_HEADER_BYTES + header
 
 
 def _fenced(code: str) -> str:

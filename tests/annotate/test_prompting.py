@@ -207,6 +207,29 @@ def test_a_trimmed_field_read_in_sql_is_the_field_trimmed_in_python(lines):
     assert whole.cut(0) == f"[{len(text)} characters left out]"
 
 
+def test_a_steps_least_cost_never_exceeds_what_adding_it_costs():
+    # The packer turns a step down from its lengths alone when even its least cost passes the room: the bound must
+    # hold for every trim, short and long fields, escapes (quotes, backslashes, newlines) and multi-byte text.
+    texts = ["", "x", 'say "hi"\\n\t' * 40, "é✓ ligne\n" * 400, "a" * 3000]
+    sample = SampleFactory(key="k1", pytorch_code=texts[3])
+    (first,) = verified_steps(sample, 1)
+    steps = [first.pk] + [
+        FixStepFactory(session=first.session, index=n + 2, error=text, error_code=texts[-1 - n],
+                       fixed_code=text[::-1], fix_info=text[:50]).pk
+        for n, text in enumerate(texts)
+    ]  # fmt: skip
+    for limits in prompting.TRIM_LEVELS:
+        read = prompting._read(steps, prompting.TRIM_LEVELS[0])
+        for step in read.values():
+            for fresh in (True, False):
+                packer = prompting._Packer(10**9, limits)
+                if not fresh:
+                    packer.sessions.add(step.session_id)
+                least, before = packer._least(step), packer.size
+                assert packer.add(step)
+                assert least <= packer.size - before
+
+
 def test_the_prompt_runs_as_many_queries_whether_the_dataset_fits_whole_or_is_three_times_the_budget():
     # The demo's few steps fit whole and untrimmed; 100 and 300 sessions of three long steps each hold more than
     # the budget could carry even as empty entries (about 240 at 6000 tokens). One code path serves all three.
