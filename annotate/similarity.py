@@ -15,6 +15,10 @@ own tokens, the same SQL on SQLite and PostgreSQL, so both rank alike. A query r
 postings: its tokens are taken rarest first, and a token so common that its postings would pass the budget is
 left out of the score (it still counts, with its idf, in the floor's total). Below the budget — any query on a
 dataset of a few thousand steps, and an error's message on any — the ranking is exact BM25.
+
+A T2J prompt's ranking (ranked_steps) is cached across processes under the index's generation
+(annotate.similarity_index.GENERATION, moved on by every change to the shared steps): drafting jobs, the arms of an
+experiment and the prompt preview rank the same sample again and again between two verifications.
 """
 
 from __future__ import annotations

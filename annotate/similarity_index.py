@@ -212,14 +212,12 @@ def _totals(lengths: list[int]) -> Counter:
 def _count_documents(tokens: Counter, sign: int, apps, using: str) -> None:
     """Add `sign` × the given counts to the tokens' document frequencies, and move the generation on (an upsert,
     the same SQL on SQLite and PostgreSQL; concurrent writers add up, none overwrites another)."""
-    if tokens:
-        _upsert([(token, sign * count) for token, count in tokens.items()], apps, using)
-
-
-def _upsert(rows: list[tuple[str, int]], apps, using: str) -> None:
+    if not tokens:
+        return
     table = connections[using].ops.quote_name(apps.get_model("annotate", "StepIndexToken")._meta.db_table)
     # In token order: concurrent writers lock the rows in the same order. The generation row is inserted with a
     # random start and then counts its changes.
+    rows = [(token, sign * count) for token, count in tokens.items()]
     rows = sorted([*rows, (GENERATION, 1 + secrets.randbelow(_GENERATION_STARTS))])
     with connections[using].cursor() as cursor:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
