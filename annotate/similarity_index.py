@@ -18,6 +18,7 @@ command `rebuild_similarity_index`) starts over, e.g. after a change to the toke
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -38,6 +39,12 @@ MAX_TOKEN_LENGTH = 100  # longer "words" (minified data, hashes) are left out of
 # the document lengths (for the average), kept with the document frequencies so a search need not count.
 STEPS_TOTAL = " steps"
 LENGTH_TOTAL = " length"
+# ... and the index's generation: it changes (in the same statement) with every change to the shared corpus, so a
+# ranking cached under it (annotate.similarity.ranked_steps) is reached only while it is still what the SQL would
+# give. It starts at a random value, not 0: a database emptied and filled again (a test's flush, a rebuild) must
+# not meet the rankings cached for an earlier index of the same generation number.
+GENERATION = " generation"
+_GENERATION_STARTS = 2**30  # a random start below this; +1 per change stays within a 32-bit integer
 _CHUNK = 1000  # steps read and written per batch
 _INDEX_MODELS = ("StepIndexEntry", "StepIndexTerm", "StepIndexToken")
 _ROWS_PER_INSERT = 500
@@ -58,6 +65,12 @@ def shared_steps(*, using: str = "default") -> int:
     """How many steps are shared (counted steps of verified sessions), as the index keeps it: one row read."""
     StepIndexToken = global_apps.get_model("annotate", "StepIndexToken")
     return StepIndexToken.objects.using(using).filter(token=STEPS_TOTAL).values_list("df", flat=True).first() or 0
+
+
+def generation(*, using: str = "default") -> int:
+    """The index's generation (see GENERATION; 0 before its first change): one row read."""
+    StepIndexToken = global_apps.get_model("annotate", "StepIndexToken")
+    return StepIndexToken.objects.using(using).filter(token=GENERATION).values_list("df", flat=True).first() or 0
 
 
 def sync(step_ids: Iterable[int] | None = None, *, apps=global_apps, using: str = "default") -> int:
@@ -197,19 +210,23 @@ def _totals(lengths: list[int]) -> Counter:
 
 
 def _count_documents(tokens: Counter, sign: int, apps, using: str) -> None:
-    """Add `sign` × the given counts to the tokens' document frequencies (an upsert, the same SQL on SQLite and
-    PostgreSQL; concurrent writers add up, none overwrites another)."""
+    """Add `sign` × the given counts to the tokens' document frequencies, and move the generation on (an upsert,
+    the same SQL on SQLite and PostgreSQL; concurrent writers add up, none overwrites another)."""
     if not tokens:
         return
     table = connections[using].ops.quote_name(apps.get_model("annotate", "StepIndexToken")._meta.db_table)
-    rows = [(token, sign * count) for token, count in sorted(tokens.items())]
+    # In token order: concurrent writers lock the rows in the same order. The generation row is inserted with a
+    # random start and then counts its changes.
+    rows = [(token, sign * count) for token, count in tokens.items()]
+    rows = sorted([*rows, (GENERATION, 1 + secrets.randbelow(_GENERATION_STARTS))])
     with connections[using].cursor() as cursor:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             cursor.execute(
                 f"INSERT INTO {table} (token, df) VALUES {', '.join(['(%s, %s)'] * len(chunk))} "
-                f"ON CONFLICT (token) DO UPDATE SET df = {table}.df + excluded.df",
-                [value for row in chunk for value in row],
+                f"ON CONFLICT (token) DO UPDATE SET df = {table}.df "
+                f"+ CASE WHEN excluded.token = %s THEN 1 ELSE excluded.df END",
+                [value for row in chunk for value in row] + [GENERATION],
             )
 
 

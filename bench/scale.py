@@ -18,9 +18,9 @@ Prints one table per kind with L/S ratios and a goal column; `--json` ends with 
 `--keep DIR` keeps the built databases in DIR (SQLite files, or the PostgreSQL databases `t2j_bench_*` with a
 note in DIR) and, when DIR already holds them, reuses them instead of building again (migrations still run, so
 a new one is applied to the kept data). `--pages WORD,...` measures only the pages whose label holds one of the
-words, and no downloads or commands. Each page's first request (in the measuring process: caches cold) is shown
-beside the median of the others. Beside the role matrix: the T2J prompt preview of a T2J system, and the
-record-step form of an open session with a failing run and an edit (its similar fixes), at every size.
+words, and no downloads or commands. Each page's first request (in the measuring process, the caches cleared just
+before: cold) is shown beside the median of the others. Beside the role matrix: the T2J prompt preview of a T2J
+system, and the record-step form of an open session with a failing run and an edit (its similar fixes), at every size.
 
 Goals: a page ≤ 300 ms median and ≤ 3× its S time (a page within 20 ms at L passes the ratio: S pages take
 3-10 ms, where noise alone makes a ratio of 3), the same queries at S and L; exports and imports of the L
@@ -417,6 +417,7 @@ def _example_args() -> dict:
 def _child_pages(args) -> dict:
     from django.contrib import admin
     from django.contrib.auth import get_user_model
+    from django.core.cache import caches
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -451,6 +452,8 @@ def _child_pages(args) -> dict:
     results = {}
     for label, (role, url) in urls.items():
         client = clients[role]
+        for cache in caches.all():  # database caches outlive a process and serve other pages: the first GET is cold
+            cache.clear()
         start = time.perf_counter()
         first = client.get(url)
         _consume(first)

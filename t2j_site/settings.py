@@ -143,7 +143,14 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "t2j_cache",
-    }
+    },
+    # Similar-fix rankings (annotate.similarity.ranked_steps), one per sample and index generation: a table of
+    # their own, so an experiment over thousands of samples neither culls the dashboard's entries nor its own.
+    "similarity": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "t2j_similarity_cache",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

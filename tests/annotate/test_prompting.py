@@ -190,18 +190,44 @@ def test_the_budget_is_never_exceeded_whatever_its_size(budget):
     assert prompt.steps
 
 
-def test_a_trimmed_field_read_in_sql_is_the_field_trimmed_in_python():
-    # Head and tail are cut by the database (characters, not bytes: the text is not ASCII), then trimmed harder.
-    text = "".join(f"ligne {i}: é✓ {'x' * (i % 7)}\n" for i in range(300))
+@pytest.mark.parametrize("lines", [300, 2000])
+def test_a_trimmed_field_read_in_sql_is_the_field_trimmed_in_python(lines):
+    # 300 lines (7 kB) are read whole; 2000 (49 kB, over _WHOLE_BYTES) are cut by the database (characters, not
+    # bytes: the text is not ASCII). Either way, trimmed harder, they are the field trimmed in Python.
+    text = "".join(f"ligne {i}: é✓ {'x' * (i % 7)}\n" for i in range(lines))
     (step,) = verified_steps(SampleFactory(key="t1"), 1, error=text)
     read = prompting._read([step.pk], prompting.TRIM_LEVELS[0])[step.pk].texts["Error"]
     whole = prompting._Text(text, text, len(text))
+    assert (read.head == text) == (len(text.encode()) <= prompting._WHOLE_BYTES)
 
     for limits in prompting.TRIM_LEVELS:
         assert read.cut(limits[2]) == whole.cut(limits[2])
     assert whole.cut(600).startswith(text[:400]) and whole.cut(600).endswith(text[-200:])
     assert f"[{len(text) - 600} characters trimmed]" in whole.cut(600)
     assert whole.cut(0) == f"[{len(text)} characters left out]"
+
+
+def test_a_steps_least_cost_never_exceeds_what_adding_it_costs():
+    # The packer turns a step down from its lengths alone when even its least cost passes the room: the bound must
+    # hold for every trim, short and long fields, escapes (quotes, backslashes, newlines) and multi-byte text.
+    texts = ["", "x", 'say "hi"\\n\t' * 40, "é✓ ligne\n" * 400, "a" * 3000]
+    sample = SampleFactory(key="k1", pytorch_code=texts[3])
+    (first,) = verified_steps(sample, 1)
+    steps = [first.pk] + [
+        FixStepFactory(session=first.session, index=n + 2, error=text, error_code=texts[-1 - n],
+                       fixed_code=text[::-1], fix_info=text[:50]).pk
+        for n, text in enumerate(texts)
+    ]  # fmt: skip
+    for limits in prompting.TRIM_LEVELS:
+        read = prompting._read(steps, prompting.TRIM_LEVELS[0])
+        for step in read.values():
+            for fresh in (True, False):
+                packer = prompting._Packer(10**9, limits)
+                if not fresh:
+                    packer.sessions.add(step.session_id)
+                least, before = packer._least(step), packer.size
+                assert packer.add(step)
+                assert least <= packer.size - before
 
 
 def test_the_prompt_runs_as_many_queries_whether_the_dataset_fits_whole_or_is_three_times_the_budget():

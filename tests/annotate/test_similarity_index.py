@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from annotate import fixlog, prefill, similarity_index
 from annotate.dataset import import_dataset
 from annotate.models import FixSession, FixStep, SessionStatus, StepIndexEntry, StepIndexTerm, StepIndexToken
-from annotate.similarity import similar_steps
+from annotate.similarity import ranked_steps, similar_steps
 from tests.annotate.factories import FixSessionFactory, FixStepFactory, RunFactory
 from tests.annotate.fix_sessions import FIXED, open_session
 
@@ -33,6 +33,7 @@ def frequencies_match_a_recount() -> None:
     lengths = list(StepIndexEntry.objects.filter(shared=True).values_list("length", flat=True))
     recount |= {similarity_index.STEPS_TOTAL: len(lengths), similarity_index.LENGTH_TOTAL: sum(lengths)}
     kept = {token: df for token, df in StepIndexToken.objects.values_list("token", "df") if df}
+    kept.pop(similarity_index.GENERATION, None)  # not a document frequency: it counts the index's changes
     assert kept == {token: count for token, count in recount.items() if count}
     assert similarity_index.shared_steps() == FixStep.objects.shared().count()
     entries = dict(StepIndexEntry.objects.values_list("pk", "shared"))
@@ -142,3 +143,52 @@ def test_a_search_runs_as_many_queries_when_nothing_passes_the_floor():
         assert similar_steps("ValueError: batch norm statistics have unexpected shapes after the reduction") == []
 
     assert len(none) == len(found)
+
+
+# --- rankings cached under the index's generation (annotate.similarity.ranked_steps) -------------------------------
+
+PROGRAM = "import torch\nfrom jax.experimental import stax\nmodel = stax.serial(stax.Dense(3))\n"
+
+
+def ranked(limit: int = 10) -> list[int]:
+    return [step_id for step_id, _, _ in ranked_steps(PROGRAM, limit=limit)]
+
+
+def test_a_cached_ranking_follows_every_change_of_the_shared_steps(developer, admin_user):
+    weak = FixStepFactory(session=FixSessionFactory(status=SessionStatus.VERIFIED), error="NameError: stax")
+    assert ranked() == [weak.pk]
+    with CaptureQueriesContext(connection) as again:
+        assert ranked() == [weak.pk]
+    assert len(again) == 2  # the statistics and the cache: no ranking query
+
+    # A session verified with a step that matches better: it comes first at once.
+    session = open_session(developer)
+    fixlog.save_code(session, FIXED, 1, developer)
+    better = fixlog.record_step(session, developer, fix_info="stax moved", error=STAX,
+                                error_code="from jax.experimental import stax\nmodel = stax.serial(stax.Dense(3))",
+                                fixed_code="from jax.example_libraries import stax")  # fmt: skip
+    assert ranked() == [weak.pk]  # an open session's step is nobody's example yet
+    RunFactory(session=session, code=session.current_code, user=developer)
+    assert fixlog.verify(session, developer, confirmed=True).passed
+    assert ranked() == [better.pk, weak.pk]
+
+    fixlog.reopen(session, admin_user)
+    assert ranked() == [weak.pk]
+    FixStepFactory(session=weak.session, index=2, retracts=weak, error="")
+    assert ranked() == []
+
+    session.status = SessionStatus.VERIFIED
+    session.save()
+    assert ranked() == [better.pk]
+
+
+def test_a_shorter_ranking_is_read_from_a_longer_one_cached():
+    steps = [FixStepFactory(session=FixSessionFactory(status=SessionStatus.VERIFIED), error=f"{STAX} {'stax ' * i}")
+             for i in range(3)]  # fmt: skip
+    whole = ranked(limit=10)
+    assert sorted(whole) == sorted(step.pk for step in steps)
+
+    with CaptureQueriesContext(connection) as shorter:
+        assert ranked(limit=2) == whole[:2]
+        assert ranked(limit=50) == whole  # all there are: no longer ranking to compute
+    assert len(shorter) == 4
