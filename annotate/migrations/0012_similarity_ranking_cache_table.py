@@ -15,7 +15,7 @@ def create_cache_table(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotate", "0010_run_session_version_and_restored_event"),
+        ("annotate", "0011_review_and_queue_indexes"),
     ]
 
     operations = [migrations.RunPython(create_cache_table, migrations.RunPython.noop)]
