@@ -429,6 +429,7 @@ def _child_pages(args) -> dict:
     users = {role: get_user_model().objects.get(username=name) for role, name in
              ((DEVELOPER, "dev"), (REVIEWER, "rev-new"), (ADMIN, "boss"))}  # fmt: skip
     values = _example_args()
+    drafting_system = _t2j_system().name
     clients = {}
     for role, user in users.items():
         clients[role] = Client()
@@ -442,7 +443,10 @@ def _child_pages(args) -> dict:
         if set(params) - set(values):  # a page whose parameters the built data does not provide yet
             print(f"  {name}: skipped, no value for {sorted(set(params) - set(values))}", file=sys.stderr)
             continue
-        urls[name] = (role, reverse(name, kwargs={p: values[p] for p in params}))
+        # The drafting pages depend on the system's mode: the same mode (T2J) at every size, not the typical
+        # session's system, which is a standard one in the demo and a T2J one at L.
+        given = values | {"name": drafting_system} if name.startswith("drafting:") else values
+        urls[name] = (role, reverse(name, kwargs={p: given[p] for p in params}))
     for model in admin.site._registry:
         opts = model._meta
         urls[f"admin {opts.model_name} list"] = (ADMIN, reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
@@ -483,6 +487,14 @@ def _child_pages(args) -> dict:
     return results
 
 
+def _t2j_system():
+    """The first T2J system (made when the data has none): the drafting pages' system at every size."""
+    from annotate.models import System, SystemMode
+
+    found = System.objects.filter(mode=SystemMode.T2J).order_by("pk").first()
+    return found or System.objects.get_or_create(name="bench-t2j", defaults={"mode": SystemMode.T2J})[0]
+
+
 def _index_pages(values: dict, developer) -> dict[str, tuple[str, str]]:
     """The two pages the similar-fix index serves, with work to do at every size: the T2J prompt preview of a
     T2J system for the typical session's sample, and the record-step form of the developer's open session whose
@@ -493,8 +505,7 @@ def _index_pages(values: dict, developer) -> dict[str, tuple[str, str]]:
     from annotate.models import FixSession, Run, RunKind, RunStatus, Sample, System, SystemMode, Translation
     from annotate.roles import ADMIN, DEVELOPER
 
-    t2j = System.objects.filter(mode=SystemMode.T2J).order_by("pk").first()
-    t2j = t2j or System.objects.get_or_create(name="bench-t2j", defaults={"mode": SystemMode.T2J})[0]
+    t2j = _t2j_system()
     editing = System.objects.get_or_create(name="bench-step-form", defaults={"mode": SystemMode.STANDARD})[0]
     sample = Sample.objects.get(key=values["key"])
     draft = sample.translations.exclude(system=editing).order_by("pk").first().code
