@@ -206,7 +206,8 @@ def test_the_suggested_category_follows_the_picked_run_and_the_typed_error(live_
     page.goto(f"{live_server.url}/work/sessions/{session.pk}/")
     editor_ready(page)
     page.click("#record-step")
-    page.wait_for_selector("#step-form #id_run")
+    # The form is settled (the description gets the focus then) before the picker's changes are listened to.
+    expect(page.locator("#id_fix_info")).to_be_focused()
     assert page.input_value("#id_category") == "inplace-mutation"
 
     page.select_option("#id_run", str(named.pk))
