@@ -635,8 +635,13 @@ class Job(models.Model):
         return ""
 
     def advance(self, *, done: int = 0, failed: int = 0, message: str | None = None) -> None:
-        """Count progress atomically in the database, so parallel workers never lose an increment."""
-        changes = {"done": models.F("done") + done, "failed": models.F("failed") + failed, "updated_at": timezone.now()}
+        """Count progress atomically in the database, so parallel workers never lose an increment. A bool counts
+        as 1 or 0 (PostgreSQL has no integer + boolean)."""
+        changes = {
+            "done": models.F("done") + int(done),
+            "failed": models.F("failed") + int(failed),
+            "updated_at": timezone.now(),
+        }
         if message is not None:
             changes["message"] = message
         Job.objects.filter(pk=self.pk).update(**changes)

@@ -95,6 +95,14 @@ def test_job_progress_counts_in_the_database():
     assert (job.done, job.failed, job.percent, job.message) == (2, 1, 75, "one failed")
 
 
+def test_job_progress_counts_a_yes_or_no_as_one_or_none():
+    # "done if it worked" is a bool at the call site; PostgreSQL refused integer + boolean.
+    job = JobFactory(total=2)
+    job.advance(done=True, failed=False)
+    job.advance(done=False, failed=True)
+    assert (job.done, job.failed) == (1, 1)
+
+
 def test_extra_keys_keep_their_order():
     extra = {"zeta": 1, "Error_Context": "ctx", "alpha": [1, {"b": 2, "a": 1}]}
     step = FixStepFactory(extra=extra)
