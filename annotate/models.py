@@ -228,12 +228,17 @@ class SessionStatus(models.TextChoices):
     ABANDONED = "abandoned"
 
 
+def _sessions_visible_to(user, path: str = "") -> Q:
+    """Verified sessions are shared knowledge; open and abandoned ones belong to their owner; an admin sees all.
+    `path` leads from the queried model to its session ("session__" for steps)."""
+    if is_admin(user):
+        return Q()
+    return Q(**{f"{path}status": SessionStatus.VERIFIED}) | Q(**{f"{path}owner": user})
+
+
 class FixSessionQuerySet(models.QuerySet):
     def visible_to(self, user) -> FixSessionQuerySet:
-        """Verified sessions are shared knowledge; open and abandoned ones belong to their owner."""
-        if is_admin(user):
-            return self
-        return self.filter(Q(status=SessionStatus.VERIFIED) | Q(owner=user))
+        return self.filter(_sessions_visible_to(user))
 
     def verified(self) -> FixSessionQuerySet:
         return self.filter(status=SessionStatus.VERIFIED)
@@ -294,11 +299,9 @@ class FixSession(models.Model):
 
 class FixStepQuerySet(AppendOnlyQuerySet):
     def visible_to(self, user) -> FixStepQuerySet:
-        """Steps of the sessions the user may see (FixSessionQuerySet.visible_to), filtered through the join to
-        the session rather than a subquery: SQLite would read every session to build the subquery's list."""
-        if is_admin(user):
-            return self
-        return self.filter(Q(session__status=SessionStatus.VERIFIED) | Q(session__owner=user))
+        """Steps of the sessions the user may see, filtered through the join to the session rather than a
+        subquery of FixSession.objects.visible_to: SQLite would read every session to build its list."""
+        return self.filter(_sessions_visible_to(user, "session__"))
 
     def counted(self) -> FixStepQuerySet:
         """Steps that count: neither a retraction nor retracted."""
