@@ -70,9 +70,16 @@ class StepPrefill:
         return self.chosen.run.pk if self.chosen else None
 
 
-def prefill_step(session: FixSession, run_id: int | None = None, *, pick_default: bool = True) -> StepPrefill:
+def prefill_step(
+    session: FixSession,
+    run_id: int | None = None,
+    *,
+    pick_default: bool = True,
+    suggestion: Suggestion | None = None,
+) -> StepPrefill:
     """The form's starting values; `run_id` picks one of the choices instead of the default, and without
-    `pick_default` no run is chosen unless `run_id` names one (a form sent back keeps "no run")."""
+    `pick_default` no run is chosen unless `run_id` names one (a form sent back keeps "no run"). `suggestion`
+    stands for the one of the pre-filled error (a form sent back shows the one for what was sent)."""
     before, after = fixlog.last_snapshot(session), session.current_code
     failing = failing_runs_since(session, before)
     picked = failing.filter(pk=run_id).first() if run_id else None
@@ -85,7 +92,7 @@ def prefill_step(session: FixSession, run_id: int | None = None, *, pick_default
     chosen = next((choice for choice in choices if choice.run == chosen_run), None)
     error = chosen.error if chosen else ""
     error_code, fixed_code = diffs.changed_region(before, after)
-    suggestion = suggest(session, error, error_code, fixed_code)
+    suggestion = suggestion or suggest(session, error, error_code, fixed_code)
     return StepPrefill(
         error=error,
         error_code=error_code,

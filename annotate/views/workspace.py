@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -409,12 +407,7 @@ def _refused_step_form(
     they picked one, the suggestion for what they sent, and `message` beside the Record button."""
     data = form.cleaned_data
     suggestion = _suggestion_for(session, data)
-    step_prefill = replace(
-        prefill.prefill_step(session, run_id=data.get("run"), pick_default=False),
-        category=suggestion.category,
-        category_reason=suggestion.reason,
-        similar=suggestion.similar,
-    )
+    step_prefill = prefill.prefill_step(session, run_id=data.get("run"), pick_default=False, suggestion=suggestion)
     sent = form.data.copy()
     if sent.get("category", "") == sent.get("suggested", ""):
         sent["category"] = suggestion.category  # not the person's choice: it follows the suggestion
