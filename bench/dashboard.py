@@ -50,7 +50,7 @@ from django.utils import timezone  # noqa: E402
 
 from annotate.models import FixSession, FixStep, Sample, SessionStatus, StepCategory, System, Translation  # noqa: E402
 from annotate.roles import ADMIN  # noqa: E402
-from evaluate import dashboard  # noqa: E402
+from evaluate import dashboard, review  # noqa: E402
 from evaluate.contexts import DashboardContext  # noqa: E402
 from evaluate.metrics.fixcost import fixcost_score  # noqa: E402
 from evaluate.models import (  # noqa: E402
@@ -161,6 +161,7 @@ def build(size: int, rng: random.Random) -> dict[str, int]:
             )
         )
     Comparison.objects.bulk_create(votes, batch_size=2000)
+    review.tally_votes()  # bulk_create skips Comparison.save(), which keeps the tally
     return {
         "translations": len(translations),
         "verified": len(sessions),

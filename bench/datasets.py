@@ -49,7 +49,7 @@ from annotate.models import (
     Translation,
 )
 from annotate.roles import ADMIN, DEVELOPER, REVIEWER
-from evaluate import dashboard
+from evaluate import dashboard, review
 from evaluate.metrics.fixcost import fixcost_score
 from evaluate.models import CodeBLEUScore, Comparison, FixCostRecord, FixCostSource, Judgement, Verdict
 
@@ -336,6 +336,7 @@ def _reviews(rng, translations, reviewers) -> None:
             )
         )
     Comparison.objects.bulk_create(comparisons, batch_size=BATCH)
+    review.tally_votes()  # bulk_create skips Comparison.save(), which keeps the tally
     judgements = []
     for i in range(L_JUDGEMENTS):
         t = rng.choice(translations)

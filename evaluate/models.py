@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db import models, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from annotate.models import AppendOnlyModel, AppendOnlyQuerySet, Sample, Translation
@@ -80,6 +80,46 @@ class Comparison(AppendOnlyModel):
     def __str__(self) -> str:
         return f"comparison {self.pk} on {self.sample_id}: {self.verdict}"
 
+    def save(self, *args, **kwargs):
+        if self.judge_user_id is None or not self._state.adding:
+            return super().save(*args, **kwargs)
+        with transaction.atomic(savepoint=False):
+            # The pair's tally row is locked first: two votes on one pair are counted one after the other, and
+            # the second sees the first when it asks whether its reviewer voted on the pair before.
+            tally = ReviewPair.locked(self.left_id, self.right_id)
+            super().save(*args, **kwargs)
+            earlier = Comparison.objects.filter(
+                Q(left=self.left_id, right=self.right_id) | Q(left=self.right_id, right=self.left_id),
+                judge_user=self.judge_user_id,
+            ).exclude(pk=self.pk)
+            ReviewPair.objects.filter(pk=tally.pk).exclude(Exists(earlier)).update(reviewers=F("reviewers") + 1)
+
+
+class ReviewPair(models.Model):
+    """How many reviewers voted on a pair of translations (either way round), kept by Comparison.save().
+
+    The blind review's queue reads this tally (evaluate.review) instead of grouping every human vote on each
+    request. Rows written around save() (bulk_create) are counted by evaluate.review.tally_votes().
+    """
+
+    lo = models.ForeignKey(Translation, on_delete=models.CASCADE, related_name="+", help_text="the lower id")
+    hi = models.ForeignKey(Translation, on_delete=models.CASCADE, related_name="+", help_text="the higher id")
+    reviewers = models.PositiveIntegerField(default=0, help_text="distinct people who voted on the pair")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lo", "hi"], name="review_pair_unique")]
+        indexes = [models.Index(fields=["reviewers"], name="review_pair_reviewers")]
+
+    def __str__(self) -> str:
+        return f"pair {self.lo_id}/{self.hi_id}: {self.reviewers} reviewers"
+
+    @classmethod
+    def locked(cls, first_id: int, second_id: int) -> ReviewPair:
+        """The tally row of the pair (made if new), locked until the transaction ends (on PostgreSQL)."""
+        lo, hi = sorted((first_id, second_id))
+        cls.objects.bulk_create([cls(lo_id=lo, hi_id=hi)], ignore_conflicts=True)
+        return cls.objects.select_for_update().only("pk").get(lo_id=lo, hi_id=hi)
+
 
 class Aspect(models.TextChoices):
     USEFULNESS = "usefulness"
@@ -117,7 +157,9 @@ class Judgement(AppendOnlyModel):
     aspect = models.CharField(max_length=25, choices=Aspect.choices)
     with_reference = models.BooleanField(default=False)
     score = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(4)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(4)],
         help_text="0-4; empty when an LLM answer could not be parsed",
     )
     raw_output = models.TextField(blank=True)
@@ -189,9 +231,7 @@ class CodeBLEUScore(models.Model):
 
     class Meta:
         ordering = ["translation", "reference"]
-        constraints = [
-            models.UniqueConstraint(fields=["translation", "reference"], name="one_codebleu_per_reference")
-        ]
+        constraints = [models.UniqueConstraint(fields=["translation", "reference"], name="one_codebleu_per_reference")]
 
     def __str__(self) -> str:
         return f"CodeBLEU {self.codebleu:.4f} of {self.translation_id} vs {self.reference}"

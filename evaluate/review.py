@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from annotate.models import DraftStatus, Sample, Translation
 from evaluate import blinding, dashboard
-from evaluate.models import BlindPurpose, Comparison, Verdict
+from evaluate.models import BlindPurpose, Comparison, ReviewPair, Verdict
 
 REASON_MAX_CHARS = 2000
 # A page left open overnight should not record a 12-hour "time spent".
@@ -80,6 +80,16 @@ def human_votes() -> dict[tuple[int, int], set[int]]:
     return votes
 
 
+def tally_votes() -> int:
+    """Count every pair's reviewers again from the votes into ReviewPair, for votes written without
+    Comparison.save() (bulk_create, in the benchmarks); returns the pairs tallied."""
+    with transaction.atomic():
+        ReviewPair.objects.all().delete()
+        tallies = [ReviewPair(lo_id=lo, hi_id=hi, reviewers=len(users)) for (lo, hi), users in human_votes().items()]
+        ReviewPair.objects.bulk_create(tallies, batch_size=2000)
+    return len(tallies)
+
+
 def queue_for(user, *, skipped: Sequence[Pair] = (), limit: int | None = None) -> list[tuple[int, int, int]]:
     """Pairs this reviewer has not voted on and that still need votes, least-voted first; the pairs they
     `skipped` ((lower, higher) ids, oldest skip first) come last, in the order they were skipped."""
@@ -130,52 +140,49 @@ def _queue_key(user, pair: tuple[int, int, int], votes: dict, later: dict) -> tu
     return later.get(pair[1:], 0), len(votes.get(pair[1:], ())), _coin(user, pair[1], pair[2], "order")
 
 
-def _pairs_sql(*, unvoted: bool = False) -> str:
-    """SQL for all_pairs() as (sample_id, lo, hi) rows, read from indexes only (parameters: _pairs_params());
-    with `unvoted`, only the pairs no reviewer voted on, in all_pairs order. The conditions are those of
-    reviewable_translations()."""
-    translation, comparison = Translation._meta.db_table, Comparison._meta.db_table
-    a_reviewable, _ = reviewable_sql("a")
-    b_reviewable, _ = reviewable_sql("b")
+def _unvoted_pairs() -> tuple[str, list]:
+    """SQL for the pairs of all_pairs() no reviewer voted on, as (sample_id, lo, hi) rows in all_pairs order,
+    read from indexes only, and its parameters."""
+    translation, tally = Translation._meta.db_table, ReviewPair._meta.db_table
+    a_reviewable, a_params = reviewable_sql("a")
+    b_reviewable, b_params = reviewable_sql("b")
     sql = f"""
         SELECT a.sample_id, a.id AS lo, b.id AS hi
         FROM {translation} a JOIN {translation} b ON b.sample_id = a.sample_id AND b.id > a.id
         WHERE {a_reviewable} AND {b_reviewable}
+          AND NOT EXISTS (SELECT 1 FROM {tally} p WHERE p.lo_id = a.id AND p.hi_id = b.id AND p.reviewers > 0)
+        ORDER BY a.sample_id, a.id, b.id
     """  # noqa: S608 - table names from the models, values as parameters
-    if unvoted:
-        sql += f"""
-          AND NOT EXISTS (SELECT 1 FROM {comparison} c
-                          WHERE c.left_id = a.id AND c.right_id = b.id AND c.judge_user_id IS NOT NULL)
-          AND NOT EXISTS (SELECT 1 FROM {comparison} c
-                          WHERE c.left_id = b.id AND c.right_id = a.id AND c.judge_user_id IS NOT NULL)
-          ORDER BY a.sample_id, a.id, b.id
-        """  # noqa: S608
-    return sql
-
-
-def _pairs_params() -> list:
-    return reviewable_sql("a")[1] + reviewable_sql("b")[1]
+    return sql, a_params + b_params
 
 
 def _open_pair_count(user) -> int:
     """len(_open_pairs(user, human_votes())) in one query: every pair (counted per sample) minus the pairs
-    with T2J_REVIEWERS_PER_PAIR reviewers or a vote by `user`."""
+    with T2J_REVIEWERS_PER_PAIR reviewers, minus the other pairs `user` voted on; the reviewers are read from
+    the ReviewPair tally, so no vote is grouped here."""
     per_sample, per_sample_params = (
         reviewable_translations().order_by().values("sample_id").annotate(n=Count("pk")).values("n")
     ).query.sql_with_params()
-    comparison = Comparison._meta.db_table
+    translation, comparison, tally = (
+        Translation._meta.db_table, Comparison._meta.db_table, ReviewPair._meta.db_table
+    )  # fmt: skip
+    a_reviewable, a_params = reviewable_sql("a")
+    b_reviewable, b_params = reviewable_sql("b")
+    tallied = f"""
+        SELECT COUNT(*) FROM {tally} p
+        JOIN {translation} a ON a.id = p.lo_id JOIN {translation} b ON b.id = p.hi_id AND b.sample_id = a.sample_id
+        WHERE {a_reviewable} AND {b_reviewable} AND
+    """  # noqa: S608 - table names from the models, values as parameters
     sql = f"""
         SELECT (SELECT COALESCE(SUM(n * (n - 1) / 2), 0) FROM ({per_sample}) per_sample)
-             - (SELECT COUNT(*) FROM (
-                    SELECT CASE WHEN left_id < right_id THEN left_id ELSE right_id END AS lo,
-                           CASE WHEN left_id < right_id THEN right_id ELSE left_id END AS hi
-                    FROM {comparison} WHERE judge_user_id IS NOT NULL
-                    GROUP BY 1, 2
-                    HAVING COUNT(DISTINCT judge_user_id) >= %s
-                        OR SUM(CASE WHEN judge_user_id = %s THEN 1 ELSE 0 END) > 0) closed
-                WHERE (lo, hi) IN (SELECT lo, hi FROM ({_pairs_sql()}) pairs))
+             - ({tallied} p.reviewers >= %s)
+             - ({tallied} p.reviewers < %s AND (p.lo_id, p.hi_id) IN (
+                    SELECT CASE WHEN left_id < right_id THEN left_id ELSE right_id END,
+                           CASE WHEN left_id < right_id THEN right_id ELSE left_id END
+                    FROM {comparison} WHERE judge_user_id = %s))
     """  # noqa: S608 - table names from the models, values as parameters
-    params = [*per_sample_params, settings.T2J_REVIEWERS_PER_PAIR, user.pk, *_pairs_params()]
+    k = settings.T2J_REVIEWERS_PER_PAIR
+    params = [*per_sample_params, *a_params, *b_params, k, *a_params, *b_params, k, user.pk]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.fetchone()[0])  # PostgreSQL sums to a decimal
@@ -185,7 +192,7 @@ def _first_unvoted(user, later: dict[Pair, int]) -> tuple[int, int, int] | None:
     """The first pair (in all_pairs order) with the lowest coin among those nobody voted on and not skipped."""
     best, best_coin = None, None
     with connection.cursor() as cursor:
-        cursor.execute(_pairs_sql(unvoted=True), _pairs_params())
+        cursor.execute(*_unvoted_pairs())
         while rows := cursor.fetchmany(256):
             for pair in rows:
                 if pair[1:] in later:

@@ -2,15 +2,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
+from django.apps import apps
 from django.urls import reverse
 
+from annotate.models import Translation
 from annotate.roles import REVIEWER
 from evaluate import review
-from evaluate.models import BlindToken, Comparison
+from evaluate.models import BlindToken, Comparison, ReviewPair
 from tests.annotate.factories import SampleFactory, SystemFactory, TranslationFactory
 from tests.conftest import make_user
+from tests.evaluate.factories import ComparisonFactory
 
 COMPARE = reverse("evaluate:review_compare")
 VOTE = reverse("evaluate:comparison_vote")
@@ -230,8 +234,9 @@ def test_the_compare_page_costs_a_fixed_number_of_queries(reviewer_client, pair,
 
 def test_voting_costs_a_fixed_number_of_queries(reviewer_client, pair, django_assert_max_num_queries):
     html = reviewer_client.get(COMPARE).content.decode()
-    # The vote, its blind handle, and the stored dashboard's stale mark with its one refresh.
-    with django_assert_max_num_queries(14):
+    # The vote, its blind handle, the pair's reviewer tally (made, locked, counted) and the stored dashboard's
+    # stale mark with its one refresh.
+    with django_assert_max_num_queries(17):
         reviewer_client.post(VOTE, {"pair": _token(html, "pair"), "verdict": "right", "reason": "r"})
     assert Comparison.objects.count() == 1
 
@@ -292,3 +297,45 @@ def test_the_next_pair_follows_the_queue_past_the_unvoted_pairs_and_with_skips(s
         if first:
             review.record_vote(voter, review.show_pair(voter, *first[1:]).token, verdict="tie", reason="same")
     assert not any(review.queue_for(user) for user in reviewers)
+
+
+def test_the_reviewer_tally_counts_people_not_votes_either_way_round(settings, db):
+    """The queue reads each pair's reviewers from ReviewPair: a changed vote (shown the other way round) and an
+    LLM verdict add no reviewer; the next pair and the pairs left stay queue_for's, also once a translation
+    stops being reviewable; the recount (tally_votes) and the migration's backfill agree with what votes kept."""
+    settings.T2J_REVIEWERS_PER_PAIR = 2
+    sample = SampleFactory()
+    a, b, c = (TranslationFactory(sample=sample) for _ in range(3))
+    x, y, z = (make_user(REVIEWER, name) for name in ("x", "y", "z"))
+
+    def reviewers_of(first, second) -> int:
+        lo, hi = sorted((first.pk, second.pk))
+        return ReviewPair.objects.get(lo_id=lo, hi_id=hi).reviewers
+
+    def next_pairs_follow_the_queue():
+        for user in (x, y, z):
+            queue = review.queue_for(user)
+            assert review.next_pair(user) == ((queue[0] if queue else None), len(queue))
+
+    ComparisonFactory(sample=sample, left=a, right=b, judge_user=x)
+    ComparisonFactory(sample=sample, left=b, right=a, judge_user=x, verdict="tie")
+    ComparisonFactory(sample=sample, left=a, right=b, judge_user=None, judge_model="judge-model")
+    ComparisonFactory(sample=sample, left=c, right=a, judge_user=None, judge_model="judge-model")
+    assert reviewers_of(a, b) == 1 and not ReviewPair.objects.filter(lo_id=a.pk, hi_id=c.pk).exists()
+    next_pairs_follow_the_queue()
+
+    ComparisonFactory(sample=sample, left=b, right=a, judge_user=y)
+    assert reviewers_of(a, b) == 2
+    next_pairs_follow_the_queue()
+    assert review.next_pair(z)[1] == 2  # (a, b) has its two reviewers
+
+    Translation.objects.filter(pk=c.pk).update(code="")
+    next_pairs_follow_the_queue()
+    assert review.next_pair(z) == (None, 0)
+
+    kept = set(ReviewPair.objects.values_list("lo_id", "hi_id", "reviewers"))
+    assert review.tally_votes() == 1
+    assert set(ReviewPair.objects.values_list("lo_id", "hi_id", "reviewers")) == kept
+    ReviewPair.objects.all().delete()
+    import_module("evaluate.migrations.0011_review_pair_tally").tally_existing_votes(apps, None)
+    assert set(ReviewPair.objects.values_list("lo_id", "hi_id", "reviewers")) == kept
