@@ -245,6 +245,7 @@ class FixSessionQuerySet(models.QuerySet):
 
 
 # What Python's str.strip() removes (every character whose str.isspace() is true): code made only of these is blank.
+# FixSession.has_code's column is defined with it: changing it needs a migration that redefines the column.
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
     "\u2028\u2029\u202f\u205f\u3000"
