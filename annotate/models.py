@@ -244,6 +244,32 @@ class FixSessionQuerySet(models.QuerySet):
         return self.filter(status=SessionStatus.VERIFIED)
 
 
+# What Python's str.strip() removes (every character whose str.isspace() is true): code made only of these is blank.
+# FixSession.has_code's column is defined with it: changing it needs a migration that redefines the column.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+class HasText(models.Func):
+    """True when the text has a character that is not WHITESPACE, i.e. `text.strip() != ""` in Python.
+
+    Written with deterministic built-ins (SQLite's trim(X, Y), PostgreSQL's btrim), so it can define a
+    generated column on both databases; both trim characters, not bytes, of UTF-8 text.
+    """
+
+    function = "TRIM"
+    template = "%(function)s(%(expressions)s) <> ''"
+    output_field = models.BooleanField()
+
+    def __init__(self, text, **extra):
+        super().__init__(text, models.Value(WHITESPACE), **extra)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="BTRIM", **extra_context)
+
+
 class FixSession(models.Model):
     """One developer fixing one translation until it is verified."""
 
@@ -256,6 +282,11 @@ class FixSession(models.Model):
     last_activity_at = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     current_code = models.TextField(blank=True)
+    # Kept by the database however current_code is written (save, update(), bulk writes, imports, raw SQL): a
+    # verified session with code is a reference (evaluate.metrics.codebleu), found without reading any code.
+    has_code = models.GeneratedField(
+        expression=HasText("current_code"), output_field=models.BooleanField(), db_persist=True
+    )
     version = models.PositiveIntegerField(default=1, help_text="Bumped on every save; stale saves are refused")
     # How it was verified: {"method": "contract", "stages": [...], "run": id, "contract_version": n}
     # or {"method": "clean-run", "run": id, "confirmed": true}; imports keep what the file says.
@@ -276,6 +307,10 @@ class FixSession(models.Model):
             # and the open sessions the queue expires without reading the verified ones.
             models.Index(fields=["translation", "status"], name="fixsession_translation_status"),
             models.Index(fields=["-claimed_at", "-id"], condition=Q(status="open"), name="fixsession_open_claims"),
+            # The verified references by translation (codebleu.verified_references) from a small index alone.
+            models.Index(
+                fields=["translation"], condition=Q(status="verified", has_code=True), name="fixsession_references"
+            ),
         ]
         constraints = [
             # At most one live (open or verified) session per translation: two claims cannot both win.

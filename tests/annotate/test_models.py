@@ -1,12 +1,15 @@
-"""Rules the records keep by themselves: append-only steps, one live session, visibility, job progress."""
+"""Rules the records keep by themselves: append-only steps, one live session, visibility, job progress, whether a
+session has code."""
 
 from __future__ import annotations
+
+import sys
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 
-from annotate.models import AppendOnlyError, FixSession, FixStep, Job, Run, SessionStatus
+from annotate.models import WHITESPACE, AppendOnlyError, FixSession, FixStep, Job, Run, SessionStatus
 from evaluate.models import Comparison, Judgement
 from tests.annotate.factories import (
     FixSessionFactory,
@@ -107,3 +110,39 @@ def test_extra_keys_keep_their_order():
     extra = {"zeta": 1, "Error_Context": "ctx", "alpha": [1, {"b": 2, "a": 1}]}
     step = FixStepFactory(extra=extra)
     assert list(FixStep.objects.get(pk=step.pk).extra.items()) == list(extra.items())
+
+
+def test_blank_is_what_python_strips():
+    assert set(WHITESPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
+
+
+BLANK_AND_NOT = ["", "  \n\t", "\r\n\x0b\x0c", "\xa0\u3000\u2028\x85", "x", "  pass\n", "\xa0x\xa0", "é", "€\u2000"]
+
+
+def _has_code(session) -> bool:
+    return FixSession.objects.values_list("has_code", flat=True).get(pk=session.pk)
+
+
+@pytest.mark.parametrize("code", BLANK_AND_NOT)
+def test_has_code_is_kept_by_the_database_however_the_code_is_written(code):
+    """Whatever writes current_code (save, update() without save, bulk writes, raw SQL), has_code says what
+    Python's str.strip() says: nothing left means blank."""
+    expected = bool(code.strip())
+    assert _has_code(FixSessionFactory(current_code=code)) is expected
+
+    session = FixSessionFactory(current_code="print(1)\n")
+    FixSession.objects.filter(pk=session.pk).update(current_code=code)
+    assert _has_code(session) is expected
+
+    session.current_code = "print(2)\n"
+    FixSession.objects.bulk_update([session], ["current_code"])
+    assert _has_code(session) is True
+    [created] = FixSession.objects.bulk_create(
+        [FixSession(translation=TranslationFactory(), status=SessionStatus.VERIFIED, current_code=code)]
+    )
+    assert _has_code(created) is expected
+
+    with connection.cursor() as cursor:
+        table = FixSession._meta.db_table
+        cursor.execute(f"UPDATE {table} SET current_code = %s WHERE id = %s", [code, session.pk])  # noqa: S608
+    assert _has_code(session) is expected

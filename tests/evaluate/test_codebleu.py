@@ -83,3 +83,27 @@ def test_a_reference_system_is_used_instead_and_recomputing_replaces_the_row():
 
     assert list(CodeBLEUScore.objects.values_list("translation", "reference")) == [(draft.pk, "gold")]
     assert CodeBLEUScore.objects.get().codebleu == pytest.approx(1.0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("code", ["", "  \n\t", "\xa0\u3000\n", "x", "  return x\n", "\u3000x"])
+def test_the_database_and_python_agree_on_which_verified_code_is_a_reference(code):
+    """verified_references (the score queue) and verified_reference (the page) tell blank code as
+    reference_code's str.strip() does (compute_for); an open session with code is no reference."""
+    sample = SampleFactory()
+    session = FixSessionFactory(
+        translation=TranslationFactory(sample=sample), status=SessionStatus.VERIFIED, current_code=code
+    )
+    FixSessionFactory(translation=TranslationFactory(sample=sample), current_code="print('open')\n")
+    draft = TranslationFactory(sample=sample, code="print(1)\n")
+    expected = code if code.strip() else None
+
+    assert codebleu.reference_code(draft, None) == expected
+    assert codebleu.verified_reference(sample.pk) == expected
+    assert list(codebleu.verified_references()) == ([session] if expected else [])
+    assert list(codebleu.samples_with_verified_reference()) == ([sample.pk] if expected else [])
+
+
+def test_telling_a_reference_from_blank_code_reads_no_code():
+    """The stored flag, not the program text, decides (PostgreSQL read 7,000 programs per score page for it)."""
+    assert "current_code" not in str(codebleu.verified_references().values("pk").query)

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from annotate.models import SessionStatus, SystemMode
+from annotate.models import FixSession, SessionStatus, SystemMode
 from evaluate import scoring
 from evaluate.models import Judgement
 from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
@@ -185,3 +185,23 @@ def test_the_next_item_and_progress_are_those_of_the_whole_plan_with_skips(revie
         previous = scoring.previous_item(reviewer, 1)
         assert scoring.skipped_item(reviewer, previous.token) == scoring.plan_for(reviewer).scored[0] == handle
     assert scoring.plan_for(reviewer).offered == [] and scoring.progress(reviewer).left == 0
+
+
+def test_the_queue_total_counts_with_reference_items_only_for_code_that_is_not_blank(reviewer, db):
+    """Two translations per sample; a sample whose verified code is not blank adds their with-reference items.
+    The total follows the code however it is written (here update(), no save()), as plan_for's does."""
+    sessions = {}
+    for code in ["print('REFERENCE')\n", "", "  \n\t"]:
+        sample = SampleFactory()
+        sessions[code] = FixSessionFactory(
+            translation=TranslationFactory(sample=sample, code="print('draft')\n"),
+            status=SessionStatus.VERIFIED,
+            current_code=code,
+        )
+        TranslationFactory(sample=sample, code="print('other')\n")
+    assert scoring.progress(reviewer) == scoring.plan_for(reviewer).progress == scoring.Progress(done=0, total=8)
+
+    FixSession.objects.filter(pk=sessions[""].pk).update(current_code="print('FIXED')\n")
+    assert scoring.progress(reviewer) == scoring.plan_for(reviewer).progress == scoring.Progress(done=0, total=10)
+    FixSession.objects.filter(pk=sessions["print('REFERENCE')\n"].pk).update(current_code="\n")
+    assert scoring.progress(reviewer) == scoring.plan_for(reviewer).progress == scoring.Progress(done=0, total=8)
