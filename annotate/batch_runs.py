@@ -8,11 +8,14 @@ translation, counted by status, and the most common exceptions.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from django.conf import settings
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from annotate import runs, sandbox
 from annotate.models import Run, RunKind, System, Translation
@@ -85,26 +88,64 @@ class KindSummary:
 
 
 def summary(system: System) -> list[KindSummary]:
-    """Per kind that has batch runs: counts by status and the most common exceptions ('Type: first line')."""
-    found = []
-    for kind in KINDS:
-        latest: dict[int, Run] = {}
-        fields = ("translation_id", "status", "exception_type", "exception_message", "standins")
-        for run in (
-            Run.objects.filter(translation__system=system, kind=kind).only(*fields).order_by("-created_at", "-pk")
-        ):
-            latest.setdefault(run.translation_id, run)
-        if not latest:
-            continue
-        statuses = Counter(run.status for run in latest.values())
-        exceptions = Counter(run.exception_line for run in latest.values() if run.exception_type)
-        found.append(
-            KindSummary(
-                kind=kind,
-                total=len(latest),
-                counts=dict(statuses.most_common()),
-                top_exceptions=exceptions.most_common(TOP_EXCEPTIONS),
-                standin_runs=sum(1 for run in latest.values() if run.standins),
-            )
+    """Per kind that has batch runs: counts by status and the most common exceptions ('Type: first line').
+
+    One query whatever the number of runs: it returns grouped rows (see _groups), newest first, so that
+    counting them in that order breaks ties as counting the latest runs newest first would.
+    """
+    statuses: dict[str, Counter[str]] = defaultdict(Counter)
+    exceptions: dict[str, Counter[str]] = defaultdict(Counter)
+    standin_runs: Counter[str] = Counter()
+    for kind, status, exception_type, exception_message, used_standins, count in _groups(system):
+        statuses[kind][status] += count
+        if exception_type:
+            exceptions[kind][_exception_line(exception_type, exception_message)] += count
+        if used_standins:
+            standin_runs[kind] += count
+    return [
+        KindSummary(
+            kind=kind,
+            total=statuses[kind].total(),
+            counts=dict(statuses[kind].most_common()),
+            top_exceptions=exceptions[kind].most_common(TOP_EXCEPTIONS),
+            standin_runs=standin_runs[kind],
         )
-    return found
+        for kind in KINDS
+        if kind in statuses
+    ]
+
+
+def _exception_line(exception_type: str, exception_message: str) -> str:
+    # Run.exception_line's rule on a grouped row's two values (a Run instance per row would cost more than the query).
+    return Run.exception_line.fget(SimpleNamespace(exception_type=exception_type, exception_message=exception_message))
+
+
+def _latest_runs(system: System) -> QuerySet[Run]:
+    """The latest batch run of each translation of `system` and kind: no run of the same translation and kind
+    is newer by (created_at, pk). Served by the run_latest_batch index."""
+    newer = Run.objects.filter(translation=OuterRef("translation"), kind=OuterRef("kind")).filter(
+        Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk"))
+    )
+    return Run.objects.filter(translation__system=system, kind__in=KINDS).exclude(Exists(newer))
+
+
+def _groups(system: System) -> QuerySet[Run]:
+    """The latest runs grouped by (kind, status, exception type, exception message, used stand-ins), as rows of
+    those five values and the group's number of runs (count), ordered by each group's newest run, newest first.
+
+    A window, not GROUP BY: each group is read through its newest run, which gives the order by (created_at, pk).
+    Grouped by the whole message: the first line of it is taken in Python, by Run.exception_line's rule.
+    """
+    group = [F("kind"), F("status"), F("exception_type"), F("exception_message"), F("used_standins")]
+    newest_first = [F("created_at").desc(), F("pk").desc()]
+    return (
+        _latest_runs(system)
+        .annotate(used_standins=ExpressionWrapper(~Q(standins=[]), output_field=BooleanField()))
+        .annotate(
+            count=Window(Count("pk"), partition_by=group),
+            newest=Window(RowNumber(), partition_by=group, order_by=newest_first),
+        )
+        .filter(newest=1)
+        .order_by(*newest_first)
+        .values_list("kind", "status", "exception_type", "exception_message", "used_standins", "count")
+    )

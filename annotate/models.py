@@ -511,6 +511,13 @@ class Run(models.Model):
             models.Index(fields=["-created_at", "-id"], name="run_newest_first"),
             # The admin filters runs by isolation: its distinct values come from the index, not 50k wide rows.
             models.Index(fields=["isolation"], name="run_isolation"),
+            # A system's batch runs, the latest first per translation and kind (batch_runs.summary): only the
+            # runs linked to a translation are in it, so a site with no batch runs reads an empty index.
+            models.Index(
+                fields=["translation", "kind", "-created_at", "-id"],
+                condition=Q(translation__isnull=False),
+                name="run_latest_batch",
+            ),
         ]
 
     def __str__(self) -> str:

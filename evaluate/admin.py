@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import connections
+from django.db.models import Prefetch
 
 from annotate.admin import TRANSLATION_FIELDS, TRANSLATION_NAME, ReadOnlyAdmin, via
+from annotate.models import Translation
 from evaluate.models import (
     CodeBLEUScore,
     Comparison,
@@ -14,18 +17,55 @@ from evaluate.models import (
 )
 
 
+class IndexedValuesFilter(admin.AllValuesFieldListFilter):
+    """A column's distinct values, as AllValuesFieldListFilter lists them (in order, the empty one too), read
+    by stepping through the column's index from one value to the next (a recursive query: one index lookup per
+    value) instead of a DISTINCT over every row, which PostgreSQL reads in full (it has no skip scan).
+    For a non-null column with an index of its own."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.lookup_choices = _distinct_values(model, field)
+
+
+def _distinct_values(model, field) -> list:
+    connection = connections[model._default_manager.db]
+    table, column = (connection.ops.quote_name(name) for name in (model._meta.db_table, field.column))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE found(value) AS (SELECT MIN({column}) FROM {table} UNION ALL "
+            f"SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > found.value) FROM found "
+            "WHERE found.value IS NOT NULL) SELECT value FROM found WHERE value IS NOT NULL"
+        )
+        return [value for (value,) in cursor.fetchall()]
+
+
+# A translation prints as "<sample key> by <system name>": the page's translations are read with their names
+# in one query per side (prefetched), not joined into the row query, whose nine tables took PostgreSQL longer to
+# plan (11 ms at 20,000 comparisons) than to run.
+NAMED_TRANSLATIONS = Translation.objects.select_related("sample", "system").only(*TRANSLATION_FIELDS)
+
+
 @admin.register(Comparison)
 class ComparisonAdmin(ReadOnlyAdmin):
     list_display = [
         "pk", "sample", "left", "right", "verdict", "judge_user", "judge_model", "inconsistent", "created_at"
     ]
-    list_select_related = ["sample", "left__sample", "left__system", "right__sample", "right__system", "judge_user"]
+    list_select_related = ["sample", "judge_user"]
     list_only = (
-        *via("sample", ("key",)), *via("left", TRANSLATION_FIELDS), *via("right", TRANSLATION_FIELDS),
-        *via("judge_user", ("username",)), "verdict", "judge_model", "inconsistent", "created_at",
+        *via("sample", ("key",)), "left", "right", *via("judge_user", ("username",)), "verdict", "judge_model",
+        "inconsistent", "created_at",
     )  # fmt: skip
-    list_filter = ["verdict", "inconsistent", "judge_model"]
+    list_filter = ["verdict", "inconsistent", ("judge_model", IndexedValuesFilter)]
     search_fields = ["sample__key", "reason"]
+    show_full_result_count = False  # a filtered list would count the whole table a second time
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("left", NAMED_TRANSLATIONS), Prefetch("right", NAMED_TRANSLATIONS))
+        )
 
 
 class ScoreFilter(admin.SimpleListFilter):

@@ -70,6 +70,7 @@ def _unit(n: int, users: dict) -> dict:
         JudgementFactory(translation=translations[0], judge_user=users["other"])
         JudgementFactory(translation=translations[1], judge_user=None, judge_model="judge", with_reference=True)
         for t in translations:
+            RunFactory(translation=t, status="error", exception_type="KeyError", exception_message=sample.key)  # batch
             CodeBLEUScore.objects.create(translation=t, reference="verified", codebleu=0.5, ngram=0.5,
                                          weighted_ngram=0.5, syntax=0.5, dataflow=0.5)  # fmt: skip
         FixCostRecord.objects.create(translation=translations[0], source=FixCostSource.HUMAN, steps=4, score=0.2)
