@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotate", "0012_similarity_ranking_cache_table"),
+        ("annotate", "0013_fixsession_has_code"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
