@@ -50,7 +50,7 @@ sandbox-runtime:
 
 migrate:
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
+	$(PY) manage.py createcachetable -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
 
 demo-data:

@@ -23,9 +23,21 @@ class IndexedValuesFilter(admin.AllValuesFieldListFilter):
     value) instead of a DISTINCT over every row, which PostgreSQL reads in full (it has no skip scan).
     For a non-null column with an index of its own."""
 
+    blank_display = "(blank)"  # the empty value's link, which Django leaves without text
+
     def __init__(self, field, request, params, model, model_admin, field_path):
         super().__init__(field, request, params, model, model_admin, field_path)
         self.lookup_choices = _distinct_values(model, field)
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            if choice["display"] == "" or choice["display"].startswith(" ("):  # "" or "" with its facet count
+                choice = choice | {"display": self.blank_display + choice["display"]}
+            yield choice
+
+
+class JudgeModelFilter(IndexedValuesFilter):
+    blank_display = "a person (no model)"
 
 
 def _distinct_values(model, field) -> list:
@@ -56,7 +68,7 @@ class ComparisonAdmin(ReadOnlyAdmin):
         *via("sample", ("key",)), "left", "right", *via("judge_user", ("username",)), "verdict", "judge_model",
         "inconsistent", "created_at",
     )  # fmt: skip
-    list_filter = ["verdict", "inconsistent", ("judge_model", IndexedValuesFilter)]
+    list_filter = ["verdict", "inconsistent", ("judge_model", JudgeModelFilter)]
     search_fields = ["sample__key", "reason"]
     show_full_result_count = False  # a filtered list would count the whole table a second time
 

@@ -48,3 +48,11 @@ def test_the_judge_model_filter_lists_every_model_once_in_order_and_filters_by_i
 
     assert list(judge_models.lookup_choices) == ["", "gpt-small", "qwen-7b"]
     assert superuser_client.get(url, {"judge_model": "qwen-7b"}).context["cl"].result_count == 2
+
+
+def test_the_votes_of_people_have_a_link_of_their_own_in_the_judge_model_filter(superuser_client, votes):
+    url = reverse("admin:evaluate_comparison_changelist")
+    html = superuser_client.get(url).content.decode()
+
+    assert '<a href="?judge_model=">a person (no model)</a>' in html
+    assert superuser_client.get(url, {"judge_model": ""}).context["cl"].result_count == 1
