@@ -46,6 +46,33 @@ class AppendOnlyModel(models.Model):
         raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
 
 
+# What Python's str.strip() removes (every character whose str.isspace() is true): code made only of these is blank.
+# FixSession.has_code's and Sample.has_contract's columns are defined with it: changing it needs a migration that
+# redefines them.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+class HasText(models.Func):
+    """True when the text has a character that is not WHITESPACE, i.e. `text.strip() != ""` in Python.
+
+    Written with deterministic built-ins (SQLite's trim(X, Y), PostgreSQL's btrim), so it can define a
+    generated column on both databases; both trim characters, not bytes, of UTF-8 text.
+    """
+
+    function = "TRIM"
+    template = "%(function)s(%(expressions)s) <> ''"
+    output_field = models.BooleanField()
+
+    def __init__(self, text, **extra):
+        super().__init__(text, models.Value(WHITESPACE), **extra)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="BTRIM", **extra_context)
+
+
 class Difficulty(models.TextChoices):
     EASY = "easy"
     MEDIUM = "medium"
@@ -74,6 +101,10 @@ class Sample(models.Model):
     pytorch_code = models.TextField()
     contract = models.TextField(blank=True, help_text="Equivalence contract module (Python)")
     contract_version = models.PositiveIntegerField(default=0, help_text="Bumped on every contract change")
+    # Kept by the database: the contracts page lists the samples without one from an index, not every contract.
+    has_contract = models.GeneratedField(
+        expression=HasText("contract"), output_field=models.BooleanField(), db_persist=True
+    )
     import_position = models.PositiveIntegerField(
         null=True, blank=True, help_text="Order in the dataset file it came from (exports keep it)"
     )
@@ -96,6 +127,9 @@ class Sample(models.Model):
         ordering = ["import_position", "key"]
         indexes = [
             models.Index(fields=["import_position", "key"], name="sample_import_order"),
+            models.Index(
+                fields=["import_position", "key"], condition=Q(has_contract=False), name="sample_without_contract"
+            ),
             # The queue's origin filter lists the distinct origins: from the index, not every sample's row.
             models.Index(fields=["origin"], name="sample_origin"),
         ]
@@ -242,32 +276,6 @@ class FixSessionQuerySet(models.QuerySet):
 
     def verified(self) -> FixSessionQuerySet:
         return self.filter(status=SessionStatus.VERIFIED)
-
-
-# What Python's str.strip() removes (every character whose str.isspace() is true): code made only of these is blank.
-# FixSession.has_code's column is defined with it: changing it needs a migration that redefines the column.
-WHITESPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000"
-)
-
-
-class HasText(models.Func):
-    """True when the text has a character that is not WHITESPACE, i.e. `text.strip() != ""` in Python.
-
-    Written with deterministic built-ins (SQLite's trim(X, Y), PostgreSQL's btrim), so it can define a
-    generated column on both databases; both trim characters, not bytes, of UTF-8 text.
-    """
-
-    function = "TRIM"
-    template = "%(function)s(%(expressions)s) <> ''"
-    output_field = models.BooleanField()
-
-    def __init__(self, text, **extra):
-        super().__init__(text, models.Value(WHITESPACE), **extra)
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, function="BTRIM", **extra_context)
 
 
 class FixSession(models.Model):

@@ -49,7 +49,7 @@ def contract_list(request: HttpRequest) -> HttpResponse:
     for sample in page.object_list:
         sample.stale = stale.get(sample.pk, 0)
         sample.kind_label = _kind_label(sample.contract)
-    no_contract = Sample.objects.filter(contract__regex=r"^\s*$").order_by("import_position", "key")
+    no_contract = Sample.objects.filter(has_contract=False).order_by("import_position", "key")
     without = list(no_contract.values_list("key", flat=True))
     context = {"samples": page, "page": page, "without": without, "n_samples": page.paginator.count}
     return render(request, "annotate/contract_list.html", context)

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotate.demo import DEMO_DIR
-from annotate.models import Job, Run, SessionEvent, SessionStatus
+from annotate.models import Job, Run, Sample, SessionEvent, SessionStatus
 from tests.annotate import llm_fakes
 from tests.annotate.factories import FixSessionFactory, SampleFactory, SystemFactory, TranslationFactory
 from tests.annotate.llm_fakes import CHAT_PATH, answer, chat_requests, prompt_text
@@ -198,6 +198,16 @@ def test_the_list_says_which_samples_have_no_contract_and_offers_a_scaffold(admi
     assert reverse("contracts:contract_scaffold_new", args=["e1"]) in html
     rows = {s.key: s.kind_label for s in response.context["samples"]}
     assert rows == {"linreg": "staged", "e1": "", "tests": "pytest-style"}
+
+
+def test_a_contract_of_blank_lines_is_none_however_it_was_written(admin_client_role, sample):
+    SampleFactory(key="e1", contract=" \n\t\u3000\n")
+    Sample.objects.filter(key=sample.key).update(contract="\n\n")  # an update() that no save() sees
+
+    without = admin_client_role.get(reverse("contracts:contract_list")).context["without"]
+    assert without == ["e1", "linreg"]  # in import order, then by key
+    Sample.objects.filter(key="e1").update(contract="def test_x():\n    assert True\n")
+    assert admin_client_role.get(reverse("contracts:contract_list")).context["without"] == ["linreg"]
 
 
 def test_a_scaffold_fills_the_editor_and_saves_nothing(admin_client_role):
