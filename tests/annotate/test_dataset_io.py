@@ -25,7 +25,6 @@ from annotate.models import (
     SystemMode,
     Translation,
 )
-from t2j_site import planner_statistics
 from tests.annotate.factories import (
     FixSessionFactory,
     FixStepFactory,
@@ -153,17 +152,6 @@ def test_an_import_leaves_the_planner_statistics_counting_its_steps():
     do_import(t2j(*(example(f"e{n}", [step(k) for k in range(1, 6)]) for n in range(40))))
 
     assert analysed_rows("annotate_fixstep") == 200
-
-
-def test_sqlite_statistics_cover_every_table_not_only_those_written(db):
-    """SQLite takes a table without statistics for a million rows: with statistics for the written tables only,
-    it planned the FixStep admin list by scanning every session."""
-    FixStepFactory()
-    planner_statistics.refresh(Sample)
-
-    assert analysed_rows("annotate_sample") == 1
-    if connection.vendor == "sqlite":
-        assert analysed_rows("annotate_fixstep") == 1 and analysed_rows("annotate_fixsession") == 1
 
 
 def analysed_rows(table: str) -> int:
