@@ -28,3 +28,24 @@ def refresh(*models: type[Model], using: str = "default") -> None:
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+
+
+def restore(*models: type[Model], using: str = "default") -> None:
+    """After a migration rebuilt the tables of `models`: give them statistics again where the database had any.
+
+    SQLite adds a column by copying the table, which drops the table's statistics but keeps the other tables'.
+    A database analysed before (an import ran refresh()) gets the rebuilt tables analysed again; one never
+    analysed is left so, since statistics for some tables and none for the others (which SQLite takes for a
+    million rows each) misled it into scanning every session for the FixStep admin list (146 ms at 100k steps
+    instead of 14). PostgreSQL always has statistics: its tables are analysed.
+    """
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            if cursor.fetchone() is None:
+                return
+            cursor.execute("SELECT 1 FROM sqlite_stat1 LIMIT 1")
+            if cursor.fetchone() is None:
+                return
+    refresh(*models, using=using)

@@ -3,7 +3,7 @@ partial index of the verified sessions with code by translation: the verified re
 blank code without reading any program text (evaluate.metrics.codebleu.verified_references).
 
 SQLite adds the column by copying the table, which drops the table's planner statistics, and PostgreSQL has
-none for the new column: ANALYZE afterwards, so the index is chosen from the start."""
+none for the new column: the statistics are restored afterwards (planner_statistics.restore)."""
 
 from django.db import migrations, models
 
@@ -12,7 +12,7 @@ from t2j_site import planner_statistics
 
 
 def analyze_sessions(apps, schema_editor):
-    planner_statistics.refresh(apps.get_model("annotate", "FixSession"), using=schema_editor.connection.alias)
+    planner_statistics.restore(apps.get_model("annotate", "FixSession"), using=schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):

@@ -1,6 +1,6 @@
 """Sample.has_contract, a stored generated column (the database keeps it whatever writes the contract), and a
 partial index of the samples without one in the list's order: the contracts page names them without reading
-every sample's contract text (annotate.views.contracts.contract_list). ANALYZE afterwards, as in 0013."""
+every sample's contract text (annotate.views.contracts.contract_list). Statistics restored afterwards, as in 0013."""
 
 from django.db import migrations, models
 
@@ -9,7 +9,7 @@ from t2j_site import planner_statistics
 
 
 def analyze_samples(apps, schema_editor):
-    planner_statistics.refresh(apps.get_model("annotate", "Sample"), using=schema_editor.connection.alias)
+    planner_statistics.restore(apps.get_model("annotate", "Sample"), using=schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):
