@@ -247,6 +247,10 @@ class Translation(models.Model):
             models.Index(fields=["draft_status", "sample", "id"], name="translation_status_sample"),
             models.Index(fields=["id"], condition=Q(code=""), name="translation_without_code"),
             models.Index(fields=["model"], name="translation_model"),
+            # The drafting pages' token totals per system, summed from the index instead of the wide rows (code).
+            models.Index(
+                fields=["system", "draft_status", "prompt_tokens", "completion_tokens"], name="translation_token_totals"
+            ),
         ]
 
     def __str__(self) -> str:
