@@ -384,23 +384,31 @@ def _index_rows(sample: Sample, ranked: list[int], categories: list[str], rest: 
     of each of `categories`, and the first `rest` shared steps outside it that are not ranked: one query, each
     part an index walk that stops at its limit."""
     table, columns = StepIndexEntry._meta.db_table, "step_id, session_id, size, category"
-    marks = ", ".join(["%s"] * len(ranked))
+    among, among_params = _among("step_id", ranked)
     parts, params = [], []
     if ranked:
-        parts.append(f"SELECT {columns}, {_RANKED} FROM {table} WHERE step_id IN ({marks})")
-        params += ranked
+        parts.append(f"SELECT {columns}, {_RANKED} FROM {table} WHERE {among}")
+        params += among_params
     outside = "shared = %s AND sample_id <> %s"
     for n, category in enumerate(categories):
         parts.append(f"SELECT * FROM (SELECT {columns}, {_FIRST_OF_CATEGORY} FROM {table} WHERE {outside}"
                      f" AND category = %s ORDER BY step_id LIMIT 1) AS first_{n}")  # fmt: skip
         params += [True, sample.pk, category]
-    unranked = f" AND step_id NOT IN ({marks})" if ranked else ""
+    unranked = f" AND NOT {among}" if ranked else ""
     parts.append(f"SELECT * FROM (SELECT {columns}, {_UNRANKED} FROM {table} WHERE {outside}{unranked}"
                  " ORDER BY step_id LIMIT %s) AS unranked")  # fmt: skip
-    params += [True, sample.pk, *ranked, rest]
+    params += [True, sample.pk, *(among_params if ranked else []), rest]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         return cursor.fetchall()
+
+
+def _among(column: str, ids: list[int]) -> tuple[str, list]:
+    """`column IN ids` as SQL and its parameters: on PostgreSQL one array parameter, as hundreds of separate
+    ones cost the client more to bind (2.5 ms for the ~500 ranked steps of a prompt) than the query to run."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(ids)]
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
 def _display(steps: Sequence[_Step]) -> list[FixStep]:
