@@ -4,6 +4,7 @@ import hashlib
 
 import factory
 from django.contrib.auth import get_user_model
+from django.db.models import Max
 from django.utils import timezone
 
 from annotate.models import (
@@ -77,7 +78,8 @@ class FixStepFactory(factory.django.DjangoModelFactory):
         model = FixStep
 
     session = factory.SubFactory(FixSessionFactory)
-    index = factory.Sequence(lambda n: n + 1)
+    # The session's next index: a global sequence could hand out an index a test then gives another step.
+    index = factory.LazyAttribute(lambda o: (o.session.steps.aggregate(last=Max("index"))["last"] or 0) + 1)
     error_code = "x = jnp.random.normal(size=(3,))"
     error = "AttributeError: module 'jax.numpy' has no attribute 'random'"
     fix_info = "Use jax.random with an explicit PRNG key."
