@@ -55,6 +55,7 @@ SLOW_PAGE_S = 2.0
 RATIO_FLOOR_MS = 20
 # Matrix URLs that are downloads of a whole table (the metrics table, one row per translation).
 DOWNLOAD_PAGES = {"evaluate:metrics_export"}
+BUSY_REVIEWER = "busy reviewer"
 POSTGRES_DEFAULT = "postgres://t2j:t2j@127.0.0.1:5432/t2j"
 
 
@@ -452,6 +453,14 @@ def _child_pages(args) -> dict:
         opts = model._meta
         urls[f"admin {opts.model_name} list"] = (ADMIN, reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
     urls |= _index_pages(values, users[DEVELOPER])
+    # The reviewer pages again for the reviewer with the most votes (the matrix's reviewer has none): their own
+    # votes are part of what the queue reads.
+    busiest = _busiest_reviewer()
+    if busiest is not None:
+        clients[BUSY_REVIEWER] = Client()
+        clients[BUSY_REVIEWER].force_login(busiest)
+        for name in ("evaluate:review_compare", "evaluate:score_translation"):
+            urls[f"{name} (the reviewer with the most votes)"] = (BUSY_REVIEWER, reverse(name))
     only = [word for word in args.pages.split(",") if word]
     urls = {label: target for label, target in urls.items() if not only or any(word in label for word in only)}
     results = {}
@@ -486,6 +495,14 @@ def _child_pages(args) -> dict:
         },
     }
     return results
+
+
+def _busiest_reviewer():
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count
+
+    voters = get_user_model().objects.annotate(votes=Count("comparisons")).filter(votes__gt=0)
+    return voters.order_by("-votes", "pk").first()
 
 
 def _t2j_system():

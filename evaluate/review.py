@@ -156,6 +156,14 @@ def _unvoted_pairs() -> tuple[str, list]:
     return sql, a_params + b_params
 
 
+# The (lower, higher) translation ids of the pairs one reviewer (the parameter) voted on, read from their votes.
+_VOTED_PAIRS = f"""
+    SELECT DISTINCT CASE WHEN left_id < right_id THEN left_id ELSE right_id END AS lo,
+                    CASE WHEN left_id < right_id THEN right_id ELSE left_id END AS hi
+    FROM {Comparison._meta.db_table} WHERE judge_user_id = %s
+"""  # noqa: S608 - the model's table
+
+
 def _open_pair_count(user) -> int:
     """len(_open_pairs(user, human_votes())) in one query: every pair (counted per sample) minus the pairs
     with T2J_REVIEWERS_PER_PAIR reviewers, minus the other pairs `user` voted on; the reviewers are read from
@@ -163,26 +171,24 @@ def _open_pair_count(user) -> int:
     per_sample, per_sample_params = (
         reviewable_translations().order_by().values("sample_id").annotate(n=Count("pk")).values("n")
     ).query.sql_with_params()
-    translation, comparison, tally = (
-        Translation._meta.db_table, Comparison._meta.db_table, ReviewPair._meta.db_table
-    )  # fmt: skip
-    a_reviewable, a_params = reviewable_sql("a")
-    b_reviewable, b_params = reviewable_sql("b")
-    tallied = f"""
-        SELECT COUNT(*) FROM {tally} p
-        JOIN {translation} a ON a.id = p.lo_id JOIN {translation} b ON b.id = p.hi_id AND b.sample_id = a.sample_id
-        WHERE {a_reviewable} AND {b_reviewable} AND
-    """  # noqa: S608 - table names from the models, values as parameters
+    translation, tally = Translation._meta.db_table, ReviewPair._meta.db_table
+    # A tallied pair is two translations of one sample (record_vote checks it): it is open to review unless one
+    # of them is not reviewable, and the few that are not are listed from indexes.
+    unreviewable = (
+        f"SELECT id FROM {translation} WHERE draft_status <> %s UNION SELECT id FROM {translation} WHERE code = ''"
+    )
+    both_reviewable = f"p.lo_id NOT IN ({unreviewable}) AND p.hi_id NOT IN ({unreviewable})"
+    both_params = [DraftStatus.OK, DraftStatus.OK]
+    # The pairs `user` voted on are read from their own votes first (CROSS JOIN: SQLite keeps the order written):
+    # walking every tally row and looking for their vote took SQLite 1 s for a reviewer with 800 votes.
     sql = f"""
         SELECT (SELECT COALESCE(SUM(n * (n - 1) / 2), 0) FROM ({per_sample}) per_sample)
-             - ({tallied} p.reviewers >= %s)
-             - ({tallied} p.reviewers < %s AND (p.lo_id, p.hi_id) IN (
-                    SELECT CASE WHEN left_id < right_id THEN left_id ELSE right_id END,
-                           CASE WHEN left_id < right_id THEN right_id ELSE left_id END
-                    FROM {comparison} WHERE judge_user_id = %s))
+             - (SELECT COUNT(*) FROM {tally} p WHERE p.reviewers >= %s AND {both_reviewable})
+             - (SELECT COUNT(*) FROM ({_VOTED_PAIRS}) mine CROSS JOIN {tally} p
+                WHERE p.lo_id = mine.lo AND p.hi_id = mine.hi AND p.reviewers < %s AND {both_reviewable})
     """  # noqa: S608 - table names from the models, values as parameters
     k = settings.T2J_REVIEWERS_PER_PAIR
-    params = [*per_sample_params, *a_params, *b_params, k, *a_params, *b_params, k, user.pk]
+    params = [*per_sample_params, k, *both_params, user.pk, k, *both_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.fetchone()[0])  # PostgreSQL sums to a decimal
@@ -229,8 +235,20 @@ def voted_pairs(user) -> list[Pair]:
 
 
 def progress(user, waiting: int) -> Progress:
-    """This reviewer's progress: the pairs they voted on, and those plus the `waiting` ones."""
-    done = len(voted_pairs(user))
+    """This reviewer's progress: the pairs they voted on, and those plus the `waiting` ones.
+
+    The pairs are counted in SQL, len(voted_pairs(user)) without listing them: a changed vote is the same pair,
+    so no vote needs to be told superseded (that took 60 ms per request for a reviewer with 800 votes)."""
+    translation = Translation._meta.db_table
+    a_reviewable, a_params = reviewable_sql("a")
+    b_reviewable, b_params = reviewable_sql("b")
+    sql = f"""
+        SELECT COUNT(*) FROM ({_VOTED_PAIRS}) mine CROSS JOIN {translation} a CROSS JOIN {translation} b
+        WHERE a.id = mine.lo AND b.id = mine.hi AND {a_reviewable} AND {b_reviewable}
+    """  # noqa: S608 - table names from the models, values as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, *a_params, *b_params])
+        done = cursor.fetchone()[0]
     return Progress(done, done + waiting)
 
 

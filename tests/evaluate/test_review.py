@@ -316,6 +316,7 @@ def test_the_reviewer_tally_counts_people_not_votes_either_way_round(settings, d
         for user in (x, y, z):
             queue = review.queue_for(user)
             assert review.next_pair(user) == ((queue[0] if queue else None), len(queue))
+            assert review.progress(user, 0).done == len(review.voted_pairs(user))
 
     ComparisonFactory(sample=sample, left=a, right=b, judge_user=x)
     ComparisonFactory(sample=sample, left=b, right=a, judge_user=x, verdict="tie")
@@ -325,16 +326,17 @@ def test_the_reviewer_tally_counts_people_not_votes_either_way_round(settings, d
     next_pairs_follow_the_queue()
 
     ComparisonFactory(sample=sample, left=b, right=a, judge_user=y)
-    assert reviewers_of(a, b) == 2
+    ComparisonFactory(sample=sample, left=c, right=b, judge_user=y)
+    assert reviewers_of(a, b) == 2 and review.progress(y, 0).done == 2
     next_pairs_follow_the_queue()
     assert review.next_pair(z)[1] == 2  # (a, b) has its two reviewers
 
     Translation.objects.filter(pk=c.pk).update(code="")
     next_pairs_follow_the_queue()
-    assert review.next_pair(z) == (None, 0)
+    assert review.next_pair(z) == (None, 0) and review.progress(y, 0).done == 1  # (b, c) is gone
 
     kept = set(ReviewPair.objects.values_list("lo_id", "hi_id", "reviewers"))
-    assert review.tally_votes() == 1
+    assert review.tally_votes() == 2
     assert set(ReviewPair.objects.values_list("lo_id", "hi_id", "reviewers")) == kept
     ReviewPair.objects.all().delete()
     import_module("evaluate.migrations.0011_review_pair_tally").tally_existing_votes(apps, None)
