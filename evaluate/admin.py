@@ -61,7 +61,15 @@ NAMED_TRANSLATIONS = Translation.objects.select_related("sample", "system").only
 @admin.register(Comparison)
 class ComparisonAdmin(ReadOnlyAdmin):
     list_display = [
-        "pk", "sample", "left", "right", "verdict", "judge_user", "judge_model", "inconsistent", "created_at"
+        "pk",
+        "sample",
+        "left",
+        "right",
+        "verdict",
+        "judge_user",
+        "judge_model",
+        "inconsistent",
+        "created_at",
     ]
     list_select_related = ["sample", "judge_user"]
     list_only = (
@@ -99,7 +107,7 @@ class JudgementAdmin(ReadOnlyAdmin):
     list_select_related = ["translation__sample", "translation__system", "judge_user"]
     list_only = (*TRANSLATION_NAME, *via("judge_user", ("username",)), "aspect", "with_reference", "score",
                  "judge_model", "created_at")  # fmt: skip
-    list_filter = ["aspect", "with_reference", ScoreFilter, "judge_model"]
+    list_filter = ["aspect", "with_reference", ScoreFilter, ("judge_model", JudgeModelFilter)]
 
 
 # Stored metric values are derived data, recomputed by `manage.py compute_metrics`: shown, never edited by hand.

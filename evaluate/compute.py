@@ -25,10 +25,20 @@ class ComputeError(ValueError):
 def system_named(name: str | None) -> System | None:
     if not name:
         return None
+    if "\x00" in name:  # PostgreSQL text cannot hold it: no system is named so
+        raise ComputeError("A system name has no NUL character.")
     system = System.objects.filter(name=name).first()
     if system is None:
         raise ComputeError(f"No system named {name!r}.")
     return system
+
+
+def model_named(name: str) -> str:
+    """An LLM model name as sent (empty: the default model); ComputeError for a NUL, which a job's stored
+    parameters cannot hold on PostgreSQL."""
+    if "\x00" in name:
+        raise ComputeError("A model name has no NUL character.")
+    return name
 
 
 def metrics_for(choice: str | Sequence[str]) -> tuple[str, ...]:

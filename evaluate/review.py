@@ -376,6 +376,8 @@ def record_vote(user, token: str, *, verdict: str, reason: str, original: bool =
         raise ReviewError("Give a short reason for your choice.")
     if len(reason) > REASON_MAX_CHARS:
         raise ReviewError(f"Keep the reason under {REASON_MAX_CHARS} characters.")
+    if "\x00" in reason:
+        raise ReviewError("Write the reason without NUL characters.")
     left_id, right_id = sides_for(user, lo, hi)
     with transaction.atomic():
         pair = list(Translation.objects.filter(pk__in=[lo, hi]).values_list("pk", "sample_id"))

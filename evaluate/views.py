@@ -19,7 +19,7 @@ from annotate.models import Job, System
 from annotate.roles import ADMIN, REVIEWER, role_required
 from evaluate import dashboard as stored_dashboard
 from evaluate import metrics, review, scoring
-from evaluate.compute import ComputeError, metrics_for, system_named
+from evaluate.compute import ComputeError, metrics_for, model_named, system_named
 from evaluate.contexts import DASHBOARD_TABLES, Filters, dashboard_table
 from evaluate.exports import TABLES, stream_table, to_csv, to_json
 from evaluate.tasks import start_compute_job, start_fixcost_estimate_job, start_llm_compare_job
@@ -112,6 +112,7 @@ def metrics_compute(request: HttpRequest) -> HttpResponse:
     try:
         chosen = metrics_for(request.POST.getlist("metrics"))
         system_named(options["reference_system"]), system_named(options["baseline_system"])
+        model_named(options["model"])
         only = system_named(request.POST.get("system", "").strip()[:100])
     except ComputeError as error:
         messages.error(request, str(error))
@@ -127,11 +128,11 @@ def metrics_compute(request: HttpRequest) -> HttpResponse:
 def llm_compare_start(request: HttpRequest) -> HttpResponse:
     """LLM-as-judge comparison of two systems on their common samples, in both orders."""
     a, b = (request.POST.get(key, "").strip()[:100] for key in ("system_a", "system_b"))
-    model = request.POST.get("model", "").strip()[:200]
     try:
         if not a or not b or a == b:
             raise ComputeError("Choose two different systems to compare.")
         system_named(a), system_named(b)
+        model = model_named(request.POST.get("model", "").strip()[:200])
     except ComputeError as error:
         messages.error(request, str(error))
         return redirect("evaluate:dashboard")
@@ -148,10 +149,10 @@ def fixcost_estimate_start(request: HttpRequest) -> HttpResponse:
         system = system_named(request.POST.get("system", "").strip()[:100])
         if system is None:
             raise ComputeError("Choose the system whose translations to estimate.")
+        model = model_named(request.POST.get("model", "").strip()[:200])
     except ComputeError as error:
         messages.error(request, str(error))
         return redirect("evaluate:dashboard")
-    model = request.POST.get("model", "").strip()[:200]
     start_fixcost_estimate_job(system, request.user, model=model, every=request.POST.get("all") == "1")
     messages.success(request, f"FixCost estimates for {system.name} started.")
     return redirect("evaluate:dashboard")

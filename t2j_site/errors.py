@@ -34,6 +34,23 @@ class Refusal:
     advice: str
 
 
+class NulInQuery(SuspiciousOperation):
+    """A query-string parameter holds a NUL character, which no lookup matches and PostgreSQL text cannot hold."""
+
+
+def refuse_nul_in_query(get_response):
+    """Middleware: a NUL in any query-string parameter (a search, a filter, a sample key) is a 400 that says so,
+    before a view looks it up (PostgreSQL raised DataError, a 500, where SQLite found nothing). Posted forms
+    check their own texts, so a refused form keeps what was typed."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()):
+            raise NulInQuery("NUL in the query string")
+        return get_response(request)
+
+    return middleware
+
+
 def refusal_for(request: HttpRequest, exception: Exception | None) -> Refusal:
     if isinstance(exception, RequestDataTooBig):
         return Refusal(
@@ -65,6 +82,12 @@ def refusal_for(request: HttpRequest, exception: Exception | None) -> Refusal:
             "unreadable-upload",
             f"The upload could not be read: {exception}. {NOTHING_SAVED}",
             "Upload the file again from the page's form.",
+        )
+    if isinstance(exception, NulInQuery):
+        return Refusal(
+            "nul-in-query",
+            f"The address holds a NUL character (%00), which no name, key or search can contain. {NOTHING_SAVED}",
+            "Remove it from the address, or go back and use the page's own links and forms.",
         )
     if isinstance(exception, SuspiciousOperation):
         return Refusal(

@@ -148,3 +148,61 @@ def test_the_fix_log_refuses_step_texts_over_their_caps(session, developer, fiel
     with pytest.raises(fixlog.WorkspaceError, match=message):
         fixlog.record_step(session, developer, **fields)
     assert not FixStep.objects.exists()
+
+
+# --- a NUL character (%00): PostgreSQL text cannot hold it, so it must be refused before any lookup -------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/samples/?q=%00",
+        "/admin/evaluate/comparison/?judge_model=%00",
+        "/drafting/systems/weak-llm/preview/?sample=a%00b",
+    ],
+)
+def test_a_nul_in_the_address_is_a_400_that_says_so_on_every_database(admin_client_role, url):
+    response = admin_client_role.get(url)
+
+    assert response.status_code == 400
+    assert "NUL character (%00)" in response.content.decode()
+
+
+def test_a_nul_in_the_address_gets_json_for_htmx(admin_client_role):
+    response = admin_client_role.get("/samples/?q=a%00", **HX)
+
+    assert response.status_code == 400 and response.json()["error"] == "nul-in-query"
+
+
+def test_a_vote_reason_with_a_nul_is_refused_and_records_nothing(reviewer_client):
+    from evaluate.models import Comparison
+    from tests.annotate.factories import SampleFactory
+
+    sample = SampleFactory()
+    TranslationFactory(sample=sample), TranslationFactory(sample=sample)
+    html = reviewer_client.get(reverse("evaluate:review_compare")).content.decode()
+    token = html.split('name="pair" value="')[1].split('"')[0]
+
+    response = reviewer_client.post(
+        reverse("evaluate:comparison_vote"), {"pair": token, "verdict": "tie", "reason": "same\x00"}
+    )
+
+    assert "without NUL characters" in response.content.decode() and not Comparison.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "name, fields",
+    [
+        ("evaluate:metrics_compute", {"metrics": "codebleu", "model": "m\x00"}),
+        ("evaluate:llm_compare_start", {"system_a": "a", "system_b": "b", "model": "m\x00"}),
+        ("evaluate:fixcost_estimate_start", {"system": "a\x00"}),
+    ],
+)
+def test_a_job_form_with_a_nul_says_so_and_starts_nothing(admin_client_role, name, fields):
+    from annotate.models import Job
+    from tests.annotate.factories import SystemFactory
+
+    SystemFactory(name="a"), SystemFactory(name="b")
+    response = admin_client_role.post(reverse(name), fields, follow=True)
+
+    assert "no NUL character" in response.content.decode() and not Job.objects.exists()

@@ -31,9 +31,9 @@ KIND_LABELS = {PYTEST: "pytest-style"}
 @role_required(ADMIN)
 def contract_list(request: HttpRequest) -> HttpResponse:
     """A page of samples with their contract's kind and version and stale verified sessions; which samples have none."""
-    samples = Sample.objects.only("key", "title", "contract", "contract_version", "import_position").order_by(
-        "import_position", "key"
-    )
+    samples = Sample.objects.only(
+        "key", "title", "contract", "has_contract", "contract_version", "import_position"
+    ).order_by("import_position", "key")
     page = Paginator(samples, settings.T2J_PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
     # Counted for this page's samples only: counting before paginating would group every sample's sessions.

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.annotate.factories import SampleFactory, SystemFactory, TranslationFactory
-from tests.evaluate.factories import ComparisonFactory
+from tests.evaluate.factories import ComparisonFactory, JudgementFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -55,4 +55,13 @@ def test_the_votes_of_people_have_a_link_of_their_own_in_the_judge_model_filter(
     html = superuser_client.get(url).content.decode()
 
     assert '<a href="?judge_model=">a person (no model)</a>' in html
+    assert superuser_client.get(url, {"judge_model": ""}).context["cl"].result_count == 1
+
+
+def test_the_judgement_list_names_peoples_scores_in_its_judge_model_filter(superuser_client, votes):
+    JudgementFactory(judge_user=None, judge_model="qwen-7b")
+    JudgementFactory()  # a person's score
+    url = reverse("admin:evaluate_judgement_changelist")
+
+    assert '<a href="?judge_model=">a person (no model)</a>' in superuser_client.get(url).content.decode()
     assert superuser_client.get(url, {"judge_model": ""}).context["cl"].result_count == 1

@@ -204,8 +204,9 @@ def test_a_contract_of_blank_lines_is_none_however_it_was_written(admin_client_r
     SampleFactory(key="e1", contract=" \n\t\u3000\n")
     Sample.objects.filter(key=sample.key).update(contract="\n\n")  # an update() that no save() sees
 
-    without = admin_client_role.get(reverse("contracts:contract_list")).context["without"]
-    assert without == ["e1", "linreg"]  # in import order, then by key
+    response = admin_client_role.get(reverse("contracts:contract_list"))
+    assert response.context["without"] == ["e1", "linreg"]  # in import order, then by key
+    assert response.content.decode().count('class="no-contract"') == 2  # the table says "none" for both too
     Sample.objects.filter(key="e1").update(contract="def test_x():\n    assert True\n")
     assert admin_client_role.get(reverse("contracts:contract_list")).context["without"] == ["linreg"]
 
