@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from annotate import runs, sandbox
-from annotate.models import Run, RunKind, System, Translation
+from annotate.models import Run, RunKind, System, Translation, exception_line
 
 JOB_KIND = "batch-run"
 KINDS = (RunKind.JAX.value, RunKind.PYTORCH.value)
@@ -99,7 +98,7 @@ def summary(system: System) -> list[KindSummary]:
     for kind, status, exception_type, exception_message, used_standins, count in _groups(system):
         statuses[kind][status] += count
         if exception_type:
-            exceptions[kind][_exception_line(exception_type, exception_message)] += count
+            exceptions[kind][exception_line(exception_type, exception_message)] += count
         if used_standins:
             standin_runs[kind] += count
     return [
@@ -113,11 +112,6 @@ def summary(system: System) -> list[KindSummary]:
         for kind in KINDS
         if kind in statuses
     ]
-
-
-def _exception_line(exception_type: str, exception_message: str) -> str:
-    # Run.exception_line's rule on a grouped row's two values (a Run instance per row would cost more than the query).
-    return Run.exception_line.fget(SimpleNamespace(exception_type=exception_type, exception_message=exception_message))
 
 
 def _latest_runs(system: System) -> QuerySet[Run]:
@@ -134,7 +128,7 @@ def _groups(system: System) -> QuerySet[Run]:
     those five values and the group's number of runs (count), ordered by each group's newest run, newest first.
 
     A window, not GROUP BY: each group is read through its newest run, which gives the order by (created_at, pk).
-    Grouped by the whole message: the first line of it is taken in Python, by Run.exception_line's rule.
+    Grouped by the whole message: the first line of it is taken in Python, by annotate.models.exception_line.
     """
     group = [F("kind"), F("status"), F("exception_type"), F("exception_message"), F("used_standins")]
     newest_first = [F("created_at").desc(), F("pk").desc()]

@@ -537,9 +537,13 @@ class Run(models.Model):
 
     @property
     def exception_line(self) -> str:
-        """'Type: first line of the message', as the batch summaries group errors."""
-        first = (self.exception_message or "").strip().splitlines()[:1]
-        return ": ".join(part for part in (self.exception_type, first[0][:200] if first else "") if part)
+        return exception_line(self.exception_type, self.exception_message)
+
+
+def exception_line(exception_type: str, exception_message: str | None) -> str:
+    """'Type: first line of the message' (at most 200 characters of it), as the batch summaries group errors."""
+    first = (exception_message or "").strip().splitlines()[:1]
+    return ": ".join(part for part in (exception_type, first[0][:200] if first else "") if part)
 
 
 class RunPlot(models.Model):
