@@ -58,6 +58,18 @@ def reviewable_sql(alias: str) -> tuple[str, list]:
     return f"{alias}.draft_status = %s AND {alias}.id NOT IN ({without_code})", [DraftStatus.OK]
 
 
+def _pair_reviewable_sql(lo: str, hi: str) -> tuple[str, list]:
+    """An SQL condition that the translations whose ids are the columns `lo` and `hi` are both reviewable (the
+    complement of reviewable_sql, so the few that are not are listed from indexes: no translation row is
+    joined), and its parameters. For a tallied or voted pair: two translations of one sample (record_vote
+    checks it)."""
+    translation = Translation._meta.db_table
+    unreviewable = (
+        f"SELECT id FROM {translation} WHERE draft_status <> %s UNION SELECT id FROM {translation} WHERE code = ''"
+    )  # noqa: S608 - the model's table
+    return f"{lo} NOT IN ({unreviewable}) AND {hi} NOT IN ({unreviewable})", [DraftStatus.OK, DraftStatus.OK]
+
+
 def all_pairs() -> list[tuple[int, int, int]]:
     """(sample_id, lower translation id, higher translation id) for every pair of systems on a sample."""
     by_sample: dict[int, list[int]] = defaultdict(list)
@@ -171,14 +183,8 @@ def _open_pair_count(user) -> int:
     per_sample, per_sample_params = (
         reviewable_translations().order_by().values("sample_id").annotate(n=Count("pk")).values("n")
     ).query.sql_with_params()
-    translation, tally = Translation._meta.db_table, ReviewPair._meta.db_table
-    # A tallied pair is two translations of one sample (record_vote checks it): it is open to review unless one
-    # of them is not reviewable, and the few that are not are listed from indexes.
-    unreviewable = (
-        f"SELECT id FROM {translation} WHERE draft_status <> %s UNION SELECT id FROM {translation} WHERE code = ''"
-    )
-    both_reviewable = f"p.lo_id NOT IN ({unreviewable}) AND p.hi_id NOT IN ({unreviewable})"
-    both_params = [DraftStatus.OK, DraftStatus.OK]
+    tally = ReviewPair._meta.db_table
+    both_reviewable, both_params = _pair_reviewable_sql("p.lo_id", "p.hi_id")
     # The pairs `user` voted on are read from their own votes first (CROSS JOIN: SQLite keeps the order written):
     # walking every tally row and looking for their vote took SQLite 1 s for a reviewer with 800 votes.
     sql = f"""
@@ -239,15 +245,10 @@ def progress(user, waiting: int) -> Progress:
 
     The pairs are counted in SQL, len(voted_pairs(user)) without listing them: a changed vote is the same pair,
     so no vote needs to be told superseded (that took 60 ms per request for a reviewer with 800 votes)."""
-    translation = Translation._meta.db_table
-    a_reviewable, a_params = reviewable_sql("a")
-    b_reviewable, b_params = reviewable_sql("b")
-    sql = f"""
-        SELECT COUNT(*) FROM ({_VOTED_PAIRS}) mine CROSS JOIN {translation} a CROSS JOIN {translation} b
-        WHERE a.id = mine.lo AND b.id = mine.hi AND {a_reviewable} AND {b_reviewable}
-    """  # noqa: S608 - table names from the models, values as parameters
+    both_reviewable, both_params = _pair_reviewable_sql("mine.lo", "mine.hi")
+    sql = f"SELECT COUNT(*) FROM ({_VOTED_PAIRS}) mine WHERE {both_reviewable}"  # noqa: S608 - see _VOTED_PAIRS
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, *a_params, *b_params])
+        cursor.execute(sql, [user.pk, *both_params])
         done = cursor.fetchone()[0]
     return Progress(done, done + waiting)
 
