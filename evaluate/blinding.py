@@ -195,3 +195,4 @@ def redeem(user, purpose: str, key: str) -> Handle:
     if found is None:
         raise InvalidToken(key)
     return Handle(found.key, found.first_id, found.second_id, found.with_reference, found.created_at)
+

@@ -141,3 +141,4 @@ def shown(filters: Filters, baseline: str = "") -> Shown:
 def _cache_key(at: int, filters: Filters, baseline: str) -> str:
     what = json.dumps([filters.origin, filters.difficulty, baseline])
     return f"evaluate:dashboard:{at}:{hashlib.sha256(what.encode()).hexdigest()}"
+

@@ -596,7 +596,7 @@ def _judge(experiment: Experiment, job: Job) -> StepResult:
             return StepResult("Cancelled; the judgements so far are stored.", cancelled=True)
         outcome = codetrans.judge_translation(translation, model=experiment.judge_model, reference_system=reference)
         errors += bool(outcome.error)
-        job.advance(done=int(not outcome.error), failed=int(bool(outcome.error)), message=outcome.error or None)
+        job.advance(done=not outcome.error, failed=bool(outcome.error), message=outcome.error or None)
     for first, second in pairs:
         if jobs.cancelled(job):
             return StepResult("Cancelled; the comparisons so far are stored.", cancelled=True)

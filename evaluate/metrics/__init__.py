@@ -56,7 +56,6 @@ def export_columns() -> tuple[str, ...]:
 
 def dashboard_columns() -> list[Column]:
     """Every column, the reference metric's first: the order of the dashboard's tables, rankings and charts."""
-
     def is_reference(metric: Metric) -> bool:
         return any(column.name == REFERENCE_COLUMN for column in metric.columns)
 

@@ -62,10 +62,7 @@ def costs_of(sessions: QuerySet[FixSession], *, count_flagged: bool = True) -> d
         for row in steps.order_by()  # the default ordering would join and sort sessions inside the GROUP BY
         .values("session_id")
         .annotate(
-            n=Count("pk"),
-            time=Sum("time_spent_s"),
-            edit=Sum("edit_size"),
-            runs=Count("run", distinct=True),
+            n=Count("pk"), time=Sum("time_spent_s"), edit=Sum("edit_size"), runs=Count("run", distinct=True),
             flagged=Count("pk", filter=~Q(flags=[])),
         )  # fmt: skip
     }
