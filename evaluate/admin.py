@@ -61,15 +61,7 @@ NAMED_TRANSLATIONS = Translation.objects.select_related("sample", "system").only
 @admin.register(Comparison)
 class ComparisonAdmin(ReadOnlyAdmin):
     list_display = [
-        "pk",
-        "sample",
-        "left",
-        "right",
-        "verdict",
-        "judge_user",
-        "judge_model",
-        "inconsistent",
-        "created_at",
+        "pk", "sample", "left", "right", "verdict", "judge_user", "judge_model", "inconsistent", "created_at"
     ]
     list_select_related = ["sample", "judge_user"]
     list_only = (
@@ -161,7 +153,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     readonly_fields = [
         "name", "sample_keys", "reference", "metrics", "published_source", "published_section", "published_arms",
         "copy_threshold", "judge_model", "spec", "report_built_at", "created_at",
-    ]  # fmt: skip
+    ]
     exclude = ["state", "report"]
     inlines = [ExperimentArmInline]
 

@@ -157,9 +157,7 @@ class Judgement(AppendOnlyModel):
     aspect = models.CharField(max_length=25, choices=Aspect.choices)
     with_reference = models.BooleanField(default=False)
     score = models.PositiveSmallIntegerField(
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(4)],
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(4)],
         help_text="0-4; empty when an LLM answer could not be parsed",
     )
     raw_output = models.TextField(blank=True)
@@ -231,7 +229,9 @@ class CodeBLEUScore(models.Model):
 
     class Meta:
         ordering = ["translation", "reference"]
-        constraints = [models.UniqueConstraint(fields=["translation", "reference"], name="one_codebleu_per_reference")]
+        constraints = [
+            models.UniqueConstraint(fields=["translation", "reference"], name="one_codebleu_per_reference")
+        ]
 
     def __str__(self) -> str:
         return f"CodeBLEU {self.codebleu:.4f} of {self.translation_id} vs {self.reference}"
